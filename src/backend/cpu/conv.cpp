@@ -1,0 +1,198 @@
+// oneDNN implementation of graft/backend/cpu/conv.hpp.
+//
+// Each geometry gets one cached set of primitives. The primitives are created
+// with format_tag::any so that oneDNN chooses its fastest (blocked) layout;
+// the NCHW/OIHW tensors of graft are reordered in and out around them, as
+// PyTorch's CPU path does. The cache is guarded by a mutex; primitives are
+// safe to execute from several threads at once.
+#include "graft/backend/cpu/conv.hpp"
+
+#include <dnnl.hpp>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+
+#include "graft/core/buffer.hpp"
+#include "graft/core/error.hpp"
+
+namespace graft::cpu {
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+struct Dims {
+  memory::dims src, weights, bias, dst, strides, padding;
+};
+
+Dims dims_of(const Conv2dGeometry& g) {
+  return {{g.batch, g.in_channels, g.in_h, g.in_w},
+          {g.out_channels, g.in_channels, g.kernel, g.kernel},
+          {g.out_channels},
+          {g.batch, g.out_channels, g.out_h(), g.out_w()},
+          {g.stride, g.stride},
+          {g.padding, g.padding}};
+}
+
+// A scratch buffer from the caching host allocator, for reordered tensors.
+struct Scratch {
+  AlignedBuffer<std::uint8_t> bytes;
+  explicit Scratch(const memory::desc& d) : bytes(d.get_size()) {}
+  memory wrap(const memory::desc& d) { return memory(d, engine(), bytes.data()); }
+};
+
+// Runs `prim` with `user` memory reordered to `wanted` when the layouts differ.
+struct Staged {
+  memory mem;
+  std::unique_ptr<Scratch> scratch;
+};
+
+Staged stage_in(dnnl::stream& s, const memory::desc& wanted, const memory::desc& user_desc, const float* data) {
+  memory user(user_desc, engine(), const_cast<float*>(data));
+  if (wanted == user_desc) return {user, nullptr};
+  auto scratch = std::make_unique<Scratch>(wanted);
+  memory staged = scratch->wrap(wanted);
+  dnnl::reorder(user, staged).execute(s, user, staged);
+  return {staged, std::move(scratch)};
+}
+
+Staged stage_out(const memory::desc& wanted, const memory::desc& user_desc, float* data) {
+  if (wanted == user_desc) return {memory(user_desc, engine(), data), nullptr};
+  auto scratch = std::make_unique<Scratch>(wanted);
+  return {scratch->wrap(wanted), std::move(scratch)};
+}
+
+void finish_out(dnnl::stream& s, Staged& staged, const memory::desc& user_desc, float* data) {
+  if (!staged.scratch) return;
+  memory user(user_desc, engine(), data);
+  dnnl::reorder(staged.mem, user).execute(s, staged.mem, user);
+}
+
+struct Plans {
+  dnnl::convolution_forward::primitive_desc forward;
+  dnnl::convolution_backward_data::primitive_desc backward_data;
+  dnnl::convolution_backward_weights::primitive_desc backward_weights;
+  dnnl::convolution_forward forward_prim;
+  dnnl::convolution_backward_data backward_data_prim;
+  dnnl::convolution_backward_weights backward_weights_prim;
+  memory::desc src_user, weights_user, bias_user, dst_user;
+};
+
+Plans make_plans(const Conv2dGeometry& g) {
+  const Dims d = dims_of(g);
+  auto any = [](const memory::dims& dims) { return memory::desc(dims, dt::f32, tag::any); };
+  const auto algo = dnnl::algorithm::convolution_direct;
+  auto fwd = dnnl::convolution_forward::primitive_desc(
+      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, any(d.src), any(d.weights),
+                                      memory::desc(d.bias, dt::f32, tag::x), any(d.dst), d.strides, d.padding, d.padding),
+      engine());
+  auto bwd_data = dnnl::convolution_backward_data::primitive_desc(
+      dnnl::convolution_backward_data::desc(algo, any(d.src), any(d.weights), any(d.dst), d.strides, d.padding, d.padding),
+      engine(), fwd);
+  auto bwd_weights = dnnl::convolution_backward_weights::primitive_desc(
+      dnnl::convolution_backward_weights::desc(algo, any(d.src), any(d.weights), memory::desc(d.bias, dt::f32, tag::x),
+                                               any(d.dst), d.strides, d.padding, d.padding),
+      engine(), fwd);
+  return {fwd,
+          bwd_data,
+          bwd_weights,
+          dnnl::convolution_forward(fwd),
+          dnnl::convolution_backward_data(bwd_data),
+          dnnl::convolution_backward_weights(bwd_weights),
+          memory::desc(d.src, dt::f32, tag::nchw),
+          memory::desc(d.weights, dt::f32, tag::oihw),
+          memory::desc(d.bias, dt::f32, tag::x),
+          memory::desc(d.dst, dt::f32, tag::nchw)};
+}
+
+const Plans& plans_for(const Conv2dGeometry& g) {
+  static std::mutex mutex;
+  static std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                             std::int64_t>,
+                  std::unique_ptr<Plans>>
+      cache;
+  const auto key = std::make_tuple(g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel, g.stride, g.padding);
+  std::lock_guard lock(mutex);
+  auto& slot = cache[key];
+  if (!slot) {
+    try {
+      slot = std::make_unique<Plans>(make_plans(g));
+    } catch (const dnnl::error& e) {
+      cache.erase(key);
+      fail("conv2d: oneDNN cannot build a convolution for batch ", g.batch, ", ", g.in_channels, "x", g.in_h, "x", g.in_w,
+           " -> ", g.out_channels, " channels, kernel ", g.kernel, ", stride ", g.stride, ", padding ", g.padding, ": ",
+           e.what());
+    }
+  }
+  return *slot;
+}
+
+void check_geometry(const Conv2dGeometry& g) {
+  check(g.batch > 0 && g.in_channels > 0 && g.out_channels > 0 && g.kernel > 0 && g.stride > 0 && g.padding >= 0 &&
+            g.out_h() > 0 && g.out_w() > 0,
+        "conv2d: invalid geometry (batch ", g.batch, ", input ", g.in_channels, "x", g.in_h, "x", g.in_w, ", kernel ",
+        g.kernel, ", stride ", g.stride, ", padding ", g.padding, ")");
+}
+
+}  // namespace
+
+void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y) {
+  check_geometry(g);
+  const Plans& p = plans_for(g);
+  dnnl::stream s(engine());
+  Staged src = stage_in(s, p.forward.src_desc(), p.src_user, x);
+  Staged weights = stage_in(s, p.forward.weights_desc(), p.weights_user, w);
+  AlignedBuffer<float> zero_bias;
+  if (!b) {
+    zero_bias = AlignedBuffer<float>(static_cast<std::size_t>(g.out_channels), 0.0f);
+    b = zero_bias.data();
+  }
+  memory bias(p.bias_user, engine(), const_cast<float*>(b));
+  Staged dst = stage_out(p.forward.dst_desc(), p.dst_user, y);
+  p.forward_prim.execute(s, {{DNNL_ARG_SRC, src.mem}, {DNNL_ARG_WEIGHTS, weights.mem}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst.mem}});
+  finish_out(s, dst, p.dst_user, y);
+  s.wait();
+}
+
+void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w, float* dx) {
+  check_geometry(g);
+  const Plans& p = plans_for(g);
+  dnnl::stream s(engine());
+  Staged diff_dst = stage_in(s, p.backward_data.diff_dst_desc(), p.dst_user, dy);
+  Staged weights = stage_in(s, p.backward_data.weights_desc(), p.weights_user, w);
+  Staged diff_src = stage_out(p.backward_data.diff_src_desc(), p.src_user, dx);
+  p.backward_data_prim.execute(s, {{DNNL_ARG_DIFF_DST, diff_dst.mem}, {DNNL_ARG_WEIGHTS, weights.mem}, {DNNL_ARG_DIFF_SRC, diff_src.mem}});
+  finish_out(s, diff_src, p.src_user, dx);
+  s.wait();
+}
+
+void conv2d_backward_weights(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db) {
+  check_geometry(g);
+  const Plans& p = plans_for(g);
+  dnnl::stream s(engine());
+  Staged src = stage_in(s, p.backward_weights.src_desc(), p.src_user, x);
+  Staged diff_dst = stage_in(s, p.backward_weights.diff_dst_desc(), p.dst_user, dy);
+  // oneDNN overwrites its outputs; graft accumulates (a module may run twice per step).
+  AlignedBuffer<float> dw_new(static_cast<std::size_t>(g.out_channels * g.in_channels * g.kernel * g.kernel));
+  AlignedBuffer<float> db_new(static_cast<std::size_t>(g.out_channels));
+  Staged diff_weights = stage_out(p.backward_weights.diff_weights_desc(), p.weights_user, dw_new.data());
+  memory diff_bias(p.bias_user, engine(), db_new.data());
+  p.backward_weights_prim.execute(
+      s, {{DNNL_ARG_SRC, src.mem}, {DNNL_ARG_DIFF_DST, diff_dst.mem}, {DNNL_ARG_DIFF_WEIGHTS, diff_weights.mem}, {DNNL_ARG_DIFF_BIAS, diff_bias}});
+  finish_out(s, diff_weights, p.weights_user, dw_new.data());
+  s.wait();
+  const auto n = static_cast<std::int64_t>(dw_new.size());
+#pragma omp parallel for simd schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) dw[i] += dw_new[static_cast<std::size_t>(i)];
+  if (db)
+    for (std::int64_t c = 0; c < g.out_channels; ++c) db[c] += db_new[static_cast<std::size_t>(c)];
+}
+
+}  // namespace graft::cpu
