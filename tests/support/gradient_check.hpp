@@ -1,0 +1,117 @@
+// The one gradient checker every layer and every loss goes through.
+//
+// check_gradient compares an analytic gradient with central finite
+// differences of a scalar function. The function is evaluated by the float
+// kernels under test; perturbation, differencing and the error norms are in
+// double. Inputs are random (never zeros), and the reported figure is the
+// relative error ||analytic - numeric|| / max(||analytic||, ||numeric||) over
+// the probed coordinates, so a single coordinate that straddles a LeakyReLU
+// kink cannot fail a check on its own.
+//
+// check_layer<L, In> wraps a layer: the scalar is sum(r * f(x)) with fixed
+// random weights r, and both the input gradient and every parameter's
+// gradient are probed.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "graft/core/philox.hpp"
+#include "graft/nn/model.hpp"
+
+namespace graft::testing {
+
+struct GradientReport {
+  double relative_error = 0.0;
+  double analytic_norm = 0.0;
+  std::int64_t probed = 0;
+};
+
+// Fills `values` with uniform numbers in [low, high) from Philox(seed).
+inline void fill_uniform(std::span<float> values, std::uint64_t seed, float low = -1.0f, float high = 1.0f) {
+  const Philox rng(seed);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = rng.uniform(low, high, i);
+}
+
+// Probes at most `max_probes` coordinates of x (spread evenly), each with
+// step h * max(1, |x_i|).
+inline GradientReport check_gradient(std::span<float> x, std::span<const float> analytic, const std::function<double()>& loss,
+                                     std::int64_t max_probes = 64, double h = 1e-2) {
+  GradientReport report;
+  const auto n = static_cast<std::int64_t>(x.size());
+  const std::int64_t stride = std::max<std::int64_t>(1, n / max_probes);
+  double diff2 = 0.0, a2 = 0.0, n2 = 0.0;
+  for (std::int64_t i = (n > max_probes ? 7 % stride : 0); i < n; i += stride) {
+    const float saved = x[static_cast<std::size_t>(i)];
+    const double step = h * std::max(1.0, std::fabs(static_cast<double>(saved)));
+    x[static_cast<std::size_t>(i)] = static_cast<float>(saved + step);
+    const double up = loss();
+    x[static_cast<std::size_t>(i)] = static_cast<float>(saved - step);
+    const double down = loss();
+    x[static_cast<std::size_t>(i)] = saved;
+    // The actual float step, which is what the function saw.
+    const double actual = static_cast<double>(static_cast<float>(saved + step)) - static_cast<double>(static_cast<float>(saved - step));
+    const double numeric = (up - down) / actual;
+    const double a = analytic[static_cast<std::size_t>(i)];
+    diff2 += (a - numeric) * (a - numeric);
+    a2 += a * a;
+    n2 += numeric * numeric;
+    ++report.probed;
+  }
+  const double scale = std::sqrt(std::max(a2, n2));
+  report.relative_error = scale > 0 ? std::sqrt(diff2) / scale : 0.0;
+  report.analytic_norm = std::sqrt(a2);
+  return report;
+}
+
+struct LayerReport {
+  GradientReport input;
+  std::vector<std::pair<std::string, GradientReport>> parameters;
+  double worst() const {
+    double w = input.relative_error;
+    for (const auto& [name, r] : parameters) w = std::max(w, r.relative_error);
+    return w;
+  }
+};
+
+// Checks forward/backward consistency of layer L on input shape In with random
+// parameters (uniform in [-0.5, 0.5)) and a random batch of `batch` inputs.
+template <class L, Shape In>
+LayerReport check_layer(std::int64_t batch = 2, std::uint64_t seed = 1, std::int64_t max_probes = 48) {
+  using Impl = nn::Bound<L, In>;
+  using M = nn::Model<nn::Part<"layer", L, In>>;
+  M model(seed);
+  fill_uniform(model.parameter_buffer(), seed + 100, -0.5f, 0.5f);
+  auto module = model.template part<"layer">();
+
+  Tensor x(batched(batch, In));
+  fill_uniform(x.span(), seed + 200);
+  Tensor weights(batched(batch, Impl::out));
+  fill_uniform(weights.span(), seed + 300);
+
+  auto scalar = [&]() {
+    auto out = module.forward(x.view());
+    double s = 0.0;
+    for (std::int64_t i = 0; i < out.value.numel(); ++i) s += static_cast<double>(out.value[i]) * weights[i];
+    return s;
+  };
+
+  model.zero_gradients();
+  auto out = module.forward(x.view());
+  Tensor dx = module.backward(out, weights.view());
+
+  LayerReport report;
+  report.input = check_gradient(x.span(), dx.span(), scalar, max_probes);
+  for (const auto& spec : M::parameters) {
+    auto p = model.parameter_buffer().subspan(static_cast<std::size_t>(spec.offset), static_cast<std::size_t>(spec.shape.numel()));
+    auto g = model.gradient_buffer().subspan(static_cast<std::size_t>(spec.offset), static_cast<std::size_t>(spec.shape.numel()));
+    report.parameters.emplace_back(std::string(spec.name.view()), check_gradient(p, g, scalar, max_probes));
+  }
+  return report;
+}
+
+}  // namespace graft::testing
