@@ -1,0 +1,81 @@
+// Adam and AdamW, as torch.optim.Adam and torch.optim.AdamW.
+//
+// The default optimizer of most published models, so it follows PyTorch to
+// the operation: bias-corrected moments, eps added after the corrected square
+// root, and the step size lr / (1 - beta1^t). Adam adds weight decay to the
+// gradient (L2); AdamW shrinks the weights before the update (decoupled
+// decay, Loshchilov & Hutter), which is why the two are one template with a
+// flag rather than two copies. The bias corrections are computed once per
+// step in double; the fused pass is float.
+#pragma once
+
+#include "graft/optim/optimizer.hpp"
+
+namespace graft::optim {
+
+template <bool Decoupled>
+struct AdamConfig {
+  static constexpr std::string_view json_name = Decoupled ? "AdamW config" : "Adam config";
+
+  float lr = 1e-3f;  // the base rate a schedule starts from; step() takes the rate of each step
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = Decoupled ? 1e-2f : 0.0f;  // PyTorch's defaults
+
+  static constexpr auto fields() {
+    return std::tuple{Field{"lr", &AdamConfig::lr}, Field{"beta1", &AdamConfig::beta1}, Field{"beta2", &AdamConfig::beta2},
+                      Field{"eps", &AdamConfig::eps}, Field{"weight_decay", &AdamConfig::weight_decay}};
+  }
+};
+
+// Step t, with g' = g + weight_decay * w for Adam and g' = g for AdamW:
+// w *= 1 - lr * weight_decay                                   (AdamW only)
+// m = beta1 m + (1 - beta1) g';  v = beta2 v + (1 - beta2) g'^2
+// w -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+template <bool Decoupled>
+class BasicAdam : public OptimizerState<2> {
+ public:
+  using Config = AdamConfig<Decoupled>;
+  static constexpr std::string_view name = Decoupled ? "adamw" : "adam";
+
+  explicit BasicAdam(Config config = {}) : OptimizerState(who, {"m", "v"}), config_(config) {
+    check(config.beta1 >= 0.0f && config.beta1 < 1.0f && config.beta2 >= 0.0f && config.beta2 < 1.0f, who,
+          ": beta1 and beta2 must be in [0, 1), got ", config.beta1, " and ", config.beta2);
+    check(config.eps > 0.0f && config.weight_decay >= 0.0f, who, ": eps must be > 0 and weight_decay >= 0, got eps ",
+          config.eps, ", weight_decay ", config.weight_decay);
+  }
+
+  const Config& config() const { return config_; }
+
+  void step(std::span<float> params, std::span<const float> grads, float lr) {
+    const auto t = static_cast<double>(begin_step(params, grads));
+    const auto step_size = static_cast<float>(lr / (1.0 - std::pow(static_cast<double>(config_.beta1), t)));
+    const auto sqrt_correction2 = static_cast<float>(std::sqrt(1.0 - std::pow(static_cast<double>(config_.beta2), t)));
+    const float shrink = Decoupled ? 1.0f - lr * config_.weight_decay : 1.0f;
+    const float l2 = Decoupled ? 0.0f : config_.weight_decay;
+    const float beta1 = config_.beta1, beta2 = config_.beta2, eps = config_.eps;
+    float* w = params.data();
+    const float* g = grads.data();
+    float* m = slot(0);
+    float* v = slot(1);
+    for_each_element(params.size(), [=](std::int64_t i) {
+      const float d = g[i] + l2 * w[i];
+      m[i] = beta1 * m[i] + (1.0f - beta1) * d;
+      v[i] = beta2 * v[i] + (1.0f - beta2) * d * d;
+      w[i] = shrink * w[i] - step_size * m[i] / (std::sqrt(v[i]) / sqrt_correction2 + eps);
+    });
+  }
+
+ private:
+  static constexpr const char* who = Decoupled ? "optim::AdamW" : "optim::Adam";
+  Config config_;
+};
+
+using Adam = BasicAdam<false>;
+using AdamW = BasicAdam<true>;
+
+static_assert(Optimizer<Adam>);
+static_assert(Optimizer<AdamW>);
+
+}  // namespace graft::optim

@@ -1,0 +1,70 @@
+// Stochastic gradient descent with momentum, as torch.optim.SGD.
+//
+// The baseline every other optimizer is compared against, and the one whose
+// update a reader can check by hand. It follows PyTorch exactly (L2 weight
+// decay added to the gradient, the momentum buffer starting at the first
+// gradient, optional dampening and Nesterov) so that a run can be checked
+// against a PyTorch reference step for step.
+#pragma once
+
+#include "graft/optim/optimizer.hpp"
+
+namespace graft::optim {
+
+struct SgdConfig {
+  static constexpr std::string_view json_name = "SGD config";
+
+  float lr = 1e-2f;  // the base rate a schedule starts from; step() takes the rate of each step
+  float momentum = 0.9f;
+  float dampening = 0.0f;
+  float weight_decay = 0.0f;  // L2: added to the gradient as weight_decay * w
+  bool nesterov = false;
+
+  static constexpr auto fields() {
+    return std::tuple{Field{"lr", &SgdConfig::lr}, Field{"momentum", &SgdConfig::momentum},
+                      Field{"dampening", &SgdConfig::dampening}, Field{"weight_decay", &SgdConfig::weight_decay},
+                      Field{"nesterov", &SgdConfig::nesterov}};
+  }
+};
+
+// d = g + weight_decay * w
+// b = d at step 1, else momentum * b + (1 - dampening) * d
+// w -= lr * (nesterov ? d + momentum * b : b)      (w -= lr * d when momentum is 0)
+class Sgd : public OptimizerState<1> {
+ public:
+  using Config = SgdConfig;
+  static constexpr std::string_view name = "sgd";
+
+  explicit Sgd(Config config = {}) : OptimizerState("optim::Sgd", {"momentum"}), config_(config) {
+    check(config.momentum >= 0.0f && config.weight_decay >= 0.0f && config.dampening >= 0.0f && config.dampening <= 1.0f,
+          "optim::Sgd: momentum and weight_decay must be >= 0 and dampening in [0, 1], got momentum ", config.momentum,
+          ", weight_decay ", config.weight_decay, ", dampening ", config.dampening);
+    check(!config.nesterov || (config.momentum > 0.0f && config.dampening == 0.0f),
+          "optim::Sgd: nesterov needs momentum > 0 and dampening 0, got momentum ", config.momentum, ", dampening ",
+          config.dampening);
+  }
+
+  const Config& config() const { return config_; }
+
+  void step(std::span<float> params, std::span<const float> grads, float lr) {
+    const bool first = begin_step(params, grads) == 1;
+    float* w = params.data();
+    const float* g = grads.data();
+    float* buffer = slot(0);
+    const float momentum = config_.momentum, keep = 1.0f - config_.dampening, decay = config_.weight_decay;
+    const bool plain = momentum == 0.0f, nesterov = config_.nesterov;
+    for_each_element(params.size(), [=](std::int64_t i) {
+      const float d = g[i] + decay * w[i];
+      const float b = first ? d : momentum * buffer[i] + keep * d;
+      buffer[i] = b;
+      w[i] -= lr * (plain ? d : nesterov ? d + momentum * b : b);
+    });
+  }
+
+ private:
+  Config config_;
+};
+
+static_assert(Optimizer<Sgd>);
+
+}  // namespace graft::optim
