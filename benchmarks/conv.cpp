@@ -1,0 +1,57 @@
+// Convolution forward, backward-data and backward-weights at the shapes of
+// SAEHD-df at resolution 64 (8 images per side: the encoder sees 16, each
+// decoder 8). benchmarks/torch_cpu_reference.py times PyTorch on the same
+// shapes and thread count; docs/benchmarks.md has both.
+#include <benchmark/benchmark.h>
+
+#include <graft/backend/cpu/conv.hpp>
+#include <graft/core/tensor.hpp>
+
+#include "saehd_shapes.hpp"
+
+namespace {
+
+using graft::cpu::Conv2dGeometry;
+
+struct Buffers {
+  graft::Tensor x, w, b, y;
+  explicit Buffers(const Conv2dGeometry& g)
+      : x(graft::Shape{g.batch, g.in_channels, g.in_h, g.in_w}, 0.5f),
+        w(graft::Shape{g.out_channels, g.in_channels, g.kernel, g.kernel}, 0.01f),
+        b(graft::Shape{g.out_channels}, 0.1f),
+        y(graft::Shape{g.batch, g.out_channels, g.out_h(), g.out_w()}, 0.25f) {}
+};
+
+double flops(const Conv2dGeometry& g) {
+  return 2.0 * g.batch * g.out_channels * g.out_h() * g.out_w() * g.in_channels * g.kernel * g.kernel;
+}
+
+void conv_forward(benchmark::State& state, Conv2dGeometry g) {
+  Buffers t(g);
+  for (auto _ : state) graft::cpu::conv2d_forward(g, t.x.data(), t.w.data(), t.b.data(), t.y.data());
+  state.counters["GFLOP"] = benchmark::Counter(flops(g) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void conv_backward_data(benchmark::State& state, Conv2dGeometry g) {
+  Buffers t(g);
+  for (auto _ : state) graft::cpu::conv2d_backward_data(g, t.y.data(), t.w.data(), t.x.data());
+  state.counters["GFLOP"] = benchmark::Counter(flops(g) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void conv_backward_weights(benchmark::State& state, Conv2dGeometry g) {
+  Buffers t(g);
+  graft::Tensor dw(t.w.shape(), 0.0f), db(t.b.shape(), 0.0f);
+  for (auto _ : state) graft::cpu::conv2d_backward_weights(g, t.x.data(), t.y.data(), dw.data(), db.data());
+  state.counters["GFLOP"] = benchmark::Counter(flops(g) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+const bool registered = [] {
+  for (const auto& [name, g] : graft::bench::saehd_df64_convolutions) {
+    benchmark::RegisterBenchmark(("conv_forward/" + std::string(name)).c_str(), conv_forward, g)->Unit(benchmark::kMillisecond)->UseRealTime();
+    benchmark::RegisterBenchmark(("conv_backward_data/" + std::string(name)).c_str(), conv_backward_data, g)->Unit(benchmark::kMillisecond)->UseRealTime();
+    benchmark::RegisterBenchmark(("conv_backward_weights/" + std::string(name)).c_str(), conv_backward_weights, g)->Unit(benchmark::kMillisecond)->UseRealTime();
+  }
+  return true;
+}();
+
+}  // namespace

@@ -1,0 +1,25 @@
+// The convolution geometries of SAEHD-df at resolution 64, 8 images per side,
+// shared by the graft benchmarks and, as a table, the PyTorch reference script.
+#pragma once
+
+#include <array>
+#include <string_view>
+#include <utility>
+
+#include <graft/backend/cpu/conv.hpp>
+
+namespace graft::bench {
+
+// {batch, in_channels, in_h, in_w, out_channels, kernel, stride, padding}
+inline constexpr std::array<std::pair<std::string_view, cpu::Conv2dGeometry>, 8> saehd_df64_convolutions{{
+    {"encoder.down0", {16, 3, 64, 64, 64, 5, 2, 2}},
+    {"encoder.down1", {16, 64, 32, 32, 128, 5, 2, 2}},
+    {"encoder.down3", {16, 256, 8, 8, 512, 5, 2, 2}},
+    {"decoder.upscale0", {8, 256, 8, 8, 2048, 3, 1, 1}},
+    {"decoder.res0", {8, 512, 16, 16, 512, 3, 1, 1}},
+    {"decoder.upscale2", {8, 256, 32, 32, 512, 3, 1, 1}},
+    {"decoder.res2", {8, 128, 64, 64, 128, 3, 1, 1}},
+    {"decoder.out_conv", {8, 128, 64, 64, 3, 1, 1, 0}},
+}};
+
+}  // namespace graft::bench

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what graft needs on Debian 12 (run as root or with sudo): the
+# compiler tool chain, the libraries CMake finds, and the Python packages the
+# interoperability tests use (safetensors, numpy).
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+  build-essential cmake ninja-build pkg-config \
+  nlohmann-json3-dev librange-v3-dev doctest-dev libbenchmark-dev libcli11-dev \
+  libdnnl-dev libopenmpi-dev openmpi-bin \
+  python3 python3-pip > /dev/null
+# The tests read graft's checkpoints with Python's safetensors package.
+if ! python3 -c "import safetensors, numpy" 2> /dev/null; then
+  python3 -m pip install --quiet safetensors numpy 2> /dev/null ||
+    python3 -m pip install --quiet --break-system-packages safetensors numpy
+fi

@@ -1,0 +1,36 @@
+// The autoencoder example learns, and a seed fixes every bit of the run.
+#include <doctest/doctest.h>
+
+#include <numeric>
+
+#include "../../examples/autoencoder/autoencoder.hpp"
+
+namespace {
+double mean_of(const std::vector<double>& v, std::size_t first, std::size_t count) {
+  return std::accumulate(v.begin() + static_cast<std::ptrdiff_t>(first), v.begin() + static_cast<std::ptrdiff_t>(first + count), 0.0) /
+         static_cast<double>(count);
+}
+}  // namespace
+
+TEST_CASE("The autoencoder's loss falls below 0.04 within 250 steps") {
+  const auto losses = autoencoder::train({.steps = 250, .batch = 16, .seed = 1});
+  const double start = mean_of(losses, 0, 10);
+  const double end = mean_of(losses, losses.size() - 25, 25);
+  INFO("mean loss of the first 10 steps " << start << ", of the last 25 " << end);
+  CHECK(end < 0.04);
+  CHECK(end < 0.5 * start);
+}
+
+TEST_CASE("The same seed gives the same losses to the bit") {
+  const autoencoder::Config config{.steps = 30, .batch = 8, .seed = 7};
+  const auto a = autoencoder::train(config);
+  const auto b = autoencoder::train(config);
+  CHECK(a == b);
+  const auto c = autoencoder::train({.steps = 30, .batch = 8, .seed = 8});
+  CHECK(a != c);
+}
+
+TEST_CASE("A bad configuration is one clear error") {
+  CHECK_THROWS_WITH_AS(autoencoder::train({.steps = 10, .batch = 0}),
+                       doctest::Contains("need steps > 0 and 0 < batch <= dataset size"), graft::Error);
+}
