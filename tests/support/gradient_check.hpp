@@ -28,6 +28,7 @@
 
 #include "graft/core/philox.hpp"
 #include "graft/nn/model.hpp"
+#include "random_fill.hpp"
 
 namespace graft::testing {
 
@@ -36,12 +37,6 @@ struct GradientReport {
   double analytic_norm = 0.0;
   std::int64_t probed = 0;
 };
-
-// Fills `values` with uniform numbers in [low, high) from Philox(seed).
-inline void fill_uniform(std::span<float> values, std::uint64_t seed, float low = -1.0f, float high = 1.0f) {
-  const Philox rng(seed);
-  for (std::size_t i = 0; i < values.size(); ++i) values[i] = rng.uniform(low, high, i);
-}
 
 // Probes at most `max_probes` coordinates of x (spread evenly), each with
 // step h * max(1, |x_i|).

@@ -14,6 +14,7 @@
 
 #include "graft/core/philox.hpp"
 #include "graft/nn/module.hpp"
+#include "graft/nn/sequential.hpp"
 
 namespace graft::nn {
 

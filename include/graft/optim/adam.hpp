@@ -23,9 +23,19 @@ struct AdamConfig {
   float eps = 1e-8f;
   float weight_decay = Decoupled ? 1e-2f : 0.0f;  // PyTorch's defaults
 
+  void validate() const {
+    check(beta1 >= 0.0f && beta1 < 1.0f && beta2 >= 0.0f && beta2 < 1.0f, json_name,
+          ": beta1 and beta2 must be in [0, 1), got ", beta1, " and ", beta2);
+    check(eps > 0.0f && weight_decay >= 0.0f, json_name, ": eps must be > 0 and weight_decay >= 0, got eps ", eps,
+          ", weight_decay ", weight_decay);
+  }
+
+  bool operator==(const AdamConfig&) const = default;
+
   static constexpr auto fields() {
-    return std::tuple{Field{"lr", &AdamConfig::lr}, Field{"beta1", &AdamConfig::beta1}, Field{"beta2", &AdamConfig::beta2},
-                      Field{"eps", &AdamConfig::eps}, Field{"weight_decay", &AdamConfig::weight_decay}};
+    return std::tuple{Field{"lr", &AdamConfig::lr}, Field{"beta1", &AdamConfig::beta1},
+                      Field{"beta2", &AdamConfig::beta2}, Field{"eps", &AdamConfig::eps},
+                      Field{"weight_decay", &AdamConfig::weight_decay}};
   }
 };
 
@@ -39,11 +49,9 @@ class BasicAdam : public OptimizerState<2> {
   using Config = AdamConfig<Decoupled>;
   static constexpr std::string_view name = Decoupled ? "adamw" : "adam";
 
-  explicit BasicAdam(Config config = {}) : OptimizerState(who, {"m", "v"}), config_(config) {
-    check(config.beta1 >= 0.0f && config.beta1 < 1.0f && config.beta2 >= 0.0f && config.beta2 < 1.0f, who,
-          ": beta1 and beta2 must be in [0, 1), got ", config.beta1, " and ", config.beta2);
-    check(config.eps > 0.0f && config.weight_decay >= 0.0f, who, ": eps must be > 0 and weight_decay >= 0, got eps ",
-          config.eps, ", weight_decay ", config.weight_decay);
+  explicit BasicAdam(Config config = {})
+      : OptimizerState(Decoupled ? "optim::AdamW" : "optim::Adam", {"m", "v"}), config_(config) {
+    config.validate();
   }
 
   const Config& config() const { return config_; }
@@ -62,13 +70,12 @@ class BasicAdam : public OptimizerState<2> {
     for_each_element(params.size(), [=](std::int64_t i) {
       const float d = g[i] + l2 * w[i];
       m[i] = beta1 * m[i] + (1.0f - beta1) * d;
-      v[i] = beta2 * v[i] + (1.0f - beta2) * d * d;
-      w[i] = shrink * w[i] - step_size * m[i] / (std::sqrt(v[i]) / sqrt_correction2 + eps);
+      v[i] = beta2 * v[i] + (1.0f - beta2) * (d * d);
+      w[i] = shrink * w[i] - step_size * (m[i] / (std::sqrt(v[i]) / sqrt_correction2 + eps));
     });
   }
 
  private:
-  static constexpr const char* who = Decoupled ? "optim::AdamW" : "optim::Adam";
   Config config_;
 };
 

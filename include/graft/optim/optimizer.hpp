@@ -37,18 +37,22 @@ struct StateSlot {
   std::span<float> values;
 };
 
+// An optimizer is built from its Config, names itself for checkpoints
+// ("adam"), updates the whole flat buffer in step() with the rate of that
+// step, and exposes its state (named slots and the step count) for a
+// checkpoint to save and restore.
 template <class O>
 concept Optimizer = std::constructible_from<O, typename O::Config> &&
-                    requires(O& o, const O& co, std::span<float> params, std::span<const float> grads, float lr,
-                             std::size_t size, std::int64_t steps) {
-                      { O::name } -> std::convertible_to<std::string_view>;
-                      { co.config() } -> std::same_as<const typename O::Config&>;
-                      { o.step(params, grads, lr) } -> std::same_as<void>;
-                      { o.bind(size) } -> std::same_as<void>;
-                      { o.state() } -> std::same_as<std::vector<StateSlot>>;
-                      { co.steps() } -> std::same_as<std::int64_t>;
-                      { o.set_steps(steps) } -> std::same_as<void>;
-                    };
+    requires(O& o, const O& co, std::span<float> params, std::span<const float> grads, float lr, std::size_t size,
+             std::int64_t steps) {
+  { O::name } -> std::convertible_to<std::string_view>;
+  { co.config() } -> std::same_as<const typename O::Config&>;
+  { o.step(params, grads, lr) } -> std::same_as<void>;
+  { o.bind(size) } -> std::same_as<void>;
+  { o.state() } -> std::same_as<std::vector<StateSlot>>;
+  { co.steps() } -> std::same_as<std::int64_t>;
+  { o.set_steps(steps) } -> std::same_as<void>;
+};
 
 // The named state buffers and the step count of one optimizer, its base
 // class. Buffers are allocated (zeroed) by the first step or by bind(); after
@@ -87,7 +91,8 @@ class OptimizerState {
   // Checks the two buffers of a step, binds the state to them and returns
   // the number of this step, counting from 1.
   std::int64_t begin_step(std::span<float> params, std::span<const float> grads) {
-    check(params.size() == grads.size(), who_, "::step: ", params.size(), " parameters but ", grads.size(), " gradients");
+    check(params.size() == grads.size(), who_, "::step: ", params.size(), " parameters but ", grads.size(),
+          " gradients");
     bind(params.size());
     return ++steps_;
   }
@@ -117,7 +122,8 @@ void for_each_element(std::size_t size, Update&& update) {
 // (seed, t, i) alone and not on threads or on a resume. update(i, keep) gets
 // keep = 1 or 0; with keep_probability >= 1 it is the plain fused pass.
 template <class Update>
-void for_each_element(std::size_t size, float keep_probability, std::uint64_t seed, std::int64_t step, Update&& update) {
+void for_each_element(std::size_t size, float keep_probability, std::uint64_t seed, std::int64_t step,
+                      Update&& update) {
   if (keep_probability >= 1.0f) {
     for_each_element(size, [&](std::int64_t i) { update(i, 1.0f); });
     return;
@@ -138,9 +144,9 @@ void for_each_element(std::size_t size, float keep_probability, std::uint64_t se
 
 // ---- Config <-> JSON -------------------------------------------------------
 // A Config lists its fields once, as (key, pointer to member) pairs in a
-// static fields() function, and names itself in `json_name`; to_json and
-// from_json below serve every such aggregate (optimizer configs and
-// schedules).
+// static fields() function, names itself in `json_name` and checks its
+// values in validate(); to_json and from_json below serve every such
+// aggregate (optimizer configs and schedules).
 
 template <class C, class T>
 struct Field {
@@ -149,9 +155,10 @@ struct Field {
 };
 
 template <class C>
-concept JsonConfig = std::is_aggregate_v<C> && requires {
+concept JsonConfig = std::is_aggregate_v<C> && requires(const C& c) {
   { C::json_name } -> std::convertible_to<std::string_view>;
   C::fields();
+  c.validate();
 };
 
 namespace detail {
@@ -205,7 +212,8 @@ void to_json(nlohmann::json& j, const C& config) {
              C::fields());
 }
 
-// Keys that are absent keep their defaults; unknown keys and wrong types throw.
+// Keys that are absent keep their defaults; unknown keys, wrong types and
+// values that validate() rejects throw.
 template <JsonConfig C>
 void from_json(const nlohmann::json& j, C& config) {
   const std::string_view where = C::json_name;
@@ -219,6 +227,7 @@ void from_json(const nlohmann::json& j, C& config) {
     const bool known = std::apply([&](auto... field) { return (read(field) || ...); }, C::fields());
     check(known, where, ": unknown key \"", key, "\" (known keys: ", detail::known_keys<C>(), ")");
   }
+  config.validate();
 }
 
 }  // namespace graft::optim

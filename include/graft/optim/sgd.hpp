@@ -20,6 +20,16 @@ struct SgdConfig {
   float weight_decay = 0.0f;  // L2: added to the gradient as weight_decay * w
   bool nesterov = false;
 
+  void validate() const {
+    check(momentum >= 0.0f && weight_decay >= 0.0f && dampening >= 0.0f && dampening <= 1.0f, json_name,
+          ": momentum and weight_decay must be >= 0 and dampening in [0, 1], got momentum ", momentum,
+          ", weight_decay ", weight_decay, ", dampening ", dampening);
+    check(!nesterov || (momentum > 0.0f && dampening == 0.0f), json_name,
+          ": nesterov needs momentum > 0 and dampening 0, got momentum ", momentum, ", dampening ", dampening);
+  }
+
+  bool operator==(const SgdConfig&) const = default;
+
   static constexpr auto fields() {
     return std::tuple{Field{"lr", &SgdConfig::lr}, Field{"momentum", &SgdConfig::momentum},
                       Field{"dampening", &SgdConfig::dampening}, Field{"weight_decay", &SgdConfig::weight_decay},
@@ -35,14 +45,7 @@ class Sgd : public OptimizerState<1> {
   using Config = SgdConfig;
   static constexpr std::string_view name = "sgd";
 
-  explicit Sgd(Config config = {}) : OptimizerState("optim::Sgd", {"momentum"}), config_(config) {
-    check(config.momentum >= 0.0f && config.weight_decay >= 0.0f && config.dampening >= 0.0f && config.dampening <= 1.0f,
-          "optim::Sgd: momentum and weight_decay must be >= 0 and dampening in [0, 1], got momentum ", config.momentum,
-          ", weight_decay ", config.weight_decay, ", dampening ", config.dampening);
-    check(!config.nesterov || (config.momentum > 0.0f && config.dampening == 0.0f),
-          "optim::Sgd: nesterov needs momentum > 0 and dampening 0, got momentum ", config.momentum, ", dampening ",
-          config.dampening);
-  }
+  explicit Sgd(Config config = {}) : OptimizerState("optim::Sgd", {"momentum"}), config_(config) { config.validate(); }
 
   const Config& config() const { return config_; }
 
@@ -51,11 +54,11 @@ class Sgd : public OptimizerState<1> {
     float* w = params.data();
     const float* g = grads.data();
     float* buffer = slot(0);
-    const float momentum = config_.momentum, keep = 1.0f - config_.dampening, decay = config_.weight_decay;
+    const float momentum = config_.momentum, undamped = 1.0f - config_.dampening, decay = config_.weight_decay;
     const bool plain = momentum == 0.0f, nesterov = config_.nesterov;
     for_each_element(params.size(), [=](std::int64_t i) {
       const float d = g[i] + decay * w[i];
-      const float b = first ? d : momentum * buffer[i] + keep * d;
+      const float b = first ? d : momentum * buffer[i] + undamped * d;
       buffer[i] = b;
       w[i] -= lr * (plain ? d : nesterov ? d + momentum * b : b);
     });
