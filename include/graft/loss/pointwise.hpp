@@ -47,7 +47,8 @@ LossValue pointwise_values(ConstView pred, ConstView target, const float* mask) 
     plane_sums[static_cast<std::size_t>(bc)] = total;
   }
   LossValue out{std::vector<double>(static_cast<std::size_t>(batch), 0.0)};
-  for (std::int64_t bc = 0; bc < batch * channels; ++bc) out.per_sample[static_cast<std::size_t>(bc / channels)] += plane_sums[static_cast<std::size_t>(bc)];
+  for (std::int64_t bc = 0; bc < batch * channels; ++bc)
+    out.per_sample[static_cast<std::size_t>(bc / channels)] += plane_sums[static_cast<std::size_t>(bc)];
   for (double& v : out.per_sample) v /= static_cast<double>(channels * plane);
   return out;
 }
