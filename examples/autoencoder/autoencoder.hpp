@@ -8,12 +8,14 @@
 #pragma once
 
 #include <graft/core/philox.hpp>
+#include <graft/io/checkpoint.hpp>
 #include <graft/loss/mse.hpp>
 #include <graft/nn.hpp>
 #include <graft/optim/adam.hpp>
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <vector>
 
@@ -46,7 +48,11 @@ struct Config {
   std::int64_t dataset_size = 256;
   std::uint64_t seed = 1;
   float lr = 2e-3f;
+  std::filesystem::path checkpoint;  // written at the end when not empty
+  std::filesystem::path resume;      // continues the run saved there when not empty
 };
+
+inline constexpr std::string_view model_name = "autoencoder-32";
 
 // Image `index` of the generated data set, written into `out` (3, 32, 32).
 inline void generate_image(std::uint64_t seed, std::uint64_t index, float* out) {
@@ -68,7 +74,8 @@ inline void generate_image(std::uint64_t seed, std::uint64_t index, float* out) 
       }
 }
 
-// Trains from scratch and returns the batch-mean loss of every step.
+// Trains (from scratch, or from config.resume) up to config.steps and
+// returns the batch-mean loss of every step it ran.
 // `on_step(step, loss)` is called after each step (progress output).
 inline std::vector<double> train(const Config& config, const std::function<void(std::int64_t, double)>& on_step = {}) {
   graft::check(config.batch > 0 && config.steps > 0 && config.dataset_size >= config.batch,
@@ -78,6 +85,16 @@ inline std::vector<double> train(const Config& config, const std::function<void(
   auto encoder = model.part<"encoder">();
   auto decoder = model.part<"decoder">();
   graft::optim::Adam optimizer({.lr = config.lr});
+  optimizer.bind(model.parameter_buffer().size());
+  std::int64_t first_step = 0;
+  if (!config.resume.empty()) {
+    const auto info = graft::io::load_checkpoint(config.resume, model, optimizer.state());
+    graft::check(info.model == model_name, config.resume.string(), ": holds a '", info.model, "' model, not '", model_name, "'");
+    first_step = info.step;
+    graft::check(first_step < config.steps, config.resume.string(), ": the run is already at step ", first_step,
+                 "; ask for more than ", first_step, " steps");
+    optimizer.set_steps(info.step);
+  }
 
   graft::Tensor dataset(graft::batched(config.dataset_size, image));
   for (std::int64_t i = 0; i < config.dataset_size; ++i)
@@ -85,7 +102,7 @@ inline std::vector<double> train(const Config& config, const std::function<void(
 
   std::vector<double> losses;
   graft::Tensor batch(graft::batched(config.batch, image));
-  for (std::int64_t step = 0; step < config.steps; ++step) {
+  for (std::int64_t step = first_step; step < config.steps; ++step) {
     for (std::int64_t i = 0; i < config.batch; ++i) {
       const std::int64_t index = (step * config.batch + i) % config.dataset_size;
       std::copy_n(dataset.data() + index * image.numel(), image.numel(), batch.data() + i * image.numel());
@@ -105,6 +122,8 @@ inline std::vector<double> train(const Config& config, const std::function<void(
     losses.push_back(loss.mean());
     if (on_step) on_step(step, loss.mean());
   }
+  if (!config.checkpoint.empty())
+    graft::io::save_checkpoint(config.checkpoint, model, optimizer.state(), {.step = config.steps, .model = std::string(model_name)});
   return losses;
 }
 

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   app.add_option("--batch", config.batch, "images per step")->check(CLI::PositiveNumber);
   app.add_option("--seed", config.seed, "seed of the weights and of the generated images");
   app.add_option("--lr", config.lr, "Adam learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--checkpoint", config.checkpoint, "write the model and optimizer state here at the end (safetensors)");
+  app.add_option("--resume", config.resume, "continue the run saved in this checkpoint")->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -22,8 +24,9 @@ int main(int argc, char** argv) {
     });
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::printf("trained %lld steps of %lld images in %.1f s (%.0f images/s); loss %.6f -> %.6f\n",
-                static_cast<long long>(config.steps), static_cast<long long>(config.batch), seconds,
-                static_cast<double>(config.steps * config.batch) / seconds, losses.front(), losses.back());
+                static_cast<long long>(losses.size()), static_cast<long long>(config.batch), seconds,
+                static_cast<double>(losses.size()) * static_cast<double>(config.batch) / seconds, losses.front(), losses.back());
+    if (!config.checkpoint.empty()) std::printf("checkpoint: %s\n", config.checkpoint.c_str());
   } catch (const graft::Error& e) {
     std::fprintf(stderr, "autoencoder: %s\n", e.what());
     return 1;

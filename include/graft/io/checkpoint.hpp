@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "graft/core/state_slot.hpp"
 #include "graft/io/safetensors.hpp"
 #include "graft/nn/parameter.hpp"
 
@@ -42,12 +43,7 @@ inline constexpr std::string_view model = "graft.model";
 inline constexpr std::string_view config = "graft.config";
 }  // namespace checkpoint_key
 
-// A flat buffer with the parameter buffer's layout, such as an optimizer
-// moment. Saved from `values`, loaded into `values`.
-struct StateSlot {
-  std::string_view name;
-  std::span<float> values;
-};
+using graft::StateSlot;  // optimizer moments and the like (core/state_slot.hpp)
 
 // What a checkpoint says besides its tensors.
 struct CheckpointInfo {

@@ -25,17 +25,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "graft/core/state_slot.hpp"
 #include "graft/core/buffer.hpp"
 #include "graft/core/error.hpp"
 #include "graft/core/philox.hpp"
 
 namespace graft::optim {
 
-// One buffer of optimizer state, as long as the parameter buffer ("m", "v").
-struct StateSlot {
-  std::string_view name;
-  std::span<float> values;
-};
+using graft::StateSlot;  // optimizer moments and the like (core/state_slot.hpp)
 
 // An optimizer is built from its Config, names itself for checkpoints
 // ("adam"), updates the whole flat buffer in step() with the rate of that

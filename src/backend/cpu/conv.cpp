@@ -85,20 +85,34 @@ struct Plans {
   memory::desc src_user, weights_user, bias_user, dst_user;
 };
 
+// oneDNN's blocked layouts pad channels to a multiple of 16; for the 1- and
+// 3-channel ends of a model (the image input, the rgb and mask heads) that
+// padding costs more than it saves, and the plain NCHW kernels win
+// (docs/benchmarks.md). So a direction whose blocked side would hold fewer
+// than 16 channels keeps NCHW; the rest let oneDNN choose.
+constexpr std::int64_t min_blocked_channels = 16;
+
 Plans make_plans(const Conv2dGeometry& g) {
   const Dims d = dims_of(g);
-  auto any = [](const memory::dims& dims) { return memory::desc(dims, dt::f32, tag::any); };
+  auto layout = [](const memory::dims& dims, bool plain) {
+    return memory::desc(dims, dt::f32, plain ? tag::nchw : tag::any);
+  };
+  auto weights = [](const memory::dims& dims) { return memory::desc(dims, dt::f32, tag::any); };
+  const bool few_out = g.out_channels < min_blocked_channels;
+  const bool few_in = g.in_channels < min_blocked_channels;
   const auto algo = dnnl::algorithm::convolution_direct;
+  const memory::desc bias(d.bias, dt::f32, tag::x);
   auto fwd = dnnl::convolution_forward::primitive_desc(
-      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, any(d.src), any(d.weights),
-                                      memory::desc(d.bias, dt::f32, tag::x), any(d.dst), d.strides, d.padding, d.padding),
+      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, layout(d.src, few_out), weights(d.weights), bias,
+                                      layout(d.dst, few_out), d.strides, d.padding, d.padding),
       engine());
   auto bwd_data = dnnl::convolution_backward_data::primitive_desc(
-      dnnl::convolution_backward_data::desc(algo, any(d.src), any(d.weights), any(d.dst), d.strides, d.padding, d.padding),
+      dnnl::convolution_backward_data::desc(algo, layout(d.src, few_in || few_out), weights(d.weights),
+                                            layout(d.dst, few_in || few_out), d.strides, d.padding, d.padding),
       engine(), fwd);
   auto bwd_weights = dnnl::convolution_backward_weights::primitive_desc(
-      dnnl::convolution_backward_weights::desc(algo, any(d.src), any(d.weights), memory::desc(d.bias, dt::f32, tag::x),
-                                               any(d.dst), d.strides, d.padding, d.padding),
+      dnnl::convolution_backward_weights::desc(algo, layout(d.src, few_out), weights(d.weights), bias, layout(d.dst, few_out),
+                                               d.strides, d.padding, d.padding),
       engine(), fwd);
   return {fwd,
           bwd_data,
@@ -108,7 +122,7 @@ Plans make_plans(const Conv2dGeometry& g) {
           dnnl::convolution_backward_weights(bwd_weights),
           memory::desc(d.src, dt::f32, tag::nchw),
           memory::desc(d.weights, dt::f32, tag::oihw),
-          memory::desc(d.bias, dt::f32, tag::x),
+          bias,
           memory::desc(d.dst, dt::f32, tag::nchw)};
 }
 
