@@ -230,3 +230,33 @@ TEST_CASE("Initialisation: Glorot-uniform weights, zero biases, a function of th
   CHECK(M::parameters[0].fan_in == 8 * 25);
   CHECK(M::parameters[0].fan_out == 16 * 25);
 }
+
+TEST_CASE("Seq fuses Conv2d + LeakyReLU without changing results or names") {
+  constexpr Shape in{3, 9, 9};
+  using Fused = nn::Seq<nn::Conv2d<6, 3>, nn::LeakyReLU<0.1f>, nn::Conv2d<2, 3>>;
+  using Apart = nn::Seq<nn::Conv2d<6, 3>, nn::Identity, nn::LeakyReLU<0.1f>, nn::Conv2d<2, 3>>;
+  static_assert(nn::Bound<Fused, in>::count == 2);
+  static_assert(nn::Bound<Apart, in>::count == 4);
+  constexpr auto& names = nn::Bound<Fused, in>::params;
+  static_assert(names[0].name.view() == "0.weight" && names[2].name.view() == "2.weight");  // indices as written
+
+  using MF = nn::Model<nn::Part<"net", Fused, in>>;
+  using MA = nn::Model<nn::Part<"net", Apart, in>>;
+  MF fused(4);
+  MA apart(4);
+  fill_uniform(fused.parameter_buffer(), 71, -0.5f, 0.5f);
+  std::copy(fused.parameter_buffer().begin(), fused.parameter_buffer().end(), apart.parameter_buffer().begin());
+  Tensor x(batched(2, in)), dy(batched(2, Shape{2, 9, 9}));
+  fill_uniform(x.span(), 72);
+  fill_uniform(dy.span(), 73);
+  auto f = fused.part<"net">();
+  auto a = apart.part<"net">();
+  auto yf = f.forward(x.view());
+  auto ya = a.forward(x.view());
+  for (std::int64_t i = 0; i < yf.value.numel(); ++i) REQUIRE(yf.value[i] == doctest::Approx(ya.value[i]).epsilon(1e-5));
+  Tensor dxf = f.backward(yf, dy.view());
+  Tensor dxa = a.backward(ya, dy.view());
+  for (std::int64_t i = 0; i < dxf.numel(); ++i) REQUIRE(dxf[i] == doctest::Approx(dxa[i]).epsilon(1e-4).scale(1e-3));
+  for (std::size_t i = 0; i < fused.gradient_buffer().size(); ++i)
+    REQUIRE(fused.gradient_buffer()[i] == doctest::Approx(apart.gradient_buffer()[i]).epsilon(1e-4).scale(1e-3));
+}

@@ -8,6 +8,8 @@
 #pragma once
 
 #include "graft/backend/cpu/conv.hpp"
+#include "graft/backend/cpu/elementwise.hpp"
+#include "graft/nn/activation.hpp"
 #include "graft/nn/layer.hpp"
 
 namespace graft::nn {
@@ -42,8 +44,11 @@ struct Conv2d {
       return {batch, in_channels, In.h(), In.w(), OutChannels, Kernel, Stride, Padding};
     }
 
-    static void forward(const float* p, ConstView x, View y, Trace&) {
-      cpu::conv2d_forward(geometry(x.batch()), x.data, p + params[0].offset, Bias ? p + params.back().offset : nullptr, y.data);
+    static void forward(const float* p, ConstView x, View y, Trace&) { forward_with(p, x, y, {}); }
+
+    static void forward_with(const float* p, ConstView x, View y, const cpu::ConvEpilogue& epilogue) {
+      cpu::conv2d_forward(geometry(x.batch()), x.data, p + params[0].offset, Bias ? p + params.back().offset : nullptr, y.data,
+                          epilogue);
     }
 
     static void backward(const float* p, float* g, ConstView x, ConstView, ConstView dy, View dx, Trace&) {
@@ -52,6 +57,32 @@ struct Conv2d {
       if (dx.data) cpu::conv2d_backward_data(geo, dy.data, p + params[0].offset, dx.data);
     }
   };
+};
+
+// Conv2d followed by LeakyReLU<Slope>, computed in one pass: the activation
+// rides in the convolution's epilogue, and backward turns dy into the
+// pre-activation gradient from the output before the convolution's backward.
+// Seq uses it for every adjacent (Conv2d, LeakyReLU) pair.
+template <class Conv, float Slope>
+struct Conv2dLeakyReLU {
+  template <Shape In>
+  struct Impl : Conv::template Impl<In> {
+    using Base = typename Conv::template Impl<In>;
+    using typename Base::Trace;
+
+    static void forward(const float* p, ConstView x, View y, Trace&) { Base::forward_with(p, x, y, {.leaky_relu_slope = Slope}); }
+
+    static void backward(const float* p, float* g, ConstView x, ConstView y, ConstView dy, View dx, Trace& t) {
+      Tensor d_pre(y.shape);
+      cpu::leaky_relu_backward(y.data, dy.data, d_pre.data(), y.numel(), Slope);
+      Base::backward(p, g, x, ConstView{}, d_pre.view(), dx, t);
+    }
+  };
+};
+
+template <int O, int K, int S, int P, bool B, float Slope>
+struct FusedPair<Conv2d<O, K, S, P, B>, LeakyReLU<Slope>> {
+  using type = Conv2dLeakyReLU<Conv2d<O, K, S, P, B>, Slope>;
 };
 
 }  // namespace graft::nn

@@ -34,6 +34,14 @@ concept BoundLayer = requires(const float* p, float* g, ConstView x, View y, typ
   I::backward(p, g, x, x, x, y, t);
 };
 
+// FusedPair<A, B>::type is a layer that computes B(A(x)) in one pass, or
+// void. Layer headers specialise it (conv2d.hpp: Conv2d then LeakyReLU);
+// Seq substitutes the fused layer for the pair.
+template <class A, class B>
+struct FusedPair {
+  using type = void;
+};
+
 // The per-sample output shape of layer L on input In.
 template <class L, Shape In>
 inline constexpr Shape output_shape = Bound<L, In>::out;

@@ -1,5 +1,9 @@
 // Seq<Layers...>: layers applied one after another, and Named<"name", L>.
 //
+// Adjacent pairs with a fused implementation (FusedPair in layer.hpp, such as
+// Conv2d followed by LeakyReLU) run as one layer; names and parameters do not
+// change.
+//
 // Contract: the output shape is the last layer's output on the chain of
 // shapes; a layer that cannot take its predecessor's output stops the
 // compilation in that layer's Impl, with both shapes in the message.
@@ -9,6 +13,7 @@
 #pragma once
 
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "graft/nn/layer.hpp"
@@ -18,6 +23,7 @@ namespace graft::nn {
 template <FixedString N, class L>
 struct Named {
   static constexpr auto name = N;
+  using Inner = L;
   template <Shape In>
   using Impl = Bound<L, In>;
 };
@@ -35,6 +41,67 @@ constexpr Name child_name(std::size_t index) {
     return index_name(index);
 }
 
+// A child of a Seq after fusion, with its position in the Seq as written
+// (so that index names do not shift when a pair is fused).
+template <std::size_t Index, class L>
+struct Item {
+  static constexpr std::size_t index = Index;
+  using Layer = L;
+};
+
+template <class S>
+struct ItemTraits {
+  static constexpr bool is_item = false;
+};
+template <std::size_t Index, class L>
+struct ItemTraits<Item<Index, L>> {
+  static constexpr bool is_item = true;
+};
+
+// The name of the child at `position` of a combinator's spec list.
+template <class S>
+constexpr Name spec_name(std::size_t position) {
+  if constexpr (ItemTraits<S>::is_item)
+    return child_name<typename S::Layer>(S::index);
+  else
+    return child_name<S>(position);
+}
+
+// The fused replacement of the adjacent pair (A, B), looking through Named on A.
+template <class A, class B>
+struct FusedThroughName {
+  using type = typename FusedPair<A, B>::type;
+};
+template <FixedString N, class L, class B>
+struct FusedThroughName<Named<N, L>, B> {
+  using Inner = typename FusedPair<L, B>::type;
+  using type = std::conditional_t<std::is_void_v<Inner>, void, Named<N, Inner>>;
+};
+
+// Scans a Seq's layers left to right, replacing each fusable pair.
+template <class Done, std::size_t I, class... Rest>
+struct FuseScan {
+  using type = Done;
+};
+template <class... Done, std::size_t I, class A>
+struct FuseScan<std::tuple<Done...>, I, A> {
+  using type = std::tuple<Done..., Item<I, A>>;
+};
+template <bool Fuse, class Done, std::size_t I, class A, class B, class... Rest>
+struct FuseStep;
+template <class... Done, std::size_t I, class A, class B, class... Rest>
+struct FuseScan<std::tuple<Done...>, I, A, B, Rest...> {
+  using type = typename FuseStep<!std::is_void_v<typename FusedThroughName<A, B>::type>, std::tuple<Done...>, I, A, B, Rest...>::type;
+};
+template <class... Done, std::size_t I, class A, class B, class... Rest>
+struct FuseStep<false, std::tuple<Done...>, I, A, B, Rest...> {
+  using type = typename FuseScan<std::tuple<Done..., Item<I, A>>, I + 1, B, Rest...>::type;
+};
+template <class... Done, std::size_t I, class A, class B, class... Rest>
+struct FuseStep<true, std::tuple<Done...>, I, A, B, Rest...> {
+  using type = typename FuseScan<std::tuple<Done..., Item<I, typename FusedThroughName<A, B>::type>>, I + 2, Rest...>::type;
+};
+
 template <Shape In, class... Ls>
 struct Chain {
   using type = std::tuple<>;
@@ -48,6 +115,14 @@ struct Chain<In, L, Rest...> {
   static constexpr Shape out = Tail::out;
 };
 
+template <class Items>
+struct LayersOf;
+template <class... Items>
+struct LayersOf<std::tuple<Items...>> {
+  template <Shape In>
+  using Chained = Chain<In, typename Items::Layer...>;
+};
+
 // Parameters of the children of a combinator, each prefixed by its name and
 // placed after the previous one. Returns (specs, offsets of the children).
 template <class Specs, class Bounds, std::size_t I = 0, class Acc>
@@ -56,7 +131,7 @@ constexpr auto collect_params(const Acc& acc, std::int64_t offset) {
     return acc;
   } else {
     using Child = std::tuple_element_t<I, Bounds>;
-    constexpr Name name = child_name<std::tuple_element_t<I, Specs>>(I);
+    constexpr Name name = spec_name<std::tuple_element_t<I, Specs>>(I);
     return collect_params<Specs, Bounds, I + 1>(join(acc, Child::params, name.view(), offset), offset + span_of(Child::params));
   }
 }
@@ -86,14 +161,16 @@ struct Seq {
 
   template <Shape In>
   struct Impl {
-    using Children = typename detail::Chain<In, Ls...>::type;
-    static constexpr std::size_t count = sizeof...(Ls);
-    static constexpr Shape out = detail::Chain<In, Ls...>::out;
-    static constexpr auto params = detail::collect_params<std::tuple<Ls...>, Children>(std::array<ParamSpec, 0>{}, 0);
+    using Items = typename detail::FuseScan<std::tuple<>, 0, Ls...>::type;
+    using Chained = typename detail::LayersOf<Items>::template Chained<In>;
+    using Children = typename Chained::type;
+    static constexpr std::size_t count = std::tuple_size_v<Items>;
+    static constexpr Shape out = Chained::out;
+    static constexpr auto params = detail::collect_params<Items, Children>(std::array<ParamSpec, 0>{}, 0);
     static constexpr auto offsets = detail::child_offsets<Children>(std::make_index_sequence<count>{});
 
     struct Trace {
-      std::array<Tensor, count - 1> intermediate;  // output of child i, for i < count - 1
+      std::array<Tensor, (count > 1 ? count - 1 : 0)> intermediate;  // output of child i, for i < count - 1
       detail::TracesOf<Children> children;
     };
 

@@ -82,6 +82,7 @@ struct Plans {
   dnnl::convolution_forward forward_prim;
   dnnl::convolution_backward_data backward_data_prim;
   dnnl::convolution_backward_weights backward_weights_prim;
+  dnnl::reorder accumulate_weights;  // dw += reorder(diff_weights)
   memory::desc src_user, weights_user, bias_user, dst_user;
 };
 
@@ -92,7 +93,16 @@ struct Plans {
 // than 16 channels keeps NCHW; the rest let oneDNN choose.
 constexpr std::int64_t min_blocked_channels = 16;
 
-Plans make_plans(const Conv2dGeometry& g) {
+dnnl::reorder accumulating_reorder(const memory::desc& from, const memory::desc& to) {
+  dnnl::post_ops sum;
+  sum.append_sum(1.0f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(sum);
+  return dnnl::reorder(dnnl::reorder::primitive_desc(engine(), from, engine(), to, attr));
+}
+
+// leaky_slope < 0: no epilogue; otherwise LeakyReLU(slope) fused as a post-op.
+Plans make_plans(const Conv2dGeometry& g, float leaky_slope) {
   const Dims d = dims_of(g);
   auto layout = [](const memory::dims& dims, bool plain) {
     return memory::desc(dims, dt::f32, plain ? tag::nchw : tag::any);
@@ -102,10 +112,16 @@ Plans make_plans(const Conv2dGeometry& g) {
   const bool few_in = g.in_channels < min_blocked_channels;
   const auto algo = dnnl::algorithm::convolution_direct;
   const memory::desc bias(d.bias, dt::f32, tag::x);
+  dnnl::primitive_attr epilogue;
+  if (leaky_slope >= 0.0f) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, leaky_slope, 0.0f);  // relu with alpha = leaky ReLU
+    epilogue.set_post_ops(ops);
+  }
   auto fwd = dnnl::convolution_forward::primitive_desc(
       dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, layout(d.src, few_out), weights(d.weights), bias,
                                       layout(d.dst, few_out), d.strides, d.padding, d.padding),
-      engine());
+      epilogue, engine());
   auto bwd_data = dnnl::convolution_backward_data::primitive_desc(
       dnnl::convolution_backward_data::desc(algo, layout(d.src, few_in || few_out), weights(d.weights),
                                             layout(d.dst, few_in || few_out), d.strides, d.padding, d.padding),
@@ -120,24 +136,26 @@ Plans make_plans(const Conv2dGeometry& g) {
           dnnl::convolution_forward(fwd),
           dnnl::convolution_backward_data(bwd_data),
           dnnl::convolution_backward_weights(bwd_weights),
+          accumulating_reorder(bwd_weights.diff_weights_desc(), memory::desc(d.weights, dt::f32, tag::oihw)),
           memory::desc(d.src, dt::f32, tag::nchw),
           memory::desc(d.weights, dt::f32, tag::oihw),
           bias,
           memory::desc(d.dst, dt::f32, tag::nchw)};
 }
 
-const Plans& plans_for(const Conv2dGeometry& g) {
+const Plans& plans_for(const Conv2dGeometry& g, float leaky_slope = -1.0f) {
   static std::mutex mutex;
   static std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
-                             std::int64_t>,
+                             std::int64_t, float>,
                   std::unique_ptr<Plans>>
       cache;
-  const auto key = std::make_tuple(g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel, g.stride, g.padding);
+  const auto key =
+      std::make_tuple(g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel, g.stride, g.padding, leaky_slope);
   std::lock_guard lock(mutex);
   auto& slot = cache[key];
   if (!slot) {
     try {
-      slot = std::make_unique<Plans>(make_plans(g));
+      slot = std::make_unique<Plans>(make_plans(g, leaky_slope));
     } catch (const dnnl::error& e) {
       cache.erase(key);
       fail("conv2d: oneDNN cannot build a convolution for batch ", g.batch, ", ", g.in_channels, "x", g.in_h, "x", g.in_w,
@@ -157,9 +175,11 @@ void check_geometry(const Conv2dGeometry& g) {
 
 }  // namespace
 
-void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y) {
+void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y, const ConvEpilogue& epilogue) {
   check_geometry(g);
-  const Plans& p = plans_for(g);
+  check(!epilogue.leaky_relu_slope || *epilogue.leaky_relu_slope >= 0.0f, "conv2d_forward: LeakyReLU slope must be >= 0, got ",
+        epilogue.leaky_relu_slope.value_or(0.0f));
+  const Plans& p = plans_for(g, epilogue.leaky_relu_slope.value_or(-1.0f));
   dnnl::stream s(engine());
   Staged src = stage_in(s, p.forward.src_desc(), p.src_user, x);
   Staged weights = stage_in(s, p.forward.weights_desc(), p.weights_user, w);
@@ -193,18 +213,18 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const float* x, const floa
   dnnl::stream s(engine());
   Staged src = stage_in(s, p.backward_weights.src_desc(), p.src_user, x);
   Staged diff_dst = stage_in(s, p.backward_weights.diff_dst_desc(), p.dst_user, dy);
-  // oneDNN overwrites its outputs; graft accumulates (a module may run twice per step).
-  AlignedBuffer<float> dw_new(static_cast<std::size_t>(g.out_channels * g.in_channels * g.kernel * g.kernel));
+  // oneDNN overwrites its outputs, graft accumulates (a module may run twice
+  // per step): the weight gradient lands in scratch memory and a reorder with
+  // a sum post-op adds it to dw, converting the layout in the same pass.
+  Scratch dw_new(p.backward_weights.diff_weights_desc());
+  memory diff_weights = dw_new.wrap(p.backward_weights.diff_weights_desc());
   AlignedBuffer<float> db_new(static_cast<std::size_t>(g.out_channels));
-  Staged diff_weights = stage_out(p.backward_weights.diff_weights_desc(), p.weights_user, dw_new.data());
   memory diff_bias(p.bias_user, engine(), db_new.data());
   p.backward_weights_prim.execute(
-      s, {{DNNL_ARG_SRC, src.mem}, {DNNL_ARG_DIFF_DST, diff_dst.mem}, {DNNL_ARG_DIFF_WEIGHTS, diff_weights.mem}, {DNNL_ARG_DIFF_BIAS, diff_bias}});
-  finish_out(s, diff_weights, p.weights_user, dw_new.data());
+      s, {{DNNL_ARG_SRC, src.mem}, {DNNL_ARG_DIFF_DST, diff_dst.mem}, {DNNL_ARG_DIFF_WEIGHTS, diff_weights}, {DNNL_ARG_DIFF_BIAS, diff_bias}});
+  memory dw_user(p.weights_user, engine(), dw);
+  p.accumulate_weights.execute(s, diff_weights, dw_user);
   s.wait();
-  const auto n = static_cast<std::int64_t>(dw_new.size());
-#pragma omp parallel for simd schedule(static)
-  for (std::int64_t i = 0; i < n; ++i) dw[i] += dw_new[static_cast<std::size_t>(i)];
   if (db)
     for (std::int64_t c = 0; c < g.out_channels; ++c) db[c] += db_new[static_cast<std::size_t>(c)];
 }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 namespace graft::cpu {
 
@@ -20,8 +21,14 @@ struct Conv2dGeometry {
   constexpr bool operator==(const Conv2dGeometry&) const = default;
 };
 
-// y = conv(x, w) + b. b may be null. y is overwritten.
-void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y);
+// Work done on the convolution's output in the same pass: a LeakyReLU after
+// a convolution then costs no extra trip through memory.
+struct ConvEpilogue {
+  std::optional<float> leaky_relu_slope;
+};
+
+// y = epilogue(conv(x, w) + b). b may be null. y is overwritten.
+void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y, const ConvEpilogue& epilogue = {});
 
 // dx = conv_transpose(dy, w). dx is overwritten.
 void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w, float* dx);
