@@ -1,12 +1,14 @@
-// One SAEHD-df training step on the CPU: DeepFaceLab's loss and data flow.
+// SAEHD training steps on the CPU: DeepFaceLab's loss and data flow for the
+// 'df' and 'liae' architectures.
 //
-// Per side (src, dst): code = inter(encoder(warped)); out = decoder(code) with
-// rgb = out[0..2], mask = out[3];
+// Per side (src, dst) the decoder's 4-channel output is rgb = out[0..2] and
+// mask = out[3], and
 //   L = 10 * DSSIM(rgb*M', T*M') + 10 * MSE(rgb*M', T*M') + 10 * MSE(mask, M)
 // where M' is the blurred loss mask and M the target mask (reference §3.3).
 // DeepFaceLab differentiates the SUM over the batch of L_src + L_dst; the
-// reported losses are batch means. The encoder and the inter run twice per
-// step and their gradients add up.
+// reported losses are batch means. Modules that run twice in a step (the
+// encoder always, the inter of 'df', inter_AB of 'liae') add up their
+// gradients.
 #pragma once
 
 #include <graft/loss/dssim.hpp>
@@ -26,45 +28,79 @@ struct StepLosses {
   double src = 0.0, dst = 0.0;  // batch means, as DeepFaceLab prints them
 };
 
+// DeepFaceLab's DSSIM kernel, int(resolution / 11.6): 5 at 64, 11 at 128.
 template <Options O>
-class DfStep {
- public:
+inline constexpr int dssim_filter = static_cast<int>(O.resolution / 11.6);
+
+// Runs a decoder on a code, adds the gradient of the side's summed loss to
+// the decoder's parameters and returns the gradient with respect to the code.
+template <Options O, class Decoder>
+graft::Tensor decode_side(Decoder decoder, graft::ConstView code, const SideBatch& b, double& loss) {
+  namespace losses = graft::loss;
+  auto out = decoder.forward(code);  // (B, 4, R, R)
+  auto parts = graft::nn::split_channels(out.view(), {3, 1});
+  graft::Tensor d_rgb = graft::Tensor::zeros(parts[0].shape()), d_mask = graft::Tensor::zeros(parts[1].shape());
+  const auto value = 10.0 * losses::masked_dssim_backward(parts[0], b.target, b.loss_mask, dssim_filter<O>, 10.0f, d_rgb) +
+                     10.0 * losses::masked_mse_backward(parts[0], b.target, b.loss_mask, 10.0f, d_rgb) +
+                     10.0 * losses::mse_backward(parts[1], b.mask, 10.0f, d_mask);
+  loss = value.mean();
+  graft::Tensor d_out = graft::nn::concat_channels({d_rgb.view(), d_mask.view()});
+  return decoder.backward(out, d_out);
+}
+
+// 'df': encoder -> inter -> decoder_src / decoder_dst.
+template <Options O>
+struct DfStep {
   using Model = typename DF<O>::Model;
-  // DeepFaceLab's int(resolution / 11.6): 5 at 64, 11 at 128.
-  static constexpr int dssim_filter = static_cast<int>(O.resolution / 11.6);
 
   // Computes the losses and adds the gradient of their batch sum to the
   // model's gradient buffer.
   StepLosses forward_backward(Model& model, const SideBatch& src, const SideBatch& dst) const {
     auto encoder = model.template part<"encoder">();
     auto inter = model.template part<"inter">();
-    auto src_features = encoder.forward(src.warped);      // (B, 8e * (R/16)^2)
+    auto src_features = encoder.forward(src.warped);     // (B, 8e * (R/16)^2)
     auto dst_features = encoder.forward(dst.warped);
-    auto src_code = inter.forward(src_features.view());   // (B, ae, R/8, R/8)
+    auto src_code = inter.forward(src_features.view());  // (B, ae, R/8, R/8)
     auto dst_code = inter.forward(dst_features.view());
     StepLosses losses;
-    graft::Tensor d_src_code = decode(model.template part<"decoder_src">(), src_code.view(), src, losses.src);
-    graft::Tensor d_dst_code = decode(model.template part<"decoder_dst">(), dst_code.view(), dst, losses.dst);
+    graft::Tensor d_src_code = decode_side<O>(model.template part<"decoder_src">(), src_code.view(), src, losses.src);
+    graft::Tensor d_dst_code = decode_side<O>(model.template part<"decoder_dst">(), dst_code.view(), dst, losses.dst);
     encoder.backward_parameters_only(src_features, inter.backward(src_code, d_src_code));
     encoder.backward_parameters_only(dst_features, inter.backward(dst_code, d_dst_code));
     return losses;
   }
+};
 
- private:
-  // Runs one decoder on a code, backpropagates the side's loss into the code
-  // and returns that gradient.
-  template <class Decoder>
-  static graft::Tensor decode(Decoder decoder, graft::ConstView code, const SideBatch& b, double& loss) {
-    auto out = decoder.forward(code);  // (B, 4, R, R)
-    auto parts = graft::nn::split_channels(out.view(), {3, 1});
-    graft::Tensor d_rgb = graft::Tensor::zeros(parts[0].shape()), d_mask = graft::Tensor::zeros(parts[1].shape());
-    namespace loss_fn = graft::loss;
-    const auto value = 10.0 * loss_fn::masked_dssim_backward(parts[0], b.target, b.loss_mask, dssim_filter, 10.0f, d_rgb) +
-                       10.0 * loss_fn::masked_mse_backward(parts[0], b.target, b.loss_mask, 10.0f, d_rgb) +
-                       10.0 * loss_fn::mse_backward(parts[1], b.mask, 10.0f, d_mask);
-    loss = value.mean();
-    graft::Tensor d_out = graft::nn::concat_channels({d_rgb.view(), d_mask.view()});
-    return decoder.backward(out, d_out);
+// 'liae': one decoder on channel concatenations of inter codes
+// (reference §1): src [AB(src), AB(src)], dst [B(dst), AB(dst)].
+template <Options O>
+struct LiaeStep {
+  using Model = typename LIAE<O>::Model;
+  static constexpr std::int64_t code_channels = LIAE<O>::inter_out.c();
+
+  StepLosses forward_backward(Model& model, const SideBatch& src, const SideBatch& dst) const {
+    auto encoder = model.template part<"encoder">();
+    auto inter_ab = model.template part<"inter_AB">();
+    auto inter_b = model.template part<"inter_B">();
+    auto decoder = model.template part<"decoder">();
+    auto src_features = encoder.forward(src.warped);
+    auto dst_features = encoder.forward(dst.warped);
+    auto src_ab = inter_ab.forward(src_features.view());  // (B, 2ae, R/8, R/8)
+    auto dst_ab = inter_ab.forward(dst_features.view());
+    auto dst_b = inter_b.forward(dst_features.view());
+    graft::Tensor src_code = graft::nn::concat_channels({src_ab.view(), src_ab.view()});
+    graft::Tensor dst_code = graft::nn::concat_channels({dst_b.view(), dst_ab.view()});
+
+    StepLosses losses;
+    auto d_src = graft::nn::split_channels(decode_side<O>(decoder, src_code, src, losses.src), {code_channels, code_channels});
+    auto d_dst = graft::nn::split_channels(decode_side<O>(decoder, dst_code, dst, losses.dst), {code_channels, code_channels});
+    graft::cpu::axpy(1.0f, d_src[1].data(), d_src[0].data(), d_src[0].numel());  // both halves are AB(src)
+    encoder.backward_parameters_only(src_features, inter_ab.backward(src_ab, d_src[0]));
+    graft::Tensor d_dst_features = inter_b.backward(dst_b, d_dst[0]);
+    graft::Tensor d_dst_features_ab = inter_ab.backward(dst_ab, d_dst[1]);
+    graft::cpu::axpy(1.0f, d_dst_features_ab.data(), d_dst_features.data(), d_dst_features.numel());
+    encoder.backward_parameters_only(dst_features, d_dst_features);
+    return losses;
   }
 };
 
