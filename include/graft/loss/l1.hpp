@@ -23,34 +23,20 @@ static_assert(Penalty<AbsoluteError>);
 
 // pred, target: (B,C,H,W) -> (B,)
 inline LossValue l1(ConstView pred, ConstView target) {
-  detail::check_images("graft::loss::l1", pred, target);
-  return detail::pointwise_values<AbsoluteError>(pred, target, nullptr);
+  return detail::pointwise_loss<AbsoluteError>("graft::loss::l1", pred, target, nullptr);
 }
 
 inline LossValue l1_backward(ConstView pred, ConstView target, const SampleWeights& weights, View dpred) {
-  constexpr const char* where = "graft::loss::l1_backward";
-  detail::check_images(where, pred, target);
-  detail::check_gradient_buffer(where, pred, dpred);
-  weights.check_batch(where, pred.shape);
-  detail::pointwise_gradient<AbsoluteError>(pred, target, nullptr, weights, dpred);
-  return detail::pointwise_values<AbsoluteError>(pred, target, nullptr);
+  return detail::pointwise_loss_backward<AbsoluteError>("graft::loss::l1_backward", pred, target, nullptr, weights, dpred);
 }
 
 // l1(pred * mask, target * mask); mask: (B,1,H,W), broadcast over C.
 inline LossValue masked_l1(ConstView pred, ConstView target, ConstView mask) {
-  constexpr const char* where = "graft::loss::masked_l1";
-  detail::check_images(where, pred, target);
-  return detail::pointwise_values<AbsoluteError>(pred, target, detail::check_mask(where, pred, mask));
+  return detail::pointwise_loss<AbsoluteError>("graft::loss::masked_l1", pred, target, &mask);
 }
 
 inline LossValue masked_l1_backward(ConstView pred, ConstView target, ConstView mask, const SampleWeights& weights, View dpred) {
-  constexpr const char* where = "graft::loss::masked_l1_backward";
-  detail::check_images(where, pred, target);
-  const float* m = detail::check_mask(where, pred, mask);
-  detail::check_gradient_buffer(where, pred, dpred);
-  weights.check_batch(where, pred.shape);
-  detail::pointwise_gradient<AbsoluteError>(pred, target, m, weights, dpred);
-  return detail::pointwise_values<AbsoluteError>(pred, target, m);
+  return detail::pointwise_loss_backward<AbsoluteError>("graft::loss::masked_l1_backward", pred, target, &mask, weights, dpred);
 }
 
 }  // namespace graft::loss

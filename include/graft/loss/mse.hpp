@@ -22,34 +22,20 @@ static_assert(Penalty<SquaredError>);
 
 // pred, target: (B,C,H,W) -> (B,)
 inline LossValue mse(ConstView pred, ConstView target) {
-  detail::check_images("graft::loss::mse", pred, target);
-  return detail::pointwise_values<SquaredError>(pred, target, nullptr);
+  return detail::pointwise_loss<SquaredError>("graft::loss::mse", pred, target, nullptr);
 }
 
 inline LossValue mse_backward(ConstView pred, ConstView target, const SampleWeights& weights, View dpred) {
-  constexpr const char* where = "graft::loss::mse_backward";
-  detail::check_images(where, pred, target);
-  detail::check_gradient_buffer(where, pred, dpred);
-  weights.check_batch(where, pred.shape);
-  detail::pointwise_gradient<SquaredError>(pred, target, nullptr, weights, dpred);
-  return detail::pointwise_values<SquaredError>(pred, target, nullptr);
+  return detail::pointwise_loss_backward<SquaredError>("graft::loss::mse_backward", pred, target, nullptr, weights, dpred);
 }
 
 // mse(pred * mask, target * mask); mask: (B,1,H,W), broadcast over C.
 inline LossValue masked_mse(ConstView pred, ConstView target, ConstView mask) {
-  constexpr const char* where = "graft::loss::masked_mse";
-  detail::check_images(where, pred, target);
-  return detail::pointwise_values<SquaredError>(pred, target, detail::check_mask(where, pred, mask));
+  return detail::pointwise_loss<SquaredError>("graft::loss::masked_mse", pred, target, &mask);
 }
 
 inline LossValue masked_mse_backward(ConstView pred, ConstView target, ConstView mask, const SampleWeights& weights, View dpred) {
-  constexpr const char* where = "graft::loss::masked_mse_backward";
-  detail::check_images(where, pred, target);
-  const float* m = detail::check_mask(where, pred, mask);
-  detail::check_gradient_buffer(where, pred, dpred);
-  weights.check_batch(where, pred.shape);
-  detail::pointwise_gradient<SquaredError>(pred, target, m, weights, dpred);
-  return detail::pointwise_values<SquaredError>(pred, target, m);
+  return detail::pointwise_loss_backward<SquaredError>("graft::loss::masked_mse_backward", pred, target, &mask, weights, dpred);
 }
 
 }  // namespace graft::loss

@@ -17,6 +17,7 @@
 #include "graft/backend/cpu/elementwise.hpp"
 #include "graft/core/tensor.hpp"
 #include "graft/loss/loss_value.hpp"
+#include "graft/loss/masked.hpp"
 
 namespace graft::loss {
 
@@ -70,6 +71,26 @@ void pointwise_gradient(ConstView pred, ConstView target, const float* mask, con
       dp[i] += static_cast<float>(scale * P::slope((static_cast<double>(p[i]) - t[i]) * weight) * weight);
     }
   }
+}
+
+// The checked entry points of every pointwise loss: `mask` is null for the
+// plain loss and points at a (B,1,H,W) mask for the masked one.
+template <Penalty P>
+LossValue pointwise_loss(const char* where, ConstView pred, ConstView target, const ConstView* mask) {
+  check_images(where, pred, target);
+  return pointwise_values<P>(pred, target, mask ? check_mask(where, pred, *mask) : nullptr);
+}
+
+// Adds d(sum_b w_b L_b)/dpred into dpred and returns the per-sample values.
+template <Penalty P>
+LossValue pointwise_loss_backward(const char* where, ConstView pred, ConstView target, const ConstView* mask,
+                                  const SampleWeights& weights, View dpred) {
+  check_images(where, pred, target);
+  const float* m = mask ? check_mask(where, pred, *mask) : nullptr;
+  check_gradient_buffer(where, pred, dpred);
+  weights.check_batch(where, pred.shape);
+  pointwise_gradient<P>(pred, target, m, weights, dpred);
+  return pointwise_values<P>(pred, target, m);
 }
 
 }  // namespace detail
