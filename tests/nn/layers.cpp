@@ -260,3 +260,15 @@ TEST_CASE("Seq fuses Conv2d + LeakyReLU without changing results or names") {
   for (std::size_t i = 0; i < fused.gradient_buffer().size(); ++i)
     REQUIRE(fused.gradient_buffer()[i] == doctest::Approx(apart.gradient_buffer()[i]).epsilon(1e-4).scale(1e-3));
 }
+
+TEST_CASE("A wrong input at run time names the module and both shapes") {
+  using M = nn::Model<nn::Part<"encoder", nn::Conv2d<4, 3>, Shape{3, 8, 8}>>;
+  M model;
+  Tensor x(Shape{2, 3, 8, 9});
+  CHECK_THROWS_WITH_AS(model.part<"encoder">().forward(x.view()), "encoder: input has shape (2, 3, 8, 9), expected (batch, 3, 8, 8)",
+                       graft::Error);
+  const Tensor good(Shape{2, 3, 8, 8}, 0.5f);
+  auto out = model.part<"encoder">().forward(good.view());
+  CHECK_THROWS_WITH_AS(model.part<"encoder">().backward(out, Tensor(Shape{2, 4, 8, 7}).view()),
+                       "encoder: gradient has shape (2, 4, 8, 7), the output was (2, 4, 8, 8)", graft::Error);
+}

@@ -62,7 +62,7 @@ class Model {
   auto part() {
     constexpr std::size_t i = index_of<N>();
     using P = std::tuple_element_t<i, PartList>;
-    return typename P::Module(params_.data() + part_offsets[i], grads_.data() + part_offsets[i]);
+    return typename P::Module(params_.data() + part_offsets[i], grads_.data() + part_offsets[i], N.view());
   }
 
   std::span<float> parameter_buffer() { return params_.span(); }

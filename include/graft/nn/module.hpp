@@ -7,6 +7,9 @@
 // dst batch) gives two Outputs, and backward on each adds its share.
 #pragma once
 
+#include <string>
+#include <string_view>
+
 #include "graft/nn/layer.hpp"
 
 namespace graft::nn {
@@ -29,10 +32,12 @@ class Module {
     ConstView view() const { return value.view(); }
   };
 
-  Module(float* parameters, float* gradients) : parameters_(parameters), gradients_(gradients) {}
+  // `name` is what error messages call the module (a Model passes the part's name).
+  Module(float* parameters, float* gradients, std::string_view name = "nn::Module")
+      : parameters_(parameters), gradients_(gradients), name_(name) {}
 
   Output forward(ConstView x) const {
-    check_input(where(), x, In);
+    check_input(name_.c_str(), x, In);
     Output out{x, Tensor(batched(x.batch(), output_shape)), {}};
     Impl::forward(parameters_, x, out.value.view(), out.trace);
     return out;
@@ -52,14 +57,14 @@ class Module {
   float* gradients() const { return gradients_; }
 
  private:
-  static const char* where() { return "nn::Module"; }
   void run_backward(Output& out, ConstView dy, View dx) const {
-    check(dy.shape == out.value.shape(), where(), ": gradient has shape ", dy.shape, ", the output was ", out.value.shape());
+    check(dy.shape == out.value.shape(), name_, ": gradient has shape ", dy.shape, ", the output was ", out.value.shape());
     Impl::backward(parameters_, gradients_, out.input, out.value.view(), dy, dx, out.trace);
   }
 
   float* parameters_;
   float* gradients_;
+  std::string name_;
 };
 
 }  // namespace graft::nn
