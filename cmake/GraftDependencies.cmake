@@ -8,10 +8,13 @@ find_package(OpenMP REQUIRED COMPONENTS CXX)
 FetchContent_Declare(nlohmann_json
   URL https://github.com/nlohmann/json/releases/download/v3.11.2/json.tar.xz
   FIND_PACKAGE_ARGS 3.10 NAMES nlohmann_json)
+# graft uses oneDNN 2.x's operation-descriptor API (removed in 3.0).
+set(ONEDNN_BUILD_TESTS OFF CACHE BOOL "" FORCE)
+set(ONEDNN_BUILD_EXAMPLES OFF CACHE BOOL "" FORCE)
 FetchContent_Declare(dnnl
   GIT_REPOSITORY https://github.com/oneapi-src/oneDNN.git
   GIT_TAG v2.7.5
-  FIND_PACKAGE_ARGS NAMES dnnl)
+  FIND_PACKAGE_ARGS 2.6 NAMES dnnl)
 FetchContent_MakeAvailable(nlohmann_json dnnl)
 if(NOT TARGET DNNL::dnnl AND TARGET dnnl)
   add_library(DNNL::dnnl ALIAS dnnl)
@@ -41,10 +44,3 @@ if(GRAFT_BUILD_BENCHMARKS)
     FIND_PACKAGE_ARGS NAMES benchmark)
   FetchContent_MakeAvailable(benchmark)
 endif()
-
-# range-v3 serves host-only tools (never a header that a .cu file includes).
-FetchContent_Declare(range-v3
-  GIT_REPOSITORY https://github.com/ericniebler/range-v3.git
-  GIT_TAG 0.12.0
-  FIND_PACKAGE_ARGS NAMES range-v3)
-FetchContent_MakeAvailable(range-v3)

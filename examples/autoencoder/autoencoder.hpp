@@ -8,10 +8,10 @@
 #pragma once
 
 #include <graft/core/philox.hpp>
-#include <graft/io/checkpoint.hpp>
 #include <graft/loss/mse.hpp>
 #include <graft/nn.hpp>
 #include <graft/optim/adam.hpp>
+#include <graft/train/checkpoint.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -74,6 +74,19 @@ inline void generate_image(std::uint64_t seed, std::uint64_t index, float* out) 
       }
 }
 
+// The settings that decide which images a step sees; a resumed run must keep them.
+inline nlohmann::json data_settings(const Config& c) {
+  return {{"seed", c.seed}, {"batch", c.batch}, {"dataset_size", c.dataset_size}};
+}
+
+inline void check_same_data(const Config& config, const nlohmann::json& saved, const std::filesystem::path& where) {
+  const nlohmann::json now = data_settings(config);
+  for (const auto& [key, value] : now.items())
+    graft::check(saved.contains(key) && saved[key] == value, where.string(), ": the run was saved with ", key, " ",
+                 saved.contains(key) ? saved[key].dump() : "(none)", ", this one asks for ", value.dump(),
+                 "; resume with the same value");
+}
+
 // Trains (from scratch, or from config.resume) up to config.steps and
 // returns the batch-mean loss of every step it ran.
 // `on_step(step, loss)` is called after each step (progress output).
@@ -85,15 +98,13 @@ inline std::vector<double> train(const Config& config, const std::function<void(
   auto encoder = model.part<"encoder">();
   auto decoder = model.part<"decoder">();
   graft::optim::Adam optimizer({.lr = config.lr});
-  optimizer.bind(model.parameter_buffer().size());
   std::int64_t first_step = 0;
   if (!config.resume.empty()) {
-    const auto info = graft::io::load_checkpoint(config.resume, model, optimizer.state());
-    graft::check(info.model == model_name, config.resume.string(), ": holds a '", info.model, "' model, not '", model_name, "'");
+    const auto info = graft::train::load_training_checkpoint(config.resume, model, optimizer, model_name);
+    check_same_data(config, nlohmann::json::parse(info.config), config.resume);
     first_step = info.step;
     graft::check(first_step < config.steps, config.resume.string(), ": the run is already at step ", first_step,
                  "; ask for more than ", first_step, " steps");
-    optimizer.set_steps(info.step);
   }
 
   graft::Tensor dataset(graft::batched(config.dataset_size, image));
@@ -123,7 +134,7 @@ inline std::vector<double> train(const Config& config, const std::function<void(
     if (on_step) on_step(step, loss.mean());
   }
   if (!config.checkpoint.empty())
-    graft::io::save_checkpoint(config.checkpoint, model, optimizer.state(), {.step = config.steps, .model = std::string(model_name)});
+    graft::train::save_training_checkpoint(config.checkpoint, model, optimizer, model_name, config.steps, data_settings(config));
   return losses;
 }
 

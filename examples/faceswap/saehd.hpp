@@ -1,8 +1,10 @@
 // DeepFaceLab's SAEHD ('df' and 'liae', with the -u and -d options) and
 // Quick96, written as graft type aliases.
 //
-// Names follow DeepFaceLab's layer paths (encoder.down1.0.conv1.weight,
-// inter.dense1.weight, decoder_src.upscale0.conv1.weight ...); each decoder
+// Names follow DeepFaceLab's layer paths with PyTorch's separators
+// (DeepFaceLab's encoder/down1/downs_0/conv1/weight is
+// encoder.down1.downs.0.conv1.weight; inter.dense1.weight,
+// decoder_src.upscale0.conv1.weight ...); each decoder
 // produces 4 channels, rgb (0..2) and mask (3), as one ConcatBranches of its
 // two heads. See ../../docs/architecture.md and the reference tables in
 // shared/reference/faceswap_models.md for the shapes.
@@ -19,8 +21,9 @@ using graft::Shape;
 template <int C, int K = 5>
 using Downscale = nn::Seq<nn::Named<"conv1", nn::Conv2d<C, K, 2>>, nn::LeakyReLU<0.1f>>;
 
+// DeepFaceLab keeps the four Downscales in a list called `downs`.
 template <int E>
-using DownscaleBlock = nn::Seq<Downscale<E>, Downscale<2 * E>, Downscale<4 * E>, Downscale<8 * E>>;
+using DownscaleBlock = nn::Seq<nn::Named<"downs", nn::Seq<Downscale<E>, Downscale<2 * E>, Downscale<4 * E>, Downscale<8 * E>>>>;
 
 template <int C>
 using Upscale = nn::Seq<nn::Named<"conv1", nn::Conv2d<4 * C, 3>>, nn::LeakyReLU<0.1f>, nn::DepthToSpace<2>>;

@@ -59,3 +59,14 @@ TEST_CASE("Resuming from a checkpoint continues the run exactly") {
                        doctest::Contains("already at step 25"), graft::Error);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("Resuming refuses other data settings and keeps the checkpoint") {
+  const auto dir = std::filesystem::temp_directory_path() / ("graft-autoencoder-settings-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto saved = dir / "run.safetensors";
+  autoencoder::train({.steps = 5, .batch = 8, .seed = 3, .checkpoint = saved});
+  CHECK_THROWS_WITH_AS(autoencoder::train({.steps = 10, .batch = 8, .seed = 4, .checkpoint = saved, .resume = saved}),
+                       doctest::Contains("was saved with seed 3, this one asks for 4"), graft::Error);
+  CHECK(autoencoder::train({.steps = 10, .batch = 8, .seed = 3, .resume = saved}).size() == 5);
+  std::filesystem::remove_all(dir);
+}

@@ -66,3 +66,17 @@ TEST_CASE("renaming over a directory fails and removes the temporary file") {
   CHECK(read_bytes(dir / "taken" / "inside") == "keep");
   CHECK(dir.entry_count() == 1);
 }
+
+TEST_CASE("two saves to one destination at once never share a temporary file") {
+  ScratchDirectory dir;
+  const auto path = dir / "out.bin";
+  write_bytes(path, "old");
+  io::AtomicFile a(path), b(path);
+  CHECK(a.temporary() != b.temporary());
+  a.write(bytes_of("from a"));
+  b.write(bytes_of("from b, longer"));
+  a.commit();
+  CHECK(read_bytes(path) == "from a");
+  b.commit();
+  CHECK(read_bytes(path) == "from b, longer");
+}

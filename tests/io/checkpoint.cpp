@@ -49,7 +49,7 @@ struct TrainingState {
   std::vector<float> m, v;
 };
 
-const io::CheckpointInfo test_info{1234, "graft-test-net", R"({"lr": 0.001, "name": "caf\u00e9 \"q\"", "batch": 8})"};
+const io::CheckpointInfo test_info{1234, "graft-test-net", R"({"lr": 0.001, "name": "caf\u00e9 \"q\"", "batch": 8})", "adam", 1230};
 
 bool same_bits(std::span<const float> a, std::span<const float> b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size_bytes()) == 0;
@@ -114,6 +114,8 @@ TEST_CASE("a checkpoint round-trips parameters, optimizer slots and metadata bit
   CHECK(info.step == 1234);
   CHECK(info.model == "graft-test-net");
   CHECK(info.config == test_info.config);
+  CHECK(info.optimizer == "adam");
+  CHECK(info.optimizer_steps == 1230);
   CHECK(same_tensors(source.model.parameter_buffer(), target.model.parameter_buffer()));
   CHECK(same_tensors(source.m, target.m));
   CHECK(same_tensors(source.v, target.v));
@@ -123,6 +125,22 @@ TEST_CASE("a checkpoint round-trips parameters, optimizer slots and metadata bit
   CHECK(file.metadata().at("graft.format") == "graft-checkpoint-1");
   CHECK(file.find("net.conv.weight")->shape == std::vector<std::int64_t>{4, 2, 3, 3});
   CHECK(file.find("optimizer.v.net.fc.weight")->shape == std::vector<std::int64_t>{5, 144});
+}
+
+TEST_CASE("a checkpoint of another model or optimizer is refused before anything is copied") {
+  ScratchDirectory dir;
+  TrainingState<> source(7), target(8);
+  auto source_slots = source.slots();
+  const auto path = dir / "ckpt.safetensors";
+  io::save_checkpoint(path, source.model, source_slots, test_info);
+  auto target_slots = target.slots();
+  const std::vector<float> before(target.model.parameter_buffer().begin(), target.model.parameter_buffer().end());
+  CHECK_THROWS_WITH_AS(io::load_checkpoint(path, target.model, target_slots, {.model = "saehd-df-128"}),
+                       doctest::Contains("holds a 'graft-test-net' model, but this program trains 'saehd-df-128'"), graft::Error);
+  CHECK_THROWS_WITH_AS(io::load_checkpoint(path, target.model, target_slots, {.optimizer = "adabelief"}),
+                       doctest::Contains("the state of a 'adam' optimizer, but this program uses 'adabelief'"), graft::Error);
+  CHECK(std::equal(before.begin(), before.end(), target.model.parameter_buffer().begin()));
+  CHECK_NOTHROW(io::load_checkpoint(path, target.model, target_slots, {.model = "graft-test-net", .optimizer = "adam"}));
 }
 
 TEST_CASE("the span-based core saves and loads parameters without optimizer state") {

@@ -23,7 +23,7 @@ static_assert(graft::nn::output_shape<Decoder<ud>, DF<ud>::inter_out> == Shape{4
 
 TEST_CASE("SAEHD checkpoint names follow DeepFaceLab's layer paths") {
   constexpr auto& p = DF<df>::Model::parameters;
-  CHECK(p.front().name.view() == "encoder.down1.0.conv1.weight");
+  CHECK(p.front().name.view() == "encoder.down1.downs.0.conv1.weight");
   CHECK(p.front().shape == Shape{64, 3, 5, 5});
   bool found = false;
   for (const auto& s : p)

@@ -3,7 +3,10 @@
 // A training step allocates the same activation sizes every step; returning
 // those blocks to the OS and faulting them in again costs more than the math
 // of small layers. The cache keeps freed blocks by byte size and hands them
-// back on the next request of that size. Memory is aligned to 64 bytes so
+// back on the next request of that size, up to a limit (4 GiB, or
+// GRAFT_HOST_CACHE_MIB) above which freed blocks go back to the system, so a
+// run whose sizes change (a last partial batch, a preview) does not grow
+// without bound. Memory is aligned to 64 bytes so
 // that vector loads and oneDNN never see a split cache line.
 #pragma once
 
@@ -36,6 +39,7 @@ class HostAllocator {
       if (it != free_.end() && !it->second.empty()) {
         void* p = it->second.back();
         it->second.pop_back();
+        cached_bytes_ -= rounded;
         return p;
       }
     }
@@ -46,8 +50,21 @@ class HostAllocator {
 
   void deallocate(void* p, std::size_t bytes) {
     if (!p) return;
+    const std::size_t rounded = round_up(bytes);
+    {
+      std::lock_guard lock(mutex_);
+      if (cached_bytes_ + rounded <= cache_limit_) {
+        free_[rounded].push_back(p);
+        cached_bytes_ += rounded;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+  std::size_t cached_bytes() const {
     std::lock_guard lock(mutex_);
-    free_[round_up(bytes)].push_back(p);
+    return cached_bytes_;
   }
 
   // Gives every cached block back to the system.
@@ -56,6 +73,7 @@ class HostAllocator {
     for (auto& [size, blocks] : free_)
       for (void* p : blocks) std::free(p);
     free_.clear();
+    cached_bytes_ = 0;
   }
 
   ~HostAllocator() { release_cached(); }
@@ -64,8 +82,15 @@ class HostAllocator {
   static std::size_t round_up(std::size_t bytes) {
     return (std::max<std::size_t>(bytes, 1) + host_alignment - 1) / host_alignment * host_alignment;
   }
-  std::mutex mutex_;
+  static std::size_t limit_from_env() {
+    const char* mib = std::getenv("GRAFT_HOST_CACHE_MIB");
+    return (mib ? std::strtoull(mib, nullptr, 10) : 4096ull) << 20;
+  }
+
+  mutable std::mutex mutex_;
   std::map<std::size_t, std::vector<void*>> free_;
+  std::size_t cached_bytes_ = 0;
+  const std::size_t cache_limit_ = limit_from_env();
 };
 
 // A contiguous, aligned array of T that owns its memory. Not zeroed unless asked.

@@ -45,8 +45,10 @@ void log(LogLevel level, Parts&&... parts) {
   static constexpr const char* names[] = {"error", "warn", "info", "debug"};
   const std::string message = concat(std::forward<Parts>(parts)...);
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm local{};
+  localtime_r(&now, &local);  // std::localtime shares one buffer between threads
   char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%H:%M:%S", std::localtime(&now));
+  std::strftime(stamp, sizeof stamp, "%H:%M:%S", &local);
   static std::mutex mutex;
   std::lock_guard lock(mutex);
   std::fprintf(stderr, "[%s graft %s] %s\n", stamp, names[static_cast<int>(level)], message.c_str());

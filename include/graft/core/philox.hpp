@@ -45,7 +45,8 @@ class Philox {
     return low + (high - low) * uniform(index, stream);
   }
 
-  // Standard normal by Box-Muller over two consecutive words of the stream.
+  // Standard normal by Box-Muller over the first two words of block `index`
+  // (so normal(i) and uniform(4 i) share a word: draw them from different streams).
   float normal(std::uint64_t index, std::uint64_t stream = 0) const {
     const Block b = block(index, stream);
     const float u1 = (static_cast<float>(b[0] >> 8) + 1.0f) * (1.0f / 16777216.0f);  // (0, 1]

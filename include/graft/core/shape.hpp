@@ -16,7 +16,8 @@
 namespace graft {
 
 struct Shape {
-  static constexpr int max_rank = 4;
+  // A per-sample shape has up to 4 dimensions (OIHW weights); with the batch, 5.
+  static constexpr int max_rank = 5;
 
   int rank = 0;
   std::array<std::int64_t, max_rank> dims{};
@@ -24,7 +25,7 @@ struct Shape {
   constexpr Shape() = default;
   constexpr Shape(std::initializer_list<std::int64_t> extents) {
     for (auto e : extents) {
-      if (rank == max_rank) throw "graft::Shape: more than 4 dimensions";  // compile error in constant evaluation
+      if (rank == max_rank) throw "graft::Shape: more than 5 dimensions";  // compile error in constant evaluation
       dims[static_cast<std::size_t>(rank++)] = e;
     }
   }
@@ -56,6 +57,7 @@ inline std::ostream& operator<<(std::ostream& os, const Shape& s) { return os <<
 
 // The shape with a leading batch dimension, for messages and checkpoints.
 constexpr Shape batched(std::int64_t batch, const Shape& s) {
+  if (s.rank >= Shape::max_rank) throw "graft::batched: the shape already has the most dimensions a Shape holds";
   Shape out;
   out.rank = s.rank + 1;
   out.dims[0] = batch;

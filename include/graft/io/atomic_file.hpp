@@ -2,7 +2,7 @@
 //
 // A training run is killed at any moment: by the scheduler, the OOM killer,
 // a power cut. If it dies while overwriting its checkpoint, the run is lost.
-// AtomicFile writes to "<path>.tmp-<pid>" in the destination's directory,
+// AtomicFile writes to "<path>.tmp-<pid>-<n>" in the destination's directory,
 // fsyncs it, renames it over the destination (atomic within one file system)
 // and fsyncs the directory so that the rename itself is durable. Readers see
 // the old file or the new one, never a mix. On any failure the temporary
@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <filesystem>
@@ -76,11 +77,22 @@ inline std::filesystem::path directory_of(const std::filesystem::path& path) {
 // file and leaves the destination as it was.
 class AtomicFile {
  public:
-  explicit AtomicFile(std::filesystem::path destination)
-      : destination_(std::move(destination)),
-        temporary_(destination_.string() + ".tmp-" + std::to_string(::getpid())) {
-    fd_ = detail::UniqueFd(::open(temporary_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
-    if (!fd_) fail_with("cannot create the temporary file '" + temporary_.string() + "'", errno);
+  // The temporary file is created exclusively (O_EXCL) under a name unique
+  // to this process and this AtomicFile, so two saves to one destination
+  // (from two threads, or two processes) never write into the same file; a
+  // name left behind by a crashed run is skipped. The mode is 0666 less the
+  // umask, as for any new file.
+  explicit AtomicFile(std::filesystem::path destination) : destination_(std::move(destination)) {
+    static std::atomic<std::uint64_t> counter{0};
+    for (int attempt = 0; attempt < 100 && !fd_; ++attempt) {
+      temporary_ = destination_.string() + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+      fd_ = detail::UniqueFd(::open(temporary_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666));
+      if (!fd_ && errno != EEXIST) break;
+    }
+    if (!fd_) {
+      const int error = errno;
+      fail(destination_.string(), ": cannot create the temporary file '", temporary_.string(), "': ", detail::system_message(error));
+    }
   }
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;

@@ -1,7 +1,7 @@
 // Checkpoints: a model's parameters, its optimizer state and the step, in
 // one safetensors file that can be resumed from or opened in Python.
 //
-// Each parameter is a tensor under its ParamSpec name ("encoder.down1.0.conv1.weight",
+// Each parameter is a tensor under its ParamSpec name ("encoder.down1.downs.0.conv1.weight",
 // F32, its own shape), so PyTorch-side tools see ordinary named weights. An
 // optimizer state slot (Adam's "m" and "v") has the parameter buffer's layout
 // and is stored per parameter as "optimizer.<slot>.<parameter name>". The
@@ -41,6 +41,8 @@ inline constexpr std::string_view format = "graft.format";
 inline constexpr std::string_view step = "graft.step";
 inline constexpr std::string_view model = "graft.model";
 inline constexpr std::string_view config = "graft.config";
+inline constexpr std::string_view optimizer = "graft.optimizer";
+inline constexpr std::string_view optimizer_steps = "graft.optimizer_steps";
 }  // namespace checkpoint_key
 
 using graft::StateSlot;  // optimizer moments and the like (core/state_slot.hpp)
@@ -50,6 +52,15 @@ struct CheckpointInfo {
   std::int64_t step = 0;
   std::string model;          // identity of the model, e.g. "saehd-df-128-ud"
   std::string config = "{}";  // the training configuration, as JSON text
+  std::string optimizer;      // whose state the slots are, e.g. "adabelief"; empty without optimizer state
+  std::int64_t optimizer_steps = 0;  // the optimizer's own step count (Adam's bias correction)
+};
+
+// What a loader requires of a checkpoint before it copies anything out of
+// it; an empty field is not checked.
+struct CheckpointExpectation {
+  std::string_view model;
+  std::string_view optimizer;
 };
 
 inline std::string optimizer_tensor_name(std::string_view slot, std::string_view parameter) {
@@ -61,7 +72,8 @@ namespace detail {
 inline std::vector<std::int64_t> extents(const Shape& shape) { return {shape.dims.begin(), shape.dims.begin() + shape.rank}; }
 
 // The parameter's floats within a buffer of this layout.
-inline std::span<const float> slice(std::span<const float> buffer, const nn::ParamSpec& spec) {
+template <class T>
+std::span<T> slice(std::span<T> buffer, const nn::ParamSpec& spec) {
   return buffer.subspan(static_cast<std::size_t>(spec.offset), static_cast<std::size_t>(spec.shape.numel()));
 }
 
@@ -114,6 +126,23 @@ inline const std::string& required_metadata(const SafetensorsFile& file, std::st
   return it->second;
 }
 
+inline std::int64_t required_count(const SafetensorsFile& file, std::string_view key) {
+  const std::string& text = required_metadata(file, key);
+  std::int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc{} || end != text.data() + text.size() || value < 0)
+    fail_in(file.path(), "\"", key, "\" is '", text, "', not a non-negative integer");
+  return value;
+}
+
+inline void check_expectation(const SafetensorsFile& file, const CheckpointInfo& info, const CheckpointExpectation& expect) {
+  if (!expect.model.empty() && info.model != expect.model)
+    fail_in(file.path(), "the checkpoint holds a '", info.model, "' model, but this program trains '", expect.model, "'");
+  if (!expect.optimizer.empty() && info.optimizer != expect.optimizer)
+    fail_in(file.path(), "the checkpoint holds the state of a '", info.optimizer.empty() ? "(none)" : info.optimizer,
+            "' optimizer, but this program uses '", expect.optimizer, "'");
+}
+
 inline CheckpointInfo read_checkpoint_info(const SafetensorsFile& file) {
   const std::string& format = required_metadata(file, checkpoint_key::format);
   if (format != checkpoint_format)
@@ -121,10 +150,9 @@ inline CheckpointInfo read_checkpoint_info(const SafetensorsFile& file) {
   if (!file.has_checksum()) fail_in(file.path(), "the checkpoint has no \"", checksum_key, "\"; its contents cannot be verified");
 
   CheckpointInfo info;
-  const std::string& step = required_metadata(file, checkpoint_key::step);
-  const auto [end, error] = std::from_chars(step.data(), step.data() + step.size(), info.step);
-  if (error != std::errc{} || end != step.data() + step.size() || info.step < 0)
-    fail_in(file.path(), "\"", checkpoint_key::step, "\" is '", step, "', not a non-negative integer");
+  info.step = required_count(file, checkpoint_key::step);
+  info.optimizer_steps = required_count(file, checkpoint_key::optimizer_steps);
+  info.optimizer = required_metadata(file, checkpoint_key::optimizer);
   info.model = required_metadata(file, checkpoint_key::model);
   info.config = required_metadata(file, checkpoint_key::config);
   if (!nlohmann::json::accept(info.config)) fail_in(file.path(), "\"", checkpoint_key::config, "\" is not valid JSON");
@@ -138,7 +166,9 @@ inline CheckpointInfo read_checkpoint_info(const SafetensorsFile& file) {
 inline void save_checkpoint(const std::filesystem::path& path, std::span<const nn::ParamSpec> specs, std::span<const float> parameters,
                             std::span<const StateSlot> slots, const CheckpointInfo& info) {
   detail::check_layout(path, specs, parameters.size(), slots);
-  if (info.step < 0) detail::fail_in(path, "the step is ", info.step, "; a checkpoint's step cannot be negative");
+  if (info.step < 0 || info.optimizer_steps < 0)
+    detail::fail_in(path, "the step is ", info.step, " and the optimizer's step ", info.optimizer_steps, "; neither can be negative");
+  if (!slots.empty() && info.optimizer.empty()) detail::fail_in(path, "optimizer state is saved without the optimizer's name");
   if (!nlohmann::json::accept(info.config)) detail::fail_in(path, "the training configuration is not valid JSON: ", info.config);
 
   std::vector<TensorBytes> tensors;
@@ -153,7 +183,9 @@ inline void save_checkpoint(const std::filesystem::path& path, std::span<const n
   const Metadata metadata{{std::string(checkpoint_key::format), std::string(checkpoint_format)},
                           {std::string(checkpoint_key::step), std::to_string(info.step)},
                           {std::string(checkpoint_key::model), info.model},
-                          {std::string(checkpoint_key::config), info.config}};
+                          {std::string(checkpoint_key::config), info.config},
+                          {std::string(checkpoint_key::optimizer), info.optimizer},
+                          {std::string(checkpoint_key::optimizer_steps), std::to_string(info.optimizer_steps)}};
   write_safetensors(path, tensors, metadata);
 }
 
@@ -162,20 +194,18 @@ inline void save_checkpoint(const std::filesystem::path& path, std::span<const n
 // with the same shapes; otherwise nothing is copied and the error lists every
 // difference.
 inline CheckpointInfo load_checkpoint(const std::filesystem::path& path, std::span<const nn::ParamSpec> specs, std::span<float> parameters,
-                                      std::span<const StateSlot> slots) {
+                                      std::span<const StateSlot> slots, const CheckpointExpectation& expect = {}) {
   detail::check_layout(path, specs, parameters.size(), slots);
   const SafetensorsFile file(path);
   const CheckpointInfo info = detail::read_checkpoint_info(file);
+  detail::check_expectation(file, info, expect);
 
   std::vector<detail::ExpectedTensor> expected;
   expected.reserve(specs.size() * (1 + slots.size()));
-  const auto target = [](std::span<float> buffer, const nn::ParamSpec& spec) {
-    return buffer.subspan(static_cast<std::size_t>(spec.offset), static_cast<std::size_t>(spec.shape.numel()));
-  };
-  for (const auto& spec : specs) expected.push_back({std::string(spec.name.view()), spec.shape, target(parameters, spec)});
+  for (const auto& spec : specs) expected.push_back({std::string(spec.name.view()), spec.shape, detail::slice(parameters, spec)});
   for (const auto& slot : slots)
     for (const auto& spec : specs)
-      expected.push_back({optimizer_tensor_name(slot.name, spec.name.view()), spec.shape, target(slot.values, spec)});
+      expected.push_back({optimizer_tensor_name(slot.name, spec.name.view()), spec.shape, detail::slice(slot.values, spec)});
 
   if (const auto lines = detail::differences(file, expected); !lines.empty()) {
     std::string message = "the checkpoint does not match the model (" + std::to_string(lines.size()) + " differences):";
@@ -207,8 +237,9 @@ void save_checkpoint(const std::filesystem::path& path, const M& model, std::spa
 }
 
 template <HasParameterBuffer M>
-CheckpointInfo load_checkpoint(const std::filesystem::path& path, M& model, std::span<const StateSlot> slots = {}) {
-  return load_checkpoint(path, std::span<const nn::ParamSpec>(M::parameters), model.parameter_buffer(), slots);
+CheckpointInfo load_checkpoint(const std::filesystem::path& path, M& model, std::span<const StateSlot> slots = {},
+                               const CheckpointExpectation& expect = {}) {
+  return load_checkpoint(path, std::span<const nn::ParamSpec>(M::parameters), model.parameter_buffer(), slots, expect);
 }
 
 }  // namespace graft::io

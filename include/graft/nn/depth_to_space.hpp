@@ -6,6 +6,7 @@
 // CRD order in[c*B*B + i*B + j]; a port of weights must permute channels.)
 #pragma once
 
+#include "graft/backend/cpu/elementwise.hpp"
 #include "graft/nn/layer.hpp"
 
 namespace graft::nn {
@@ -25,7 +26,7 @@ struct DepthToSpace {
     // Calls f(input index, output index) for every element of one sample.
     template <class F>
     static void for_each_pair(std::int64_t batch, F&& f) {
-#pragma omp parallel for collapse(2) schedule(static) if (batch * C * H * W > (1 << 15))
+#pragma omp parallel for collapse(2) schedule(static) if (batch * C * H * W > cpu::parallel_threshold)
       for (std::int64_t n = 0; n < batch; ++n)
         for (std::int64_t c = 0; c < C; ++c)
           for (std::int64_t i = 0; i < Block; ++i)

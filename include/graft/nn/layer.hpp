@@ -54,7 +54,4 @@ inline constexpr std::int64_t parameter_count = count_of(Bound<L, In>::params);
 template <class L, Shape In>
 inline constexpr std::int64_t parameter_span = span_of(Bound<L, In>::params);
 
-// Shape with the batch extent of a run-time tensor.
-inline Shape with_batch(std::int64_t batch, const Shape& sample) { return batched(batch, sample); }
-
 }  // namespace graft::nn

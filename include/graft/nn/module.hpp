@@ -18,23 +18,29 @@ template <class L, Shape In>
 class Module {
  public:
   using Impl = Bound<L, In>;
+  static_assert(BoundLayer<Impl>);
   static constexpr Shape input_shape = In;
   static constexpr Shape output_shape = Impl::out;
   static constexpr auto params = Impl::params;
   static constexpr std::int64_t parameter_count = count_of(Impl::params);
   static constexpr std::int64_t span = span_of(Impl::params);
 
-  // What forward hands to backward. The input view must outlive it.
+  // What forward hands to backward, once: backward releases the
+  // intermediate activations it no longer needs. The input view must outlive it.
   struct Output {
     ConstView input;
     Tensor value;
     typename Impl::Trace trace;
+    bool consumed = false;
     ConstView view() const { return value.view(); }
   };
 
   // `name` is what error messages call the module (a Model passes the part's name).
   Module(float* parameters, float* gradients, std::string_view name = "nn::Module")
       : parameters_(parameters), gradients_(gradients), name_(name) {}
+
+  // The Output keeps a view of x, so x must be an lvalue that outlives it.
+  Output forward(Tensor&&) const = delete;
 
   Output forward(ConstView x) const {
     check_input(name_.c_str(), x, In);
@@ -58,7 +64,9 @@ class Module {
 
  private:
   void run_backward(Output& out, ConstView dy, View dx) const {
+    check(!out.consumed, name_, ": backward was already run on this output; run forward again");
     check(dy.shape == out.value.shape(), name_, ": gradient has shape ", dy.shape, ", the output was ", out.value.shape());
+    out.consumed = true;
     Impl::backward(parameters_, gradients_, out.input, out.value.view(), dy, dx, out.trace);
   }
 

@@ -3,7 +3,7 @@
 // Every layer lists its parameters as ParamSpec values (name, shape, offset
 // in the layer's slice of the flat buffer, initialiser). Combinators prefix
 // the names and shift the offsets of their children, so a whole model's
-// flat layout -- and the checkpoint names like `encoder.down0.conv.weight` --
+// flat layout -- and the checkpoint names like `encoder.down1.downs.0.conv1.weight` --
 // is one constexpr array.
 #pragma once
 
@@ -64,7 +64,7 @@ constexpr Name index_name(std::size_t i) {
   return n;
 }
 
-enum class Init : std::uint8_t { glorot_uniform, zeros, ones };
+enum class Init : std::uint8_t { glorot_uniform, zeros };
 
 struct ParamSpec {
   Name name;
@@ -100,6 +100,15 @@ constexpr std::int64_t count_of(const std::array<ParamSpec, N>& specs) {
   std::int64_t n = 0;
   for (const auto& s : specs) n += s.shape.numel();
   return n;
+}
+
+// Whether no two specs share a name: checkpoints are keyed by it.
+template <std::size_t N>
+constexpr bool unique_names(const std::array<ParamSpec, N>& specs) {
+  for (std::size_t i = 0; i < N; ++i)
+    for (std::size_t j = i + 1; j < N; ++j)
+      if (specs[i].name == specs[j].name) return false;
+  return true;
 }
 
 // Appends `child` (prefixed by `prefix`, shifted by `offset`) to `head`.

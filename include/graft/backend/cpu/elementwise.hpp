@@ -26,11 +26,6 @@ inline void axpy(float alpha, const float* x, float* y, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
-inline void scale(float alpha, float* x, std::int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
-  for (std::int64_t i = 0; i < n; ++i) x[i] *= alpha;
-}
-
 inline void leaky_relu_forward(const float* x, float* y, std::int64_t n, float slope) {
 #pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
   for (std::int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
@@ -50,13 +45,6 @@ inline void sigmoid_forward(const float* x, float* y, std::int64_t n) {
 inline void sigmoid_backward(const float* y, const float* dy, float* dx, std::int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > parallel_threshold)
   for (std::int64_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
-}
-
-inline double sum(const float* x, std::int64_t n) {
-  double total = 0.0;
-#pragma omp parallel for reduction(+ : total) schedule(static) if (n > parallel_threshold)
-  for (std::int64_t i = 0; i < n; ++i) total += x[i];
-  return total;
 }
 
 inline double dot(const float* a, const float* b, std::int64_t n) {
