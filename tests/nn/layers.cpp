@@ -59,6 +59,15 @@ TEST_CASE("Conv2d forward matches the naive convolution") {
   check_conv_against_reference<12, 3, 1, 1, Shape{5, 9, 7}>();    // Upscale / residual, odd sizes
   check_conv_against_reference<3, 1, 1, 0, Shape{6, 8, 8}>();     // output head
   check_conv_against_reference<4, 4, 1, 2, Shape{2, 7, 7}>();     // even kernel, DeepFaceLab pad
+  // oneDNN's blocked layouts (16 channels and more), as in every inner SAEHD layer.
+  check_conv_against_reference<64, 3, 1, 1, Shape{32, 6, 6}>();
+  check_conv_against_reference<32, 5, 2, 2, Shape{16, 9, 9}>();
+  check_conv_against_reference<3, 1, 1, 0, Shape{16, 5, 5}>();
+}
+
+TEST_CASE("Conv2d backward agrees with finite differences in oneDNN's blocked layouts") {
+  check_backward<nn::Conv2d<48, 3>, Shape{32, 5, 5}>();
+  check_backward<nn::Conv2d<16, 5, 2>, Shape{16, 8, 8}>();
 }
 
 TEST_CASE("Dense forward matches the naive product; weights are [out, in]") {
@@ -102,6 +111,27 @@ TEST_CASE("Flatten and Reshape keep C, H, W order") {
   CHECK(out.value.shape() == Shape{2, 2, 6, 2});
   // Element (c, h, w) of sample n lands at n*24 + c*8 + h*4 + w: the memory order is unchanged.
   for (std::int64_t i = 0; i < x.numel(); ++i) REQUIRE(out.value[i] == x[i]);
+}
+
+TEST_CASE("LeakyReLU, Sigmoid, Residual and ConcatBranches forwards match their formulas") {
+  constexpr Shape in{2, 3, 3};
+  Tensor x(batched(2, in));
+  fill_uniform(x.span(), 81);
+  using Net = nn::ConcatBranches<nn::LeakyReLU<0.2f>, nn::Sigmoid, nn::Residual<nn::Sigmoid, nn::LeakyReLU<0.1f>>>;
+  using M = nn::Model<nn::Part<"net", Net, in>>;
+  static_assert(nn::output_shape<Net, in> == Shape{6, 3, 3});
+  M model;
+  auto out = model.part<"net">().forward(x.view());
+  for (int n = 0; n < 2; ++n)
+    for (int c = 0; c < 2; ++c)
+      for (int i = 0; i < 9; ++i) {
+        const double v = x[n * 18 + c * 9 + i];
+        const double sigmoid = 1.0 / (1.0 + std::exp(-v));
+        const double sum = v + sigmoid;
+        REQUIRE(out.value[n * 54 + c * 9 + i] == doctest::Approx(v > 0 ? v : 0.2 * v));
+        REQUIRE(out.value[n * 54 + 18 + c * 9 + i] == doctest::Approx(sigmoid));
+        REQUIRE(out.value[n * 54 + 36 + c * 9 + i] == doctest::Approx(sum > 0 ? sum : 0.1 * sum));
+      }
 }
 
 TEST_CASE("PixelNorm divides each sample by its root mean square") {
