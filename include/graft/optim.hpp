@@ -5,6 +5,7 @@
 #include "graft/optim/adabelief.hpp"
 #include "graft/optim/adam.hpp"
 #include "graft/optim/clip.hpp"
+#include "graft/optim/config.hpp"
 #include "graft/optim/optimizer.hpp"
 #include "graft/optim/rmsprop.hpp"
 #include "graft/optim/schedule.hpp"

@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <numbers>
 
-#include "graft/optim/optimizer.hpp"
+#include "graft/optim/config.hpp"
 
 namespace graft::optim {
 
