@@ -1,10 +1,12 @@
 // oneDNN implementation of graft/backend/cpu/conv.hpp.
 //
-// Each geometry gets one cached set of primitives. The primitives are created
-// with format_tag::any so that oneDNN chooses its fastest (blocked) layout;
-// the NCHW/OIHW tensors of graft are reordered in and out around them, as
-// PyTorch's CPU path does. The cache is guarded by a mutex; primitives are
-// safe to execute from several threads at once.
+// Each geometry gets one cached set of primitives, and each (geometry,
+// LeakyReLU slope) of a fused forward one more forward primitive. The
+// primitives are created with format_tag::any so that oneDNN chooses its
+// fastest (blocked) layout; the NCHW/OIHW tensors of graft are reordered in
+// and out around them, as PyTorch's CPU path does. The caches are guarded by
+// a mutex; executing one primitive from several threads at once is safe
+// because oneDNN's default scratchpad is per thread.
 #include "graft/backend/cpu/conv.hpp"
 
 #include <dnnl.hpp>
@@ -15,6 +17,7 @@
 
 #include "graft/core/buffer.hpp"
 #include "graft/core/error.hpp"
+#include "graft/core/log.hpp"
 
 namespace graft::cpu {
 namespace {
@@ -101,27 +104,27 @@ dnnl::reorder accumulating_reorder(const memory::desc& from, const memory::desc&
   return dnnl::reorder(dnnl::reorder::primitive_desc(engine(), from, engine(), to, attr));
 }
 
-// leaky_slope < 0: no epilogue; otherwise LeakyReLU(slope) fused as a post-op.
-Plans make_plans(const Conv2dGeometry& g, float leaky_slope) {
+memory::desc layout(const memory::dims& dims, bool plain) { return memory::desc(dims, dt::f32, plain ? tag::nchw : tag::any); }
+memory::desc any_weights(const memory::dims& dims) { return memory::desc(dims, dt::f32, tag::any); }
+constexpr auto algo = dnnl::algorithm::convolution_direct;
+
+dnnl::convolution_forward::primitive_desc forward_desc(const Conv2dGeometry& g, const dnnl::primitive_attr& attr) {
   const Dims d = dims_of(g);
-  auto layout = [](const memory::dims& dims, bool plain) {
-    return memory::desc(dims, dt::f32, plain ? tag::nchw : tag::any);
-  };
-  auto weights = [](const memory::dims& dims) { return memory::desc(dims, dt::f32, tag::any); };
+  const bool few_out = g.out_channels < min_blocked_channels;
+  return dnnl::convolution_forward::primitive_desc(
+      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, layout(d.src, few_out), any_weights(d.weights),
+                                      memory::desc(d.bias, dt::f32, tag::x), layout(d.dst, few_out), d.strides, d.padding,
+                                      d.padding),
+      attr, engine());
+}
+
+Plans make_plans(const Conv2dGeometry& g) {
+  const Dims d = dims_of(g);
   const bool few_out = g.out_channels < min_blocked_channels;
   const bool few_in = g.in_channels < min_blocked_channels;
-  const auto algo = dnnl::algorithm::convolution_direct;
   const memory::desc bias(d.bias, dt::f32, tag::x);
-  dnnl::primitive_attr epilogue;
-  if (leaky_slope >= 0.0f) {
-    dnnl::post_ops ops;
-    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, leaky_slope, 0.0f);  // relu with alpha = leaky ReLU
-    epilogue.set_post_ops(ops);
-  }
-  auto fwd = dnnl::convolution_forward::primitive_desc(
-      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, layout(d.src, few_out), weights(d.weights), bias,
-                                      layout(d.dst, few_out), d.strides, d.padding, d.padding),
-      epilogue, engine());
+  auto weights = any_weights;
+  auto fwd = forward_desc(g, {});
   auto bwd_data = dnnl::convolution_backward_data::primitive_desc(
       dnnl::convolution_backward_data::desc(algo, layout(d.src, few_in || few_out), weights(d.weights),
                                             layout(d.dst, few_in || few_out), d.strides, d.padding, d.padding),
@@ -143,19 +146,40 @@ Plans make_plans(const Conv2dGeometry& g, float leaky_slope) {
           memory::desc(d.dst, dt::f32, tag::nchw)};
 }
 
-const Plans& plans_for(const Conv2dGeometry& g, float leaky_slope = -1.0f) {
-  static std::mutex mutex;
-  static std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
-                             std::int64_t, float>,
-                  std::unique_ptr<Plans>>
-      cache;
-  const auto key =
-      std::make_tuple(g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel, g.stride, g.padding, leaky_slope);
+// A forward with LeakyReLU(slope) as a post-op; its layouts are those of the
+// plain forward of the same geometry.
+struct FusedForward {
+  dnnl::convolution_forward::primitive_desc desc;
+  dnnl::convolution_forward prim;
+};
+
+FusedForward make_fused_forward(const Conv2dGeometry& g, float slope) {
+  dnnl::post_ops ops;
+  ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, slope, 0.0f);  // relu with alpha = leaky ReLU
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  auto desc = forward_desc(g, attr);
+  return {desc, dnnl::convolution_forward(desc)};
+}
+
+using GeometryKey = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>;
+
+GeometryKey key_of(const Conv2dGeometry& g) {
+  return {g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel, g.stride, g.padding};
+}
+
+// The cached value for `key`, made by `make()` on first use; oneDNN's
+// refusal becomes a graft::Error naming the geometry.
+template <class Key, class Value, class Make>
+const Value& cached(std::map<Key, std::unique_ptr<Value>>& cache, std::mutex& mutex, const Key& key, const Conv2dGeometry& g,
+                    const char* what, Make&& make) {
   std::lock_guard lock(mutex);
   auto& slot = cache[key];
   if (!slot) {
     try {
-      slot = std::make_unique<Plans>(make_plans(g, leaky_slope));
+      slot = std::make_unique<Value>(make());
+      log_debug("conv2d: planned ", what, " for batch ", g.batch, ", ", g.in_channels, "x", g.in_h, "x", g.in_w, " -> ", g.out_channels,
+                " channels, kernel ", g.kernel, ", stride ", g.stride);
     } catch (const dnnl::error& e) {
       cache.erase(key);
       fail("conv2d: oneDNN cannot build a convolution for batch ", g.batch, ", ", g.in_channels, "x", g.in_h, "x", g.in_w,
@@ -164,6 +188,18 @@ const Plans& plans_for(const Conv2dGeometry& g, float leaky_slope = -1.0f) {
     }
   }
   return *slot;
+}
+
+const Plans& plans_for(const Conv2dGeometry& g) {
+  static std::mutex mutex;
+  static std::map<GeometryKey, std::unique_ptr<Plans>> cache;
+  return cached(cache, mutex, key_of(g), g, "forward and backward", [&] { return make_plans(g); });
+}
+
+const FusedForward& fused_forward_for(const Conv2dGeometry& g, float slope) {
+  static std::mutex mutex;
+  static std::map<std::pair<GeometryKey, float>, std::unique_ptr<FusedForward>> cache;
+  return cached(cache, mutex, std::make_pair(key_of(g), slope), g, "forward + LeakyReLU", [&] { return make_fused_forward(g, slope); });
 }
 
 void check_geometry(const Conv2dGeometry& g) {
@@ -179,18 +215,21 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, con
   check_geometry(g);
   check(!epilogue.leaky_relu_slope || *epilogue.leaky_relu_slope >= 0.0f, "conv2d_forward: LeakyReLU slope must be >= 0, got ",
         epilogue.leaky_relu_slope.value_or(0.0f));
-  const Plans& p = plans_for(g, epilogue.leaky_relu_slope.value_or(-1.0f));
+  const Plans& p = plans_for(g);
+  const FusedForward* fused = epilogue.leaky_relu_slope ? &fused_forward_for(g, *epilogue.leaky_relu_slope) : nullptr;
+  const auto& desc = fused ? fused->desc : p.forward;
+  const auto& prim = fused ? fused->prim : p.forward_prim;
   dnnl::stream s(engine());
-  Staged src = stage_in(s, p.forward.src_desc(), p.src_user, x);
-  Staged weights = stage_in(s, p.forward.weights_desc(), p.weights_user, w);
+  Staged src = stage_in(s, desc.src_desc(), p.src_user, x);
+  Staged weights = stage_in(s, desc.weights_desc(), p.weights_user, w);
   AlignedBuffer<float> zero_bias;
   if (!b) {
     zero_bias = AlignedBuffer<float>(static_cast<std::size_t>(g.out_channels), 0.0f);
     b = zero_bias.data();
   }
   memory bias(p.bias_user, engine(), const_cast<float*>(b));
-  Staged dst = stage_out(p.forward.dst_desc(), p.dst_user, y);
-  p.forward_prim.execute(s, {{DNNL_ARG_SRC, src.mem}, {DNNL_ARG_WEIGHTS, weights.mem}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst.mem}});
+  Staged dst = stage_out(desc.dst_desc(), p.dst_user, y);
+  prim.execute(s, {{DNNL_ARG_SRC, src.mem}, {DNNL_ARG_WEIGHTS, weights.mem}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst.mem}});
   finish_out(s, dst, p.dst_user, y);
   s.wait();
 }
