@@ -6,28 +6,12 @@
 
 #include <graft/optim/adam.hpp>
 
-#include "gradient_check.hpp"
+#include "random_faces.hpp"
 #include "train_step.hpp"
 
 namespace {
 
 constexpr faceswap::Options df64{.resolution = 64};
-
-struct Side {
-  graft::Tensor warped, target, mask, loss_mask;
-  Side(std::int64_t batch, std::uint64_t seed)
-      : warped(graft::batched(batch, faceswap::image_shape<df64>)),
-        target(warped.shape()),
-        mask(graft::Shape{batch, 1, 64, 64}),
-        loss_mask(mask.shape()) {
-    graft::testing::fill_uniform(warped.span(), seed, 0.0f, 1.0f);
-    graft::testing::fill_uniform(target.span(), seed + 1, 0.0f, 1.0f);
-    graft::testing::fill_uniform(mask.span(), seed + 2, 0.0f, 1.0f);
-    for (float& m : mask.span()) m = m > 0.3f ? 1.0f : 0.0f;
-    std::copy_n(mask.data(), mask.numel(), loss_mask.data());
-  }
-  faceswap::SideBatch view() const { return {warped, target, mask, loss_mask}; }
-};
 
 void saehd_df64_train_step(benchmark::State& state) {
   const std::int64_t batch = state.range(0);
@@ -35,7 +19,7 @@ void saehd_df64_train_step(benchmark::State& state) {
   Step::Model model(1);
   Step step;
   graft::optim::Adam adam({.lr = 5e-5f});
-  const Side src(batch, 10), dst(batch, 20);
+  const graft::testing::RandomSide src(batch, 64, 10), dst(batch, 64, 20);
   for (auto _ : state) {
     model.zero_gradients();
     const auto losses = step.forward_backward(model, src.view(), dst.view());

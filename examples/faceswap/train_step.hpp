@@ -30,7 +30,7 @@ struct StepLosses {
 
 // DeepFaceLab's DSSIM kernel, int(resolution / 11.6): 5 at 64, 11 at 128.
 template <Options O>
-inline constexpr int dssim_filter = static_cast<int>(O.resolution / 11.6);
+inline constexpr int dssim_filter = graft::loss::dssim_filter_size(O.resolution);
 
 // Runs a decoder on a code, adds the gradient of the side's summed loss to
 // the decoder's parameters and returns the gradient with respect to the code.

@@ -5,6 +5,7 @@
 #include <graft/optim/adam.hpp>
 
 #include "gradient_check.hpp"
+#include "random_faces.hpp"
 #include "train_step.hpp"
 
 using namespace graft;
@@ -14,18 +15,7 @@ namespace {
 constexpr faceswap::Options tiny{.resolution = 32, .ae_dims = 16, .e_dims = 8, .d_dims = 8, .d_mask_dims = 4};
 constexpr faceswap::Options tiny_ud{.resolution = 32, .ae_dims = 16, .e_dims = 8, .d_dims = 8, .d_mask_dims = 4, .u = true, .d = true};
 
-struct Side {
-  Tensor warped, target, mask, loss_mask;
-  Side(std::int64_t batch, std::uint64_t seed)
-      : warped(Shape{batch, 3, 32, 32}), target(warped.shape()), mask(Shape{batch, 1, 32, 32}), loss_mask(mask.shape()) {
-    testing::fill_uniform(warped.span(), seed, 0.0f, 1.0f);
-    testing::fill_uniform(target.span(), seed + 1, 0.0f, 1.0f);
-    testing::fill_uniform(mask.span(), seed + 2, 0.0f, 1.0f);
-    for (float& m : mask.span()) m = m > 0.3f ? 1.0f : 0.0f;
-    testing::fill_uniform(loss_mask.span(), seed + 3, 0.2f, 1.0f);
-  }
-  faceswap::SideBatch view() const { return {warped, target, mask, loss_mask}; }
-};
+using Side = testing::RandomSide;
 
 // Glorot weights with zero biases put almost every LeakyReLU input of a fresh
 // model next to the kink, where finite differences mean nothing; random
@@ -45,7 +35,7 @@ template <class Step>
 void check_step_gradient() {
   typename Step::Model model(5);
   randomise_biases(model, 50);
-  const Side src(2, 10), dst(2, 20);
+  const Side src(2, 32, 10), dst(2, 32, 20);
   const Step step;
   model.zero_gradients();
   step.forward_backward(model, src.view(), dst.view());
@@ -69,7 +59,7 @@ void check_step_gradient() {
 template <class Step>
 void check_step_learns() {
   typename Step::Model model(6);
-  const Side src(4, 30), dst(4, 40);
+  const Side src(4, 32, 30), dst(4, 32, 40);
   const Step step;
   optim::Adam adam({.lr = 1e-3f});
   double first = 0.0, last = 0.0;

@@ -32,9 +32,9 @@ struct DssimOptions {
 };
 
 // DFL's window for a face of `resolution` pixels, int(res / 11.6) (11 at 128).
-inline int dssim_filter_size(int resolution) { return static_cast<int>(resolution / 11.6); }
+constexpr int dssim_filter_size(int resolution) { return static_cast<int>(resolution / 11.6); }
 // The second, smaller window DFL adds at resolution >= 256: int(res / 23.2).
-inline int dssim_second_filter_size(int resolution) { return static_cast<int>(resolution / 23.2); }
+constexpr int dssim_second_filter_size(int resolution) { return static_cast<int>(resolution / 23.2); }
 
 namespace detail {
 
