@@ -47,9 +47,15 @@ void conv_backward_weights(benchmark::State& state, Conv2dGeometry g) {
 
 const bool registered = [] {
   for (const auto& [name, g] : graft::bench::saehd_df64_convolutions) {
-    benchmark::RegisterBenchmark(("conv_forward/" + std::string(name)).c_str(), conv_forward, g)->Unit(benchmark::kMillisecond)->UseRealTime();
-    benchmark::RegisterBenchmark(("conv_backward_data/" + std::string(name)).c_str(), conv_backward_data, g)->Unit(benchmark::kMillisecond)->UseRealTime();
-    benchmark::RegisterBenchmark(("conv_backward_weights/" + std::string(name)).c_str(), conv_backward_weights, g)->Unit(benchmark::kMillisecond)->UseRealTime();
+    benchmark::RegisterBenchmark(("conv_forward/" + std::string(name)).c_str(), conv_forward, g)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(("conv_backward_data/" + std::string(name)).c_str(), conv_backward_data, g)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(("conv_backward_weights/" + std::string(name)).c_str(), conv_backward_weights, g)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
   }
   return true;
 }();

@@ -26,19 +26,18 @@ using graft::Shape;
 
 inline constexpr Shape image{3, 32, 32};
 
-using Encoder = nn::Seq<nn::Named<"conv1", nn::Conv2d<16, 5, 2>>, nn::LeakyReLU<0.1f>,   // (16, 16, 16)
-                        nn::Named<"conv2", nn::Conv2d<32, 5, 2>>, nn::LeakyReLU<0.1f>,   // (32, 8, 8)
-                        nn::Flatten, nn::Named<"code", nn::Dense<64>>>;                  // (64)
+using Encoder = nn::Seq<nn::Named<"conv1", nn::Conv2d<16, 5, 2>>, nn::LeakyReLU<0.1f>,  // (16, 16, 16)
+                        nn::Named<"conv2", nn::Conv2d<32, 5, 2>>, nn::LeakyReLU<0.1f>,  // (32, 8, 8)
+                        nn::Flatten, nn::Named<"code", nn::Dense<64>>>;                 // (64)
 
 using Decoder = nn::Seq<nn::Named<"dense", nn::Dense<32 * 8 * 8>>, nn::Reshape<32, 8, 8>,  // (32, 8, 8)
                         nn::Named<"up1", nn::Conv2d<4 * 16, 3>>, nn::LeakyReLU<0.1f>,
-                        nn::DepthToSpace<2>,                                                // (16, 16, 16)
+                        nn::DepthToSpace<2>,  // (16, 16, 16)
                         nn::Named<"up2", nn::Conv2d<4 * 8, 3>>, nn::LeakyReLU<0.1f>,
-                        nn::DepthToSpace<2>,                                                // (8, 32, 32)
-                        nn::Named<"out", nn::Conv2d<3, 3>>, nn::Sigmoid>;                   // (3, 32, 32)
+                        nn::DepthToSpace<2>,                               // (8, 32, 32)
+                        nn::Named<"out", nn::Conv2d<3, 3>>, nn::Sigmoid>;  // (3, 32, 32)
 
-using Model = nn::Model<nn::Part<"encoder", Encoder, image>,
-                        nn::Part<"decoder", Decoder, nn::output_shape<Encoder, image>>>;
+using Model = nn::Model<nn::Part<"encoder", Encoder, image>, nn::Part<"decoder", Decoder, nn::output_shape<Encoder, image>>>;
 
 static_assert(nn::output_shape<Decoder, nn::output_shape<Encoder, image>> == image);
 
@@ -119,13 +118,13 @@ inline std::vector<double> train(const Config& config, const std::function<void(
       std::copy_n(dataset.data() + index * image.numel(), image.numel(), batch.data() + i * image.numel());
     }
     model.zero_gradients();
-    auto code = encoder.forward(batch);                // (B, 64)
+    auto code = encoder.forward(batch);                  // (B, 64)
     auto reconstruction = decoder.forward(code.view());  // (B, 3, 32, 32)
 
     // The gradient of the batch-mean loss.
     graft::Tensor d_reconstruction = graft::Tensor::zeros(reconstruction.value.shape());
-    const auto loss = graft::loss::mse_backward(reconstruction.view(), batch, 1.0f / static_cast<float>(config.batch),
-                                                d_reconstruction);
+    const auto loss =
+        graft::loss::mse_backward(reconstruction.view(), batch, 1.0f / static_cast<float>(config.batch), d_reconstruction);
     graft::Tensor d_code = decoder.backward(reconstruction, d_reconstruction);
     encoder.backward_parameters_only(code, d_code);
     optimizer.step(model.parameter_buffer(), model.gradient_buffer(), config.lr);

@@ -10,7 +10,8 @@ int main(int argc, char** argv) {
   autoencoder::Config config;
   CLI::App app{"Trains a small convolutional autoencoder on generated 32x32 images (CPU)."};
   app.add_option("--steps", config.steps, "training steps")->check(CLI::Range(std::int64_t{1}, std::int64_t{100000000}));
-  app.add_option("--batch", config.batch, "images per step (at most the 256 generated images)")->check(CLI::Range(std::int64_t{1}, std::int64_t{256}));
+  app.add_option("--batch", config.batch, "images per step (at most the 256 generated images)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{256}));
   app.add_option("--seed", config.seed, "seed of the weights and of the generated images");
   app.add_option("--lr", config.lr, "Adam learning rate")->check(CLI::Range(1e-8f, 1.0f));
   app.add_option("--checkpoint", config.checkpoint, "write the model and optimizer state here at the end (safetensors)");

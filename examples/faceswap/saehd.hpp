@@ -29,8 +29,9 @@ template <int C>
 using Upscale = nn::Seq<nn::Named<"conv1", nn::Conv2d<4 * C, 3>>, nn::LeakyReLU<0.1f>, nn::DepthToSpace<2>>;
 
 template <int C>
-using ResidualBlock = nn::Residual<nn::Seq<nn::Named<"conv1", nn::Conv2d<C, 3>>, nn::LeakyReLU<0.2f>, nn::Named<"conv2", nn::Conv2d<C, 3>>>,
-                                   nn::LeakyReLU<0.2f>>;
+using ResidualBlock =
+    nn::Residual<nn::Seq<nn::Named<"conv1", nn::Conv2d<C, 3>>, nn::LeakyReLU<0.2f>, nn::Named<"conv2", nn::Conv2d<C, 3>>>,
+                 nn::LeakyReLU<0.2f>>;
 
 // Options of the SAEHD architecture string ("df", "liae-ud", ...).
 struct Options {
@@ -40,8 +41,8 @@ struct Options {
 };
 
 template <Options O>
-using Encoder = nn::Seq<nn::Named<"down1", DownscaleBlock<O.e_dims>>, nn::Flatten,
-                        std::conditional_t<O.u, nn::PixelNorm, nn::Identity>>;
+using Encoder =
+    nn::Seq<nn::Named<"down1", DownscaleBlock<O.e_dims>>, nn::Flatten, std::conditional_t<O.u, nn::PixelNorm, nn::Identity>>;
 
 template <Options O, int AeOut>
 using Inter = nn::Seq<nn::Named<"dense1", nn::Dense<O.ae_dims>>,
@@ -67,12 +68,12 @@ struct DecoderHeads<O, false> {
 template <Options O>
 struct DecoderHeads<O, true> {
   static constexpr int d = O.d_dims, m = O.d_mask_dims;
-  using Rgb = nn::Seq<nn::Named<"upscale0", Upscale<8 * d>>, nn::Named<"res0", ResidualBlock<8 * d>>,
-                      nn::Named<"upscale1", Upscale<4 * d>>, nn::Named<"res1", ResidualBlock<4 * d>>,
-                      nn::Named<"upscale2", Upscale<2 * d>>, nn::Named<"res2", ResidualBlock<2 * d>>,
-                      nn::Named<"", nn::ConcatBranches<nn::Named<"out_conv", nn::Conv2d<3, 1>>, nn::Named<"out_conv1", nn::Conv2d<3, 3>>,
-                                                       nn::Named<"out_conv2", nn::Conv2d<3, 3>>, nn::Named<"out_conv3", nn::Conv2d<3, 3>>>>,
-                      nn::DepthToSpace<2>, nn::Sigmoid>;
+  using Rgb = nn::Seq<
+      nn::Named<"upscale0", Upscale<8 * d>>, nn::Named<"res0", ResidualBlock<8 * d>>, nn::Named<"upscale1", Upscale<4 * d>>,
+      nn::Named<"res1", ResidualBlock<4 * d>>, nn::Named<"upscale2", Upscale<2 * d>>, nn::Named<"res2", ResidualBlock<2 * d>>,
+      nn::Named<"", nn::ConcatBranches<nn::Named<"out_conv", nn::Conv2d<3, 1>>, nn::Named<"out_conv1", nn::Conv2d<3, 3>>,
+                                       nn::Named<"out_conv2", nn::Conv2d<3, 3>>, nn::Named<"out_conv3", nn::Conv2d<3, 3>>>>,
+      nn::DepthToSpace<2>, nn::Sigmoid>;
   using Mask = nn::Seq<nn::Named<"upscalem0", Upscale<8 * m>>, nn::Named<"upscalem1", Upscale<4 * m>>,
                        nn::Named<"upscalem2", Upscale<2 * m>>, nn::Named<"upscalem3", Upscale<m>>,
                        nn::Named<"out_convm", nn::Conv2d<1, 1>>, nn::Sigmoid>;
@@ -109,7 +110,8 @@ struct LIAE {
                           nn::Part<"inter_B", InterT, code_shape<O>>, nn::Part<"decoder", Decoder<O>, decoder_in>>;
 };
 
-inline constexpr Options quick96_options{.resolution = 96, .ae_dims = 128, .e_dims = 64, .d_dims = 64, .d_mask_dims = 16, .u = true, .d = true};
+inline constexpr Options quick96_options{
+    .resolution = 96, .ae_dims = 128, .e_dims = 64, .d_dims = 64, .d_mask_dims = 16, .u = true, .d = true};
 using Quick96 = DF<quick96_options>;
 
 }  // namespace faceswap

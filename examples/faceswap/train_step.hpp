@@ -58,7 +58,7 @@ struct DfStep {
   StepLosses forward_backward(Model& model, const SideBatch& src, const SideBatch& dst) const {
     auto encoder = model.template part<"encoder">();
     auto inter = model.template part<"inter">();
-    auto src_features = encoder.forward(src.warped);     // (B, 8e * (R/16)^2)
+    auto src_features = encoder.forward(src.warped);  // (B, 8e * (R/16)^2)
     auto dst_features = encoder.forward(dst.warped);
     auto src_code = inter.forward(src_features.view());  // (B, ae, R/8, R/8)
     auto dst_code = inter.forward(dst_features.view());

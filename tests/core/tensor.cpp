@@ -30,8 +30,8 @@ TEST_CASE("Tensors are 64-byte aligned and views see the same memory") {
 TEST_CASE("A wrong input shape names both shapes") {
   Tensor t(Shape{2, 3, 4, 4});
   CHECK_NOTHROW(check_input("layer", t.view(), Shape{3, 4, 4}));
-  CHECK_THROWS_WITH_AS(check_input("conv1", t.view(), Shape{3, 8, 8}), "conv1: input has shape (2, 3, 4, 4), expected (batch, 3, 8, 8)",
-                       graft::Error);
+  CHECK_THROWS_WITH_AS(check_input("conv1", t.view(), Shape{3, 8, 8}),
+                       "conv1: input has shape (2, 3, 4, 4), expected (batch, 3, 8, 8)", graft::Error);
   CHECK_THROWS_AS(std::move(t).reshaped(Shape{5}), graft::Error);
 }
 

@@ -1,16 +1,17 @@
 // The autoencoder example learns, and a seed fixes every bit of the run.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
-#include <unistd.h>
 
 #include "../../examples/autoencoder/autoencoder.hpp"
 
 namespace {
 double mean_of(const std::vector<double>& v, std::size_t first, std::size_t count) {
-  return std::accumulate(v.begin() + static_cast<std::ptrdiff_t>(first), v.begin() + static_cast<std::ptrdiff_t>(first + count), 0.0) /
+  return std::accumulate(v.begin() + static_cast<std::ptrdiff_t>(first), v.begin() + static_cast<std::ptrdiff_t>(first + count),
+                         0.0) /
          static_cast<double>(count);
 }
 }  // namespace
@@ -43,8 +44,8 @@ TEST_CASE("Resuming from a checkpoint continues the run exactly") {
   std::filesystem::create_directories(dir);
   const auto whole = autoencoder::train({.steps = 40, .batch = 8, .seed = 3, .checkpoint = dir / "whole.safetensors"});
   const auto first = autoencoder::train({.steps = 25, .batch = 8, .seed = 3, .checkpoint = dir / "half.safetensors"});
-  const auto rest =
-      autoencoder::train({.steps = 40, .batch = 8, .seed = 3, .checkpoint = dir / "resumed.safetensors", .resume = dir / "half.safetensors"});
+  const auto rest = autoencoder::train(
+      {.steps = 40, .batch = 8, .seed = 3, .checkpoint = dir / "resumed.safetensors", .resume = dir / "half.safetensors"});
   REQUIRE(rest.size() == 15);
   CHECK(std::equal(rest.begin(), rest.end(), whole.begin() + 25));
 

@@ -13,7 +13,8 @@ using namespace graft;
 namespace {
 
 constexpr faceswap::Options tiny{.resolution = 32, .ae_dims = 16, .e_dims = 8, .d_dims = 8, .d_mask_dims = 4};
-constexpr faceswap::Options tiny_ud{.resolution = 32, .ae_dims = 16, .e_dims = 8, .d_dims = 8, .d_mask_dims = 4, .u = true, .d = true};
+constexpr faceswap::Options tiny_ud{
+    .resolution = 32, .ae_dims = 16, .e_dims = 8, .d_dims = 8, .d_mask_dims = 4, .u = true, .d = true};
 
 using Side = testing::RandomSide;
 
@@ -24,8 +25,9 @@ template <class Model>
 void randomise_biases(Model& model, std::uint64_t seed) {
   for (const auto& spec : Model::parameters)
     if (spec.init == nn::Init::zeros)
-      testing::fill_uniform(model.parameter_buffer().subspan(static_cast<std::size_t>(spec.offset), static_cast<std::size_t>(spec.shape.numel())),
-                            seed + static_cast<std::uint64_t>(spec.offset), -0.2f, 0.2f);
+      testing::fill_uniform(
+          model.parameter_buffer().subspan(static_cast<std::size_t>(spec.offset), static_cast<std::size_t>(spec.shape.numel())),
+          seed + static_cast<std::uint64_t>(spec.offset), -0.2f, 0.2f);
 }
 
 // Checks each part's gradient along its own direction (see
@@ -49,8 +51,9 @@ void check_step_gradient() {
   for (std::size_t part = 0; part < offsets.size(); ++part) {
     const auto begin = static_cast<std::size_t>(offsets[part]);
     const auto end = part + 1 < offsets.size() ? static_cast<std::size_t>(offsets[part + 1]) : analytic.size();
-    const double error = testing::check_gradient_direction(model.parameter_buffer().subspan(begin, end - begin),
-                                                           std::span<const float>(analytic).subspan(begin, end - begin), loss, 3e-4);
+    const double error =
+        testing::check_gradient_direction(model.parameter_buffer().subspan(begin, end - begin),
+                                          std::span<const float>(analytic).subspan(begin, end - begin), loss, 3e-4);
     INFO("part " << part << ": relative error along the gradient " << error);
     CHECK(error < 2e-2);  // a deep float stack with LeakyReLU kinks; seen <= 1e-2
   }

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "gradient_check.hpp"
 #include "graft/io/checkpoint.hpp"
 #include "graft/nn.hpp"
-#include "gradient_check.hpp"
 #include "scratch_directory.hpp"
 
 namespace io = graft::io;
@@ -24,8 +24,9 @@ using graft::testing::write_bytes;
 namespace {
 
 template <int Channels>
-using Net = nn::Model<nn::Part<"net", nn::Seq<nn::Named<"conv", nn::Conv2d<Channels, 3>>, nn::Flatten, nn::Named<"fc", nn::Dense<5>>>,
-                               graft::Shape{2, 6, 6}>>;
+using Net =
+    nn::Model<nn::Part<"net", nn::Seq<nn::Named<"conv", nn::Conv2d<Channels, 3>>, nn::Flatten, nn::Named<"fc", nn::Dense<5>>>,
+                       graft::Shape{2, 6, 6}>>;
 using SmallNet = Net<4>;
 
 // A model and two optimizer moments, all random and non-zero.
@@ -49,7 +50,8 @@ struct TrainingState {
   std::vector<float> m, v;
 };
 
-const io::CheckpointInfo test_info{1234, "graft-test-net", R"({"lr": 0.001, "name": "caf\u00e9 \"q\"", "batch": 8})", "adam", 1230};
+const io::CheckpointInfo test_info{1234, "graft-test-net", R"({"lr": 0.001, "name": "caf\u00e9 \"q\"", "batch": 8})", "adam",
+                                   1230};
 
 bool same_bits(std::span<const float> a, std::span<const float> b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size_bytes()) == 0;
@@ -147,7 +149,8 @@ TEST_CASE("the span-based core saves and loads parameters without optimizer stat
   ScratchDirectory dir;
   TrainingState<> source(3), target(4);
   const auto path = dir / "params-only.safetensors";
-  io::save_checkpoint(path, SmallNet::parameters, source.model.parameter_buffer(), {}, {.step = 5, .model = "net", .config = "{}"});
+  io::save_checkpoint(path, SmallNet::parameters, source.model.parameter_buffer(), {},
+                      {.step = 5, .model = "net", .config = "{}"});
   CHECK(io::load_checkpoint(path, SmallNet::parameters, target.model.parameter_buffer(), {}).step == 5);
   CHECK(same_tensors(source.model.parameter_buffer(), target.model.parameter_buffer()));
 }
@@ -213,7 +216,8 @@ TEST_CASE("missing and unexpected tensors are named") {
   const auto path = dir / "only-m.safetensors";
   const std::array<io::StateSlot, 1> only_m{io::StateSlot{"m", source.m}};
   io::save_checkpoint(path, source.model, only_m, test_info);
-  check_load_fails(path, {"missing tensor 'optimizer.v.net.conv.weight' (4, 2, 3, 3)", "missing tensor 'optimizer.v.net.fc.bias' (5)"});
+  check_load_fails(path,
+                   {"missing tensor 'optimizer.v.net.conv.weight' (4, 2, 3, 3)", "missing tensor 'optimizer.v.net.fc.bias' (5)"});
   check_load_fails(path, {"unexpected tensor 'optimizer.m.net.conv.bias' (4)"}, false);
 }
 
@@ -223,9 +227,11 @@ TEST_CASE("a safetensors file that is not a graft checkpoint is refused") {
   const auto path = dir / "plain.safetensors";
   std::vector<io::TensorBytes> tensors;
   for (const auto& spec : SmallNet::parameters)
-    tensors.push_back(io::f32_tensor(std::string(spec.name.view()), std::vector<std::int64_t>(spec.shape.dims.begin(), spec.shape.dims.begin() + spec.shape.rank),
-                                     source.model.parameter_buffer().subspan(static_cast<std::size_t>(spec.offset),
-                                                                             static_cast<std::size_t>(spec.shape.numel()))));
+    tensors.push_back(
+        io::f32_tensor(std::string(spec.name.view()),
+                       std::vector<std::int64_t>(spec.shape.dims.begin(), spec.shape.dims.begin() + spec.shape.rank),
+                       source.model.parameter_buffer().subspan(static_cast<std::size_t>(spec.offset),
+                                                               static_cast<std::size_t>(spec.shape.numel()))));
   io::write_safetensors(path, tensors);
   check_load_fails(path, {"no \"graft.format\" metadata entry"}, false);
 }
@@ -291,7 +297,8 @@ TEST_CASE("Python's safetensors reads a graft checkpoint: names, shapes, values,
   };
   for (const auto& spec : SmallNet::parameters) describe(std::string(spec.name.view()), spec, state.model.parameter_buffer());
   for (const auto& slot : slots)
-    for (const auto& spec : SmallNet::parameters) describe(io::optimizer_tensor_name(slot.name, spec.name.view()), spec, slot.values);
+    for (const auto& spec : SmallNet::parameters)
+      describe(io::optimizer_tensor_name(slot.name, spec.name.view()), spec, slot.values);
   expected.close();
 
   write_bytes(dir / "check.py", R"py(
@@ -346,9 +353,10 @@ if computed != stored:
 print("\n".join(errors) if errors else f"ok: {len(tensors)} tensors")
 sys.exit(1 if errors else 0)
 )py");
-  const int status = graft::testing::run_captured("'" + graft::testing::python_executable() + "' '" + (dir / "check.py").string() + "' '" +
-                                                      path.string() + "' '" + (dir / "expected.txt").string() + "'",
-                                                  dir / "check.log", output);
+  const int status =
+      graft::testing::run_captured("'" + graft::testing::python_executable() + "' '" + (dir / "check.py").string() + "' '" +
+                                       path.string() + "' '" + (dir / "expected.txt").string() + "'",
+                                   dir / "check.log", output);
   CHECK_MESSAGE(status == 0, output);
   CHECK_MESSAGE(contains(output, "ok: 12 tensors"), output);
 }

@@ -118,10 +118,12 @@ TEST_CASE("damaged safetensors files give errors naming the file and the tensor"
        "tensor 'w': unknown dtype 'F33'"},
       {"negative extent", safetensors_bytes(R"({"w": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}})", eight),
        "tensor 'w': shape [-2] has an entry that is not a non-negative integer"},
-      {"missing offsets", safetensors_bytes(R"({"w": {"dtype": "F32", "shape": [2]}})", eight), "tensor 'w': \"data_offsets\" must be"},
+      {"missing offsets", safetensors_bytes(R"({"w": {"dtype": "F32", "shape": [2]}})", eight),
+       "tensor 'w': \"data_offsets\" must be"},
       {"offsets reversed", safetensors_bytes(R"({"w": {"dtype": "F32", "shape": [0], "data_offsets": [8, 0]}})", eight),
        "tensor 'w': data_offsets [8, 0] end before they begin"},
-      {"size does not match the shape", safetensors_bytes(R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", eight),
+      {"size does not match the shape",
+       safetensors_bytes(R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", eight),
        "tensor 'w': data_offsets [0, 8] hold 8 bytes, but shape (3) of F32 needs 12"},
       {"offsets beyond the data", safetensors_bytes(R"({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})", eight),
        "tensor 'w': data_offsets [0, 16] run past the end of the data section (8 bytes); the file is truncated"},
@@ -134,8 +136,10 @@ TEST_CASE("damaged safetensors files give errors naming the file and the tensor"
        "tensor 'w': data_offsets [4, 8] leave bytes [0, 4) of the data section unused"},
       {"trailing bytes", safetensors_bytes(R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", eight),
        "bytes [4, 8) at the end of the data section belong to no tensor"},
-      {"metadata not strings", safetensors_bytes(R"({"__metadata__": {"step": 3}})", ""), "metadata entry 'step' is not a string"},
-      {"malformed checksum", safetensors_bytes(R"({"__metadata__": {"graft.checksum": "md5:00"}})", ""), "not crc32:<8 hex digits>"},
+      {"metadata not strings", safetensors_bytes(R"({"__metadata__": {"step": 3}})", ""),
+       "metadata entry 'step' is not a string"},
+      {"malformed checksum", safetensors_bytes(R"({"__metadata__": {"graft.checksum": "md5:00"}})", ""),
+       "not crc32:<8 hex digits>"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.what);
@@ -172,7 +176,8 @@ TEST_CASE("files written by Python's safetensors are read by graft") {
       "           'half': np.ones((1, 1, 2), dtype=np.float16)}, sys.argv[1], metadata={'made_by': 'python'})\n";
   write_bytes(dir / "write.py", script);
   const int status = graft::testing::run_captured(
-      "'" + graft::testing::python_executable() + "' '" + (dir / "write.py").string() + "' '" + path.string() + "'", dir / "write.log", output);
+      "'" + graft::testing::python_executable() + "' '" + (dir / "write.py").string() + "' '" + path.string() + "'",
+      dir / "write.log", output);
   REQUIRE_MESSAGE(status == 0, output);
 
   const io::SafetensorsFile file(path);

@@ -35,7 +35,8 @@ class ScratchDirectory {
 
   // The number of entries in the directory, for "no temporary file left behind".
   std::size_t entry_count() const {
-    return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator(path_), std::filesystem::directory_iterator{}));
+    return static_cast<std::size_t>(
+        std::distance(std::filesystem::directory_iterator(path_), std::filesystem::directory_iterator{}));
   }
 
  private:

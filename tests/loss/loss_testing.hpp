@@ -11,7 +11,6 @@
 #include <string>
 #include <vector>
 
-
 #include "gradient_check.hpp"
 #include "graft/core/tensor.hpp"
 #include "graft/loss/loss_value.hpp"

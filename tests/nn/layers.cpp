@@ -18,7 +18,8 @@ namespace {
 void check_close(const float* actual, const std::vector<double>& expected, double tolerance = 1e-4) {
   double scale = 0.0;
   for (double e : expected) scale = std::max(scale, std::abs(e));
-  for (std::size_t i = 0; i < expected.size(); ++i) REQUIRE(std::abs(actual[i] - expected[i]) <= tolerance * std::max(1.0, scale));
+  for (std::size_t i = 0; i < expected.size(); ++i)
+    REQUIRE(std::abs(actual[i] - expected[i]) <= tolerance * std::max(1.0, scale));
 }
 
 template <int O, int K, int S, int P, Shape In>
@@ -31,8 +32,8 @@ void check_conv_against_reference() {
   fill_uniform(x.span(), 12);
   auto out = model.template part<"conv">().forward(x.view());
   const float* p = model.parameter_buffer().data();
-  const auto ref = testing::reference_conv2d(x.data(), p + M::parameters[0].offset, p + M::parameters[1].offset, 3, In.c(), In.h(),
-                                             In.w(), O, K, S, P);
+  const auto ref = testing::reference_conv2d(x.data(), p + M::parameters[0].offset, p + M::parameters[1].offset, 3, In.c(),
+                                             In.h(), In.w(), O, K, S, P);
   REQUIRE(static_cast<std::size_t>(out.value.numel()) == ref.size());
   check_close(out.value.data(), ref);
 }
@@ -55,10 +56,10 @@ void check_backward(double tolerance = layer_tolerance, std::int64_t batch = 2) 
 }  // namespace
 
 TEST_CASE("Conv2d forward matches the naive convolution") {
-  check_conv_against_reference<8, 5, 2, 2, Shape{3, 16, 16}>();   // SAEHD Downscale
-  check_conv_against_reference<12, 3, 1, 1, Shape{5, 9, 7}>();    // Upscale / residual, odd sizes
-  check_conv_against_reference<3, 1, 1, 0, Shape{6, 8, 8}>();     // output head
-  check_conv_against_reference<4, 4, 1, 2, Shape{2, 7, 7}>();     // even kernel, DeepFaceLab pad
+  check_conv_against_reference<8, 5, 2, 2, Shape{3, 16, 16}>();  // SAEHD Downscale
+  check_conv_against_reference<12, 3, 1, 1, Shape{5, 9, 7}>();   // Upscale / residual, odd sizes
+  check_conv_against_reference<3, 1, 1, 0, Shape{6, 8, 8}>();    // output head
+  check_conv_against_reference<4, 4, 1, 2, Shape{2, 7, 7}>();    // even kernel, DeepFaceLab pad
   // oneDNN's blocked layouts (16 channels and more), as in every inner SAEHD layer.
   check_conv_against_reference<64, 3, 1, 1, Shape{32, 6, 6}>();
   check_conv_against_reference<32, 5, 2, 2, Shape{16, 9, 9}>();
@@ -79,7 +80,8 @@ TEST_CASE("Dense forward matches the naive product; weights are [out, in]") {
   fill_uniform(x.span(), 22);
   auto out = model.part<"fc">().forward(x.view());
   const float* p = model.parameter_buffer().data();
-  check_close(out.value.data(), testing::reference_dense(x.data(), p + M::parameters[0].offset, p + M::parameters[1].offset, 4, 13, 7));
+  check_close(out.value.data(),
+              testing::reference_dense(x.data(), p + M::parameters[0].offset, p + M::parameters[1].offset, 4, 13, 7));
 }
 
 TEST_CASE("DepthToSpace follows TensorFlow's DCR order") {
@@ -143,7 +145,8 @@ TEST_CASE("PixelNorm divides each sample by its root mean square") {
   for (int n = 0; n < 2; ++n) {
     double ms = 0.0;
     for (int i = 0; i < 10; ++i) ms += static_cast<double>(x[n * 10 + i]) * x[n * 10 + i] / 10.0;
-    for (int i = 0; i < 10; ++i) CHECK(out.value[n * 10 + i] == doctest::Approx(x[n * 10 + i] / std::sqrt(ms + 1e-6)).epsilon(1e-6));
+    for (int i = 0; i < 10; ++i)
+      CHECK(out.value[n * 10 + i] == doctest::Approx(x[n * 10 + i] / std::sqrt(ms + 1e-6)).epsilon(1e-6));
   }
 }
 
@@ -171,7 +174,8 @@ TEST_CASE("Every layer's backward agrees with finite differences") {
     check_backward<faceswap::ResidualBlock<4>, Shape{4, 5, 5}>(stack_tolerance);
     check_backward<faceswap::Upscale<3>, Shape{5, 3, 3}>(stack_tolerance);
     check_backward<faceswap::Downscale<4>, Shape{3, 8, 8}>(stack_tolerance);
-    constexpr faceswap::Options tiny{.resolution = 32, .ae_dims = 8, .e_dims = 4, .d_dims = 2, .d_mask_dims = 2, .u = true, .d = true};
+    constexpr faceswap::Options tiny{
+        .resolution = 32, .ae_dims = 8, .e_dims = 4, .d_dims = 2, .d_mask_dims = 2, .u = true, .d = true};
     check_backward<faceswap::Encoder<tiny>, faceswap::image_shape<tiny>>(stack_tolerance);
     check_backward<faceswap::Inter<tiny, 8>, faceswap::code_shape<tiny>>(stack_tolerance);
     check_backward<faceswap::Decoder<tiny>, faceswap::DF<tiny>::inter_out>(stack_tolerance);
@@ -295,8 +299,8 @@ TEST_CASE("A wrong input at run time names the module and both shapes") {
   using M = nn::Model<nn::Part<"encoder", nn::Conv2d<4, 3>, Shape{3, 8, 8}>>;
   M model;
   Tensor x(Shape{2, 3, 8, 9});
-  CHECK_THROWS_WITH_AS(model.part<"encoder">().forward(x.view()), "encoder: input has shape (2, 3, 8, 9), expected (batch, 3, 8, 8)",
-                       graft::Error);
+  CHECK_THROWS_WITH_AS(model.part<"encoder">().forward(x.view()),
+                       "encoder: input has shape (2, 3, 8, 9), expected (batch, 3, 8, 8)", graft::Error);
   const Tensor good(Shape{2, 3, 8, 8}, 0.5f);
   auto out = model.part<"encoder">().forward(good.view());
   CHECK_THROWS_WITH_AS(model.part<"encoder">().backward(out, Tensor(Shape{2, 4, 8, 7}).view()),

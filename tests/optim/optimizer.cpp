@@ -72,8 +72,7 @@ bool same_bits(std::span<const float> a, std::span<const float> b) {
 
 #define GRAFT_ALL_OPTIMIZERS optim::Sgd, optim::Adam, optim::AdamW, optim::Rmsprop, optim::AdaBelief
 
-TEST_CASE_TEMPLATE("Optimizer: state and steps copied into a fresh optimizer resume bit for bit", O,
-                   GRAFT_ALL_OPTIMIZERS) {
+TEST_CASE_TEMPLATE("Optimizer: state and steps copied into a fresh optimizer resume bit for bit", O, GRAFT_ALL_OPTIMIZERS) {
   std::vector<float> start(size);
   fill_uniform(start, 5);
 
@@ -104,8 +103,7 @@ TEST_CASE_TEMPLATE("Optimizer: state and steps copied into a fresh optimizer res
   CHECK(resumed.steps() == 5);
   CHECK(same_bits(w_first, w_uninterrupted));
   CHECK(same_bits(w_resumed, w_uninterrupted));
-  for (std::size_t s = 0; s < saved.size(); ++s)
-    CHECK(same_bits(resumed.state()[s].values, uninterrupted.state()[s].values));
+  for (std::size_t s = 0; s < saved.size(); ++s) CHECK(same_bits(resumed.state()[s].values, uninterrupted.state()[s].values));
 }
 
 TEST_CASE_TEMPLATE("Optimizer: the result does not depend on the thread count", O, GRAFT_ALL_OPTIMIZERS) {
@@ -180,8 +178,7 @@ TEST_CASE("Optimizer configs: JSON round trip") {
   const optim::SgdConfig sgd{.lr = 0.5f, .momentum = 0.7f, .dampening = 0.1f, .weight_decay = 1e-4f, .nesterov = false};
   const optim::AdamConfig<false> adam{.lr = 3e-4f, .beta1 = 0.8f, .beta2 = 0.99f, .eps = 1e-7f, .weight_decay = 0.2f};
   const optim::AdamConfig<true> adamw{.lr = 2e-3f, .weight_decay = 0.05f};
-  const optim::RmspropConfig rmsprop{
-      .lr = 2e-4f, .rho = 0.8f, .eps = 1e-5f, .lr_dropout = 0.3f, .lr_dropout_seed = 1234};
+  const optim::RmspropConfig rmsprop{.lr = 2e-4f, .rho = 0.8f, .eps = 1e-5f, .lr_dropout = 0.3f, .lr_dropout_seed = 1234};
   const optim::AdaBeliefConfig adabelief{.lr = 1e-4f, .beta1 = 0.5f, .lr_dropout = 0.25f, .lr_dropout_seed = 99};
 
   CHECK(json(sgd).get<optim::SgdConfig>() == sgd);
@@ -201,10 +198,10 @@ TEST_CASE("Optimizer configs: unknown keys, wrong types and bad values name the 
   CHECK_THROWS_WITH_AS(json({{"lr", 1e-4}, {"betta1", 0.9}}).get<optim::AdaBeliefConfig>(),
                        doctest::Contains("unknown key \"betta1\""), graft::Error);
   CHECK_THROWS_WITH_AS(json({{"momentun", 0.9}}).get<optim::SgdConfig>(), doctest::Contains("momentun"), graft::Error);
-  CHECK_THROWS_WITH_AS(json({{"beta1", "0.9"}}).get<optim::AdamConfig<false>>(),
-                       doctest::Contains("\"beta1\" must be a number"), graft::Error);
-  CHECK_THROWS_WITH_AS(json({{"nesterov", 1}}).get<optim::SgdConfig>(),
-                       doctest::Contains("\"nesterov\" must be true or false"), graft::Error);
+  CHECK_THROWS_WITH_AS(json({{"beta1", "0.9"}}).get<optim::AdamConfig<false>>(), doctest::Contains("\"beta1\" must be a number"),
+                       graft::Error);
+  CHECK_THROWS_WITH_AS(json({{"nesterov", 1}}).get<optim::SgdConfig>(), doctest::Contains("\"nesterov\" must be true or false"),
+                       graft::Error);
   CHECK_THROWS_WITH_AS(json({{"lr_dropout_seed", -3}}).get<optim::RmspropConfig>(),
                        doctest::Contains("\"lr_dropout_seed\" must be a non-negative integer"), graft::Error);
   CHECK_THROWS_WITH_AS(json({{"beta2", 1.5}}).get<optim::AdaBeliefConfig>(), doctest::Contains("beta2"), graft::Error);

@@ -51,10 +51,10 @@ TEST_CASE("schedule: JSON round trip and errors") {
   CHECK(json::parse(json(cosine).dump()).get<optim::Cosine>() == cosine);
   CHECK(json(step).get<optim::Step>() == step);
   CHECK(json(constant).get<optim::Constant>() == constant);
-  CHECK_THROWS_WITH_AS(json({{"base", 1e-3}, {"warmup", 10}}).get<optim::Cosine>(),
-                       doctest::Contains("unknown key \"warmup\""), graft::Error);
+  CHECK_THROWS_WITH_AS(json({{"base", 1e-3}, {"warmup", 10}}).get<optim::Cosine>(), doctest::Contains("unknown key \"warmup\""),
+                       graft::Error);
   CHECK_THROWS_WITH_AS(json({{"every", 2.5}}).get<optim::Step>(), doctest::Contains("\"every\" must be an integer"),
                        graft::Error);
-  CHECK_THROWS_WITH_AS(json({{"total_steps", 10}, {"warmup_steps", 20}}).get<optim::Cosine>(),
-                       doctest::Contains("warmup_steps"), graft::Error);
+  CHECK_THROWS_WITH_AS(json({{"total_steps", 10}, {"warmup_steps", 20}}).get<optim::Cosine>(), doctest::Contains("warmup_steps"),
+                       graft::Error);
 }

@@ -55,7 +55,8 @@ inline GradientReport check_gradient(std::span<float> x, std::span<const float> 
     const double down = loss();
     x[static_cast<std::size_t>(i)] = saved;
     // The actual float step, which is what the function saw.
-    const double actual = static_cast<double>(static_cast<float>(saved + step)) - static_cast<double>(static_cast<float>(saved - step));
+    const double actual =
+        static_cast<double>(static_cast<float>(saved + step)) - static_cast<double>(static_cast<float>(saved - step));
     const double numeric = (up - down) / actual;
     const double a = analytic[static_cast<std::size_t>(i)];
     diff2 += (a - numeric) * (a - numeric);
@@ -131,7 +132,8 @@ LayerReport check_layer(std::int64_t batch = 2, std::uint64_t seed = 1, std::int
   LayerReport report;
   report.input = check_gradient(x.span(), dx.span(), scalar, max_probes);
   for (const auto& spec : M::parameters) {
-    auto p = model.parameter_buffer().subspan(static_cast<std::size_t>(spec.offset), static_cast<std::size_t>(spec.shape.numel()));
+    auto p =
+        model.parameter_buffer().subspan(static_cast<std::size_t>(spec.offset), static_cast<std::size_t>(spec.shape.numel()));
     auto g = model.gradient_buffer().subspan(static_cast<std::size_t>(spec.offset), static_cast<std::size_t>(spec.shape.numel()));
     report.parameters.emplace_back(std::string(spec.name.view()), check_gradient(p, g, scalar, max_probes));
   }

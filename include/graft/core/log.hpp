@@ -54,8 +54,17 @@ void log(LogLevel level, Parts&&... parts) {
   std::fprintf(stderr, "[%s graft %s] %s\n", stamp, names[static_cast<int>(level)], message.c_str());
 }
 
-template <class... Parts> void log_info(Parts&&... p) { log(LogLevel::info, std::forward<Parts>(p)...); }
-template <class... Parts> void log_warn(Parts&&... p) { log(LogLevel::warn, std::forward<Parts>(p)...); }
-template <class... Parts> void log_debug(Parts&&... p) { log(LogLevel::debug, std::forward<Parts>(p)...); }
+template <class... Parts>
+void log_info(Parts&&... p) {
+  log(LogLevel::info, std::forward<Parts>(p)...);
+}
+template <class... Parts>
+void log_warn(Parts&&... p) {
+  log(LogLevel::warn, std::forward<Parts>(p)...);
+}
+template <class... Parts>
+void log_debug(Parts&&... p) {
+  log(LogLevel::debug, std::forward<Parts>(p)...);
+}
 
 }  // namespace graft

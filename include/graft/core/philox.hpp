@@ -17,7 +17,8 @@ class Philox {
  public:
   using Block = std::array<std::uint32_t, 4>;
 
-  constexpr explicit Philox(std::uint64_t seed) : key_{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)} {}
+  constexpr explicit Philox(std::uint64_t seed)
+      : key_{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)} {}
 
   // Four 32-bit words for a 128-bit counter given as (low, high) 64-bit halves.
   constexpr Block block(std::uint64_t counter_low, std::uint64_t counter_high = 0) const {
@@ -33,7 +34,9 @@ class Philox {
   }
 
   // The index-th 32-bit word of the stream `stream`.
-  constexpr std::uint32_t bits(std::uint64_t index, std::uint64_t stream = 0) const { return block(index / 4, stream)[index % 4]; }
+  constexpr std::uint32_t bits(std::uint64_t index, std::uint64_t stream = 0) const {
+    return block(index / 4, stream)[index % 4];
+  }
 
   // Uniform in [0, 1) with 24 random bits, exactly representable in float.
   constexpr float uniform(std::uint64_t index, std::uint64_t stream = 0) const {

@@ -78,8 +78,8 @@ class Tensor {
 
 // Checks a run-time tensor against the per-sample shape a layer was built for.
 inline void check_input(const char* where, ConstView x, const Shape& sample) {
-  check(x.shape.rank == sample.rank + 1 && x.shape == batched(x.shape[0], sample), where,
-        ": input has shape ", x.shape, ", expected (batch, ", to_string(sample).substr(1));
+  check(x.shape.rank == sample.rank + 1 && x.shape == batched(x.shape[0], sample), where, ": input has shape ", x.shape,
+        ", expected (batch, ", to_string(sample).substr(1));
 }
 
 }  // namespace graft

@@ -91,7 +91,8 @@ class AtomicFile {
     }
     if (!fd_) {
       const int error = errno;
-      fail(destination_.string(), ": cannot create the temporary file '", temporary_.string(), "': ", detail::system_message(error));
+      fail(destination_.string(), ": cannot create the temporary file '", temporary_.string(),
+           "': ", detail::system_message(error));
     }
   }
   AtomicFile(const AtomicFile&) = delete;

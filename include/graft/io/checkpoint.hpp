@@ -50,9 +50,9 @@ using graft::StateSlot;  // optimizer moments and the like (core/state_slot.hpp)
 // What a checkpoint says besides its tensors.
 struct CheckpointInfo {
   std::int64_t step = 0;
-  std::string model;          // identity of the model, e.g. "saehd-df-128-ud"
-  std::string config = "{}";  // the training configuration, as JSON text
-  std::string optimizer;      // whose state the slots are, e.g. "adabelief"; empty without optimizer state
+  std::string model;                 // identity of the model, e.g. "saehd-df-128-ud"
+  std::string config = "{}";         // the training configuration, as JSON text
+  std::string optimizer;             // whose state the slots are, e.g. "adabelief"; empty without optimizer state
   std::int64_t optimizer_steps = 0;  // the optimizer's own step count (Adam's bias correction)
 };
 
@@ -163,11 +163,12 @@ inline CheckpointInfo read_checkpoint_info(const SafetensorsFile& file) {
 
 // Writes parameters (laid out as `specs` describe, in `parameters`), the
 // state slots and `info` to `path`, replacing any file there atomically.
-inline void save_checkpoint(const std::filesystem::path& path, std::span<const nn::ParamSpec> specs, std::span<const float> parameters,
-                            std::span<const StateSlot> slots, const CheckpointInfo& info) {
+inline void save_checkpoint(const std::filesystem::path& path, std::span<const nn::ParamSpec> specs,
+                            std::span<const float> parameters, std::span<const StateSlot> slots, const CheckpointInfo& info) {
   detail::check_layout(path, specs, parameters.size(), slots);
   if (info.step < 0 || info.optimizer_steps < 0)
-    detail::fail_in(path, "the step is ", info.step, " and the optimizer's step ", info.optimizer_steps, "; neither can be negative");
+    detail::fail_in(path, "the step is ", info.step, " and the optimizer's step ", info.optimizer_steps,
+                    "; neither can be negative");
   if (!slots.empty() && info.optimizer.empty()) detail::fail_in(path, "optimizer state is saved without the optimizer's name");
   if (!nlohmann::json::accept(info.config)) detail::fail_in(path, "the training configuration is not valid JSON: ", info.config);
 
@@ -193,8 +194,9 @@ inline void save_checkpoint(const std::filesystem::path& path, std::span<const n
 // The file must hold exactly the tensors that specs and slots name, as F32
 // with the same shapes; otherwise nothing is copied and the error lists every
 // difference.
-inline CheckpointInfo load_checkpoint(const std::filesystem::path& path, std::span<const nn::ParamSpec> specs, std::span<float> parameters,
-                                      std::span<const StateSlot> slots, const CheckpointExpectation& expect = {}) {
+inline CheckpointInfo load_checkpoint(const std::filesystem::path& path, std::span<const nn::ParamSpec> specs,
+                                      std::span<float> parameters, std::span<const StateSlot> slots,
+                                      const CheckpointExpectation& expect = {}) {
   detail::check_layout(path, specs, parameters.size(), slots);
   const SafetensorsFile file(path);
   const CheckpointInfo info = detail::read_checkpoint_info(file);
@@ -226,13 +228,14 @@ inline CheckpointInfo load_checkpoint(const std::filesystem::path& path, std::sp
 // parameter buffer: nn::Model, DataParallel's replica, ...
 template <class M>
 concept HasParameterBuffer = requires(M& m, const M& cm) {
-  { std::span<const nn::ParamSpec>(M::parameters) };
+  {std::span<const nn::ParamSpec>(M::parameters)};
   { m.parameter_buffer() } -> std::convertible_to<std::span<float>>;
   { cm.parameter_buffer() } -> std::convertible_to<std::span<const float>>;
 };
 
 template <HasParameterBuffer M>
-void save_checkpoint(const std::filesystem::path& path, const M& model, std::span<const StateSlot> slots, const CheckpointInfo& info) {
+void save_checkpoint(const std::filesystem::path& path, const M& model, std::span<const StateSlot> slots,
+                     const CheckpointInfo& info) {
   save_checkpoint(path, std::span<const nn::ParamSpec>(M::parameters), model.parameter_buffer(), slots, info);
 }
 

@@ -26,8 +26,8 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -121,7 +121,7 @@ struct FileBytes {
 inline FileBytes read_whole_file(const std::filesystem::path& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) fail_in(path, "cannot open: ", system_message(errno));
-  struct stat info{};
+  struct stat info {};
   if (::fstat(fd.get(), &info) != 0) fail_in(path, "cannot stat: ", system_message(errno));
   if (!S_ISREG(info.st_mode)) fail_in(path, "not a regular file");
   FileBytes file{std::unique_ptr<std::byte[]>(new std::byte[static_cast<std::size_t>(info.st_size)]),
@@ -157,7 +157,8 @@ inline void write_safetensors(const std::filesystem::path& path, std::span<const
   for (const auto& t : tensors) {
     const std::size_t element = safetensors_dtype_size(t.dtype);
     if (element == 0) detail::fail_in(path, "tensor '", t.name, "': unknown dtype '", t.dtype, "'");
-    if (t.name == "__metadata__" || header.contains(t.name)) detail::fail_in(path, "tensor name '", t.name, "' is used twice or reserved");
+    if (t.name == "__metadata__" || header.contains(t.name))
+      detail::fail_in(path, "tensor name '", t.name, "' is used twice or reserved");
     const auto expected = detail::byte_size(t.shape, element);
     if (!expected || *expected != t.bytes.size())
       detail::fail_in(path, "tensor '", t.name, "' has ", t.bytes.size(), " bytes, but shape ", shape_text(t.shape), " of ",
@@ -235,11 +236,13 @@ class SafetensorsFile {
   nlohmann::json parse_header() {
     const auto all = file_.span();
     if (all.size() < 8)
-      bad("the file is ", all.size(), " bytes, too short for the 8-byte safetensors header length; it is truncated or not safetensors");
+      bad("the file is ", all.size(),
+          " bytes, too short for the 8-byte safetensors header length; it is truncated or not safetensors");
     std::uint64_t length = 0;
     std::memcpy(&length, all.data(), 8);
     if (length > all.size() - 8)
-      bad("the header length ", length, " runs past the end of the file (", all.size(), " bytes); it is truncated or not safetensors");
+      bad("the header length ", length, " runs past the end of the file (", all.size(),
+          " bytes); it is truncated or not safetensors");
     if (length > detail::max_header_bytes) bad("the header length ", length, " is beyond the safetensors limit of 100 MB");
     data_start_ = 8 + static_cast<std::size_t>(length);
     const auto* text = reinterpret_cast<const char*>(all.data()) + 8;
@@ -289,7 +292,8 @@ class SafetensorsFile {
     const auto expected = detail::byte_size(t.shape, element);
     if (!expected || *expected != t.end - t.begin)
       bad("tensor '", name, "': data_offsets [", t.begin, ", ", t.end, "] hold ", t.end - t.begin, " bytes, but shape ",
-          shape_text(t.shape), " of ", t.dtype, " needs ", expected ? std::to_string(*expected) : std::string("an impossible size"));
+          shape_text(t.shape), " of ", t.dtype, " needs ",
+          expected ? std::to_string(*expected) : std::string("an impossible size"));
     return t;
   }
 
@@ -305,7 +309,8 @@ class SafetensorsFile {
     std::uint64_t covered = 0;
     for (std::size_t i = 0; i < tensors_.size(); ++i) {
       const auto& t = tensors_[i];
-      if (t.begin < covered) bad("tensor '", t.name, "': data_offsets [", t.begin, ", ", t.end, "] overlap tensor '", tensors_[i - 1].name, "'");
+      if (t.begin < covered)
+        bad("tensor '", t.name, "': data_offsets [", t.begin, ", ", t.end, "] overlap tensor '", tensors_[i - 1].name, "'");
       if (t.begin > covered)
         bad("tensor '", t.name, "': data_offsets [", t.begin, ", ", t.end, "] leave bytes [", covered, ", ", t.begin,
             ") of the data section unused");

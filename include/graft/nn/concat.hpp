@@ -97,16 +97,16 @@ struct ConcatBranches {
 
     static void forward(const float* p, ConstView x, View y, Trace& t) {
       forward_each(p, x, t, std::make_index_sequence<count>{});
-      Tensor joined = [&]<std::size_t... I>(std::index_sequence<I...>) {
-        return concat_channels({t.outputs[I].view()...});
-      }(std::make_index_sequence<count>{});
+      Tensor joined = [&]<std::size_t... I>(std::index_sequence<I...>) { return concat_channels({t.outputs[I].view()...}); }
+      (std::make_index_sequence<count>{});
       std::copy_n(joined.data(), joined.numel(), y.data);
     }
 
     static void backward(const float* p, float* g, ConstView x, ConstView, ConstView dy, View dx, Trace& t) {
       auto grads = [&]<std::size_t... I>(std::index_sequence<I...>) {
         return split_channels(dy, {std::int64_t{Bound<Branches, In>::out[0]}...});
-      }(std::make_index_sequence<count>{});
+      }
+      (std::make_index_sequence<count>{});
       if (dx.data) std::fill_n(dx.data, dx.numel(), 0.0f);
       backward_each(p, g, x, dx, grads, t, std::make_index_sequence<count>{});
     }

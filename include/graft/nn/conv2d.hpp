@@ -32,10 +32,12 @@ struct Conv2d {
 
     static constexpr auto params = [] {
       if constexpr (Bias)
-        return laid_out(std::array{ParamSpec{Name("weight"), Shape{OutChannels, in_channels, Kernel, Kernel}, 0, Init::glorot_uniform, fan_in, fan_out},
-                                   ParamSpec{Name("bias"), Shape{OutChannels}, 0, Init::zeros}});
+        return laid_out(std::array{
+            ParamSpec{Name("weight"), Shape{OutChannels, in_channels, Kernel, Kernel}, 0, Init::glorot_uniform, fan_in, fan_out},
+            ParamSpec{Name("bias"), Shape{OutChannels}, 0, Init::zeros}});
       else
-        return laid_out(std::array{ParamSpec{Name("weight"), Shape{OutChannels, in_channels, Kernel, Kernel}, 0, Init::glorot_uniform, fan_in, fan_out}});
+        return laid_out(std::array{ParamSpec{Name("weight"), Shape{OutChannels, in_channels, Kernel, Kernel}, 0,
+                                             Init::glorot_uniform, fan_in, fan_out}});
     }();
 
     using Trace = NoTrace;

@@ -24,7 +24,8 @@ struct Dense {
         return laid_out(std::array{ParamSpec{Name("weight"), Shape{Out, in_features}, 0, Init::glorot_uniform, in_features, Out},
                                    ParamSpec{Name("bias"), Shape{Out}, 0, Init::zeros}});
       else
-        return laid_out(std::array{ParamSpec{Name("weight"), Shape{Out, in_features}, 0, Init::glorot_uniform, in_features, Out}});
+        return laid_out(
+            std::array{ParamSpec{Name("weight"), Shape{Out, in_features}, 0, Init::glorot_uniform, in_features, Out}});
     }();
 
     using Trace = NoTrace;
@@ -45,7 +46,9 @@ struct Dense {
         for (std::int64_t i = 0; i < n; ++i)
           for (std::int64_t o = 0; o < Out; ++o) db[o] += dy.data[i * Out + o];
       }
-      if (dx.data) cpu::gemm(cpu::Transpose::no, cpu::Transpose::no, n, in_features, Out, 1.0f, dy.data, p + params[0].offset, 0.0f, dx.data);
+      if (dx.data)
+        cpu::gemm(cpu::Transpose::no, cpu::Transpose::no, n, in_features, Out, 1.0f, dy.data, p + params[0].offset, 0.0f,
+                  dx.data);
     }
   };
 };

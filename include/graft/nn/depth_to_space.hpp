@@ -19,7 +19,7 @@ struct DepthToSpace {
     static_assert(expect_extent<3, In.rank, In>, "DepthToSpace: input must be (C, H, W)");
     static_assert(expect_extent<0, In.c() % (Block * Block), In>, "DepthToSpace: channels must be a multiple of Block*Block");
     static constexpr std::int64_t C = In.c() / (Block * Block), H = In.h(), W = In.w();
-    static constexpr Shape out{C, H * Block, W * Block};
+    static constexpr Shape out{C, H* Block, W* Block};
     static constexpr std::array<ParamSpec, 0> params{};
     using Trace = NoTrace;
 

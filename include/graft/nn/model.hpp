@@ -32,7 +32,9 @@ struct Part {
 inline void initialise(const ParamSpec& spec, float* data, std::uint64_t seed) {
   const std::int64_t n = spec.shape.numel();
   switch (spec.init) {
-    case Init::zeros: std::fill_n(data, n, 0.0f); break;
+    case Init::zeros:
+      std::fill_n(data, n, 0.0f);
+      break;
     case Init::glorot_uniform: {
       const Philox rng(seed);
       const auto limit = static_cast<float>(std::sqrt(6.0 / static_cast<double>(spec.fan_in + spec.fan_out)));
@@ -49,10 +51,12 @@ class Model {
   static constexpr std::size_t part_count = sizeof...(Parts);
   static constexpr auto part_offsets =
       detail::child_offsets<std::tuple<typename Parts::Impl...>>(std::make_index_sequence<part_count>{});
-  static constexpr auto parameters = detail::collect_params<std::tuple<Parts...>, std::tuple<typename Parts::Impl...>>(std::array<ParamSpec, 0>{}, 0);
+  static constexpr auto parameters =
+      detail::collect_params<std::tuple<Parts...>, std::tuple<typename Parts::Impl...>>(std::array<ParamSpec, 0>{}, 0);
   static constexpr std::int64_t parameter_count = count_of(parameters);
   static constexpr std::int64_t buffer_size = span_of(parameters);
-  static_assert(unique_names(parameters), "nn::Model: two parameters have the same name; give the parts or layers distinct Named names");
+  static_assert(unique_names(parameters),
+                "nn::Model: two parameters have the same name; give the parts or layers distinct Named names");
 
   explicit Model(std::uint64_t seed = 0) : params_(buffer_size, 0.0f), grads_(buffer_size, 0.0f) {
     for (const auto& spec : parameters) initialise(spec, params_.data() + spec.offset, seed);

@@ -76,7 +76,9 @@ struct ParamSpec {
 
 // Each parameter starts on a 64-byte boundary of the flat buffer.
 inline constexpr std::int64_t param_alignment = 16;
-constexpr std::int64_t aligned_size(std::int64_t floats) { return (floats + param_alignment - 1) / param_alignment * param_alignment; }
+constexpr std::int64_t aligned_size(std::int64_t floats) {
+  return (floats + param_alignment - 1) / param_alignment * param_alignment;
+}
 
 // Lays out specs one after another from `offset` and returns the end.
 template <std::size_t N>
@@ -114,7 +116,7 @@ constexpr bool unique_names(const std::array<ParamSpec, N>& specs) {
 // Appends `child` (prefixed by `prefix`, shifted by `offset`) to `head`.
 template <std::size_t N, std::size_t M>
 constexpr std::array<ParamSpec, N + M> join(const std::array<ParamSpec, N>& head, const std::array<ParamSpec, M>& child,
-                                             std::string_view prefix, std::int64_t offset) {
+                                            std::string_view prefix, std::int64_t offset) {
   std::array<ParamSpec, N + M> out{};
   for (std::size_t i = 0; i < N; ++i) out[i] = head[i];
   for (std::size_t i = 0; i < M; ++i) {

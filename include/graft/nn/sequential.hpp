@@ -31,7 +31,9 @@ struct Named {
 namespace detail {
 
 template <class L>
-concept HasName = requires { L::name.view(); };
+concept HasName = requires {
+  L::name.view();
+};
 
 template <class L>
 constexpr Name child_name(std::size_t index) {
@@ -91,7 +93,8 @@ template <bool Fuse, class Done, std::size_t I, class A, class B, class... Rest>
 struct FuseStep;
 template <class... Done, std::size_t I, class A, class B, class... Rest>
 struct FuseScan<std::tuple<Done...>, I, A, B, Rest...> {
-  using type = typename FuseStep<!std::is_void_v<typename FusedThroughName<A, B>::type>, std::tuple<Done...>, I, A, B, Rest...>::type;
+  using type =
+      typename FuseStep<!std::is_void_v<typename FusedThroughName<A, B>::type>, std::tuple<Done...>, I, A, B, Rest...>::type;
 };
 template <class... Done, std::size_t I, class A, class B, class... Rest>
 struct FuseStep<false, std::tuple<Done...>, I, A, B, Rest...> {
@@ -177,9 +180,7 @@ struct Seq {
     template <std::size_t I>
     static constexpr Shape out_of = std::tuple_element_t<I, Children>::out;
 
-    static void forward(const float* p, ConstView x, View y, Trace& t) {
-      forward_from<0>(p, x, y, t);
-    }
+    static void forward(const float* p, ConstView x, View y, Trace& t) { forward_from<0>(p, x, y, t); }
 
     static void backward(const float* p, float* g, ConstView x, ConstView y, ConstView dy, View dx, Trace& t) {
       backward_from<count - 1>(p, g, x, y, dy, dx, t);

@@ -25,8 +25,8 @@ struct AdaBeliefConfig {
   std::uint64_t lr_dropout_seed = 0;
 
   void validate() const {
-    check(beta1 >= 0.0f && beta1 < 1.0f && beta2 >= 0.0f && beta2 < 1.0f, json_name,
-          ": beta1 and beta2 must be in [0, 1), got ", beta1, " and ", beta2);
+    check(beta1 >= 0.0f && beta1 < 1.0f && beta2 >= 0.0f && beta2 < 1.0f, json_name, ": beta1 and beta2 must be in [0, 1), got ",
+          beta1, " and ", beta2);
     check(eps > 0.0f, json_name, ": eps must be > 0, got ", eps);
     check(lr_dropout > 0.0f && lr_dropout <= 1.0f, json_name, ": lr_dropout must be in (0, 1], got ", lr_dropout);
   }
@@ -51,9 +51,7 @@ class AdaBelief : public OptimizerState<2> {
   using Config = AdaBeliefConfig;
   static constexpr std::string_view name = "adabelief";
 
-  explicit AdaBelief(Config config = {}) : OptimizerState("optim::AdaBelief", {"m", "v"}), config_(config) {
-    config.validate();
-  }
+  explicit AdaBelief(Config config = {}) : OptimizerState("optim::AdaBelief", {"m", "v"}), config_(config) { config.validate(); }
 
   const Config& config() const { return config_; }
 

@@ -24,8 +24,8 @@ struct AdamConfig {
   float weight_decay = Decoupled ? 1e-2f : 0.0f;  // PyTorch's defaults
 
   void validate() const {
-    check(beta1 >= 0.0f && beta1 < 1.0f && beta2 >= 0.0f && beta2 < 1.0f, json_name,
-          ": beta1 and beta2 must be in [0, 1), got ", beta1, " and ", beta2);
+    check(beta1 >= 0.0f && beta1 < 1.0f && beta2 >= 0.0f && beta2 < 1.0f, json_name, ": beta1 and beta2 must be in [0, 1), got ",
+          beta1, " and ", beta2);
     check(eps > 0.0f && weight_decay >= 0.0f, json_name, ": eps must be > 0 and weight_decay >= 0, got eps ", eps,
           ", weight_decay ", weight_decay);
   }
@@ -33,9 +33,8 @@ struct AdamConfig {
   bool operator==(const AdamConfig&) const = default;
 
   static constexpr auto fields() {
-    return std::tuple{Field{"lr", &AdamConfig::lr}, Field{"beta1", &AdamConfig::beta1},
-                      Field{"beta2", &AdamConfig::beta2}, Field{"eps", &AdamConfig::eps},
-                      Field{"weight_decay", &AdamConfig::weight_decay}};
+    return std::tuple{Field{"lr", &AdamConfig::lr}, Field{"beta1", &AdamConfig::beta1}, Field{"beta2", &AdamConfig::beta2},
+                      Field{"eps", &AdamConfig::eps}, Field{"weight_decay", &AdamConfig::weight_decay}};
   }
 };
 

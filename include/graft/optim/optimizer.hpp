@@ -21,10 +21,10 @@
 #include <type_traits>
 #include <vector>
 
-#include "graft/core/state_slot.hpp"
 #include "graft/core/buffer.hpp"
 #include "graft/core/error.hpp"
 #include "graft/core/philox.hpp"
+#include "graft/core/state_slot.hpp"
 #include "graft/optim/config.hpp"
 
 namespace graft::optim {
@@ -85,8 +85,7 @@ class OptimizerState {
   // Checks the two buffers of a step, binds the state to them and returns
   // the number of this step, counting from 1.
   std::int64_t begin_step(std::span<float> params, std::span<const float> grads) {
-    check(params.size() == grads.size(), who_, "::step: ", params.size(), " parameters but ", grads.size(),
-          " gradients");
+    check(params.size() == grads.size(), who_, "::step: ", params.size(), " parameters but ", grads.size(), " gradients");
     bind(params.size());
     return ++steps_;
   }
@@ -116,8 +115,7 @@ void for_each_element(std::size_t size, Update&& update) {
 // (seed, t, i) alone and not on threads or on a resume. update(i, keep) gets
 // keep = 1 or 0; with keep_probability >= 1 it is the plain fused pass.
 template <class Update>
-void for_each_element(std::size_t size, float keep_probability, std::uint64_t seed, std::int64_t step,
-                      Update&& update) {
+void for_each_element(std::size_t size, float keep_probability, std::uint64_t seed, std::int64_t step, Update&& update) {
   if (keep_probability >= 1.0f) {
     for_each_element(size, [&](std::int64_t i) { update(i, 1.0f); });
     return;

@@ -22,17 +22,16 @@ struct RmspropConfig {
   std::uint64_t lr_dropout_seed = 0;
 
   void validate() const {
-    check(rho >= 0.0f && rho < 1.0f && eps > 0.0f, json_name, ": rho must be in [0, 1) and eps > 0, got rho ", rho,
-          ", eps ", eps);
+    check(rho >= 0.0f && rho < 1.0f && eps > 0.0f, json_name, ": rho must be in [0, 1) and eps > 0, got rho ", rho, ", eps ",
+          eps);
     check(lr_dropout > 0.0f && lr_dropout <= 1.0f, json_name, ": lr_dropout must be in (0, 1], got ", lr_dropout);
   }
 
   bool operator==(const RmspropConfig&) const = default;
 
   static constexpr auto fields() {
-    return std::tuple{Field{"lr", &RmspropConfig::lr}, Field{"rho", &RmspropConfig::rho},
-                      Field{"eps", &RmspropConfig::eps}, Field{"lr_dropout", &RmspropConfig::lr_dropout},
-                      Field{"lr_dropout_seed", &RmspropConfig::lr_dropout_seed}};
+    return std::tuple{Field{"lr", &RmspropConfig::lr}, Field{"rho", &RmspropConfig::rho}, Field{"eps", &RmspropConfig::eps},
+                      Field{"lr_dropout", &RmspropConfig::lr_dropout}, Field{"lr_dropout_seed", &RmspropConfig::lr_dropout_seed}};
   }
 };
 
@@ -43,9 +42,7 @@ class Rmsprop : public OptimizerState<1> {
   using Config = RmspropConfig;
   static constexpr std::string_view name = "rmsprop";
 
-  explicit Rmsprop(Config config = {}) : OptimizerState("optim::Rmsprop", {"accumulator"}), config_(config) {
-    config.validate();
-  }
+  explicit Rmsprop(Config config = {}) : OptimizerState("optim::Rmsprop", {"accumulator"}), config_(config) { config.validate(); }
 
   const Config& config() const { return config_; }
 

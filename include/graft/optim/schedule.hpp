@@ -47,26 +47,24 @@ struct Cosine {
   std::int64_t warmup_steps = 0;
 
   float operator()(std::int64_t step) const {
-    if (step < warmup_steps)
-      return static_cast<float>(base * static_cast<double>(step + 1) / static_cast<double>(warmup_steps));
+    if (step < warmup_steps) return static_cast<float>(base * static_cast<double>(step + 1) / static_cast<double>(warmup_steps));
     const auto decay_steps = static_cast<double>(std::max<std::int64_t>(1, total_steps - warmup_steps));
     const double progress = std::clamp(static_cast<double>(step - warmup_steps) / decay_steps, 0.0, 1.0);
-    return static_cast<float>(min +
-                              (static_cast<double>(base) - min) * 0.5 * (1.0 + std::cos(std::numbers::pi * progress)));
+    return static_cast<float>(min + (static_cast<double>(base) - min) * 0.5 * (1.0 + std::cos(std::numbers::pi * progress)));
   }
 
   void validate() const {
     check(base >= 0.0f && min >= 0.0f, json_name, ": base and min must be >= 0, got ", base, " and ", min);
     check(total_steps >= 1 && warmup_steps >= 0 && warmup_steps <= total_steps, json_name,
-          ": needs total_steps >= 1 and 0 <= warmup_steps <= total_steps, got total_steps ", total_steps,
-          ", warmup_steps ", warmup_steps);
+          ": needs total_steps >= 1 and 0 <= warmup_steps <= total_steps, got total_steps ", total_steps, ", warmup_steps ",
+          warmup_steps);
   }
 
   bool operator==(const Cosine&) const = default;
 
   static constexpr auto fields() {
-    return std::tuple{Field{"base", &Cosine::base}, Field{"min", &Cosine::min},
-                      Field{"total_steps", &Cosine::total_steps}, Field{"warmup_steps", &Cosine::warmup_steps}};
+    return std::tuple{Field{"base", &Cosine::base}, Field{"min", &Cosine::min}, Field{"total_steps", &Cosine::total_steps},
+                      Field{"warmup_steps", &Cosine::warmup_steps}};
   }
 };
 
@@ -79,13 +77,13 @@ struct Step {
   std::int64_t every = 1;
 
   float operator()(std::int64_t step) const {
-    return static_cast<float>(
-        base * std::pow(static_cast<double>(gamma), static_cast<double>(step / std::max<std::int64_t>(1, every))));
+    return static_cast<float>(base *
+                              std::pow(static_cast<double>(gamma), static_cast<double>(step / std::max<std::int64_t>(1, every))));
   }
 
   void validate() const {
-    check(base >= 0.0f && gamma > 0.0f && every >= 1, json_name,
-          ": needs base >= 0, gamma > 0 and every >= 1, got base ", base, ", gamma ", gamma, ", every ", every);
+    check(base >= 0.0f && gamma > 0.0f && every >= 1, json_name, ": needs base >= 0, gamma > 0 and every >= 1, got base ", base,
+          ", gamma ", gamma, ", every ", every);
   }
 
   bool operator==(const Step&) const = default;

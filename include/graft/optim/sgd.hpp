@@ -22,8 +22,8 @@ struct SgdConfig {
 
   void validate() const {
     check(momentum >= 0.0f && weight_decay >= 0.0f && dampening >= 0.0f && dampening <= 1.0f, json_name,
-          ": momentum and weight_decay must be >= 0 and dampening in [0, 1], got momentum ", momentum,
-          ", weight_decay ", weight_decay, ", dampening ", dampening);
+          ": momentum and weight_decay must be >= 0 and dampening in [0, 1], got momentum ", momentum, ", weight_decay ",
+          weight_decay, ", dampening ", dampening);
     check(!nesterov || (momentum > 0.0f && dampening == 0.0f), json_name,
           ": nesterov needs momentum > 0 and dampening 0, got momentum ", momentum, ", dampening ", dampening);
   }

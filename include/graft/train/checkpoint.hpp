@@ -35,7 +35,8 @@ void save_training_checkpoint(const std::filesystem::path& path, const M& model,
 // Loads what save_training_checkpoint wrote into `model` and `optimizer`.
 // Returns the checkpoint's info; its config holds the run's settings.
 template <io::HasParameterBuffer M, optim::Optimizer O>
-io::CheckpointInfo load_training_checkpoint(const std::filesystem::path& path, M& model, O& optimizer, std::string_view model_name) {
+io::CheckpointInfo load_training_checkpoint(const std::filesystem::path& path, M& model, O& optimizer,
+                                            std::string_view model_name) {
   optimizer.bind(model.parameter_buffer().size());
   const auto slots = optimizer.state();
   const auto info = io::load_checkpoint(path, model, slots, {.model = model_name, .optimizer = O::name});

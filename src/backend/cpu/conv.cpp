@@ -162,7 +162,8 @@ FusedForward make_fused_forward(const Conv2dGeometry& g, float slope) {
   return {desc, dnnl::convolution_forward(desc)};
 }
 
-using GeometryKey = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>;
+using GeometryKey =
+    std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>;
 
 GeometryKey key_of(const Conv2dGeometry& g) {
   return {g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel, g.stride, g.padding};
@@ -178,13 +179,12 @@ const Value& cached(std::map<Key, std::unique_ptr<Value>>& cache, std::mutex& mu
   if (!slot) {
     try {
       slot = std::make_unique<Value>(make());
-      log_debug("conv2d: planned ", what, " for batch ", g.batch, ", ", g.in_channels, "x", g.in_h, "x", g.in_w, " -> ", g.out_channels,
-                " channels, kernel ", g.kernel, ", stride ", g.stride);
+      log_debug("conv2d: planned ", what, " for batch ", g.batch, ", ", g.in_channels, "x", g.in_h, "x", g.in_w, " -> ",
+                g.out_channels, " channels, kernel ", g.kernel, ", stride ", g.stride);
     } catch (const dnnl::error& e) {
       cache.erase(key);
-      fail("conv2d: oneDNN cannot build a convolution for batch ", g.batch, ", ", g.in_channels, "x", g.in_h, "x", g.in_w,
-           " -> ", g.out_channels, " channels, kernel ", g.kernel, ", stride ", g.stride, ", padding ", g.padding, ": ",
-           e.what());
+      fail("conv2d: oneDNN cannot build a convolution for batch ", g.batch, ", ", g.in_channels, "x", g.in_h, "x", g.in_w, " -> ",
+           g.out_channels, " channels, kernel ", g.kernel, ", stride ", g.stride, ", padding ", g.padding, ": ", e.what());
     }
   }
   return *slot;
@@ -199,19 +199,21 @@ const Plans& plans_for(const Conv2dGeometry& g) {
 const FusedForward& fused_forward_for(const Conv2dGeometry& g, float slope) {
   static std::mutex mutex;
   static std::map<std::pair<GeometryKey, float>, std::unique_ptr<FusedForward>> cache;
-  return cached(cache, mutex, std::make_pair(key_of(g), slope), g, "forward + LeakyReLU", [&] { return make_fused_forward(g, slope); });
+  return cached(cache, mutex, std::make_pair(key_of(g), slope), g, "forward + LeakyReLU",
+                [&] { return make_fused_forward(g, slope); });
 }
 
 void check_geometry(const Conv2dGeometry& g) {
   check(g.batch > 0 && g.in_channels > 0 && g.out_channels > 0 && g.kernel > 0 && g.stride > 0 && g.padding >= 0 &&
             g.out_h() > 0 && g.out_w() > 0,
-        "conv2d: invalid geometry (batch ", g.batch, ", input ", g.in_channels, "x", g.in_h, "x", g.in_w, ", kernel ",
-        g.kernel, ", stride ", g.stride, ", padding ", g.padding, ")");
+        "conv2d: invalid geometry (batch ", g.batch, ", input ", g.in_channels, "x", g.in_h, "x", g.in_w, ", kernel ", g.kernel,
+        ", stride ", g.stride, ", padding ", g.padding, ")");
 }
 
 }  // namespace
 
-void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y, const ConvEpilogue& epilogue) {
+void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y,
+                    const ConvEpilogue& epilogue) {
   check_geometry(g);
   check(!epilogue.leaky_relu_slope || *epilogue.leaky_relu_slope >= 0.0f, "conv2d_forward: LeakyReLU slope must be >= 0, got ",
         epilogue.leaky_relu_slope.value_or(0.0f));
@@ -241,7 +243,8 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float*
   Staged diff_dst = stage_in(s, p.backward_data.diff_dst_desc(), p.dst_user, dy);
   Staged weights = stage_in(s, p.backward_data.weights_desc(), p.weights_user, w);
   Staged diff_src = stage_out(p.backward_data.diff_src_desc(), p.src_user, dx);
-  p.backward_data_prim.execute(s, {{DNNL_ARG_DIFF_DST, diff_dst.mem}, {DNNL_ARG_WEIGHTS, weights.mem}, {DNNL_ARG_DIFF_SRC, diff_src.mem}});
+  p.backward_data_prim.execute(
+      s, {{DNNL_ARG_DIFF_DST, diff_dst.mem}, {DNNL_ARG_WEIGHTS, weights.mem}, {DNNL_ARG_DIFF_SRC, diff_src.mem}});
   finish_out(s, diff_src, p.src_user, dx);
   s.wait();
 }
@@ -259,8 +262,10 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const float* x, const floa
   memory diff_weights = dw_new.wrap(p.backward_weights.diff_weights_desc());
   AlignedBuffer<float> db_new(static_cast<std::size_t>(g.out_channels));
   memory diff_bias(p.bias_user, engine(), db_new.data());
-  p.backward_weights_prim.execute(
-      s, {{DNNL_ARG_SRC, src.mem}, {DNNL_ARG_DIFF_DST, diff_dst.mem}, {DNNL_ARG_DIFF_WEIGHTS, diff_weights}, {DNNL_ARG_DIFF_BIAS, diff_bias}});
+  p.backward_weights_prim.execute(s, {{DNNL_ARG_SRC, src.mem},
+                                      {DNNL_ARG_DIFF_DST, diff_dst.mem},
+                                      {DNNL_ARG_DIFF_WEIGHTS, diff_weights},
+                                      {DNNL_ARG_DIFF_BIAS, diff_bias}});
   memory dw_user(p.weights_user, engine(), dw);
   p.accumulate_weights.execute(s, diff_weights, dw_user);
   s.wait();

@@ -1,8 +1,8 @@
 // oneDNN implementation of graft/backend/cpu/gemm.hpp.
 #include "graft/backend/cpu/gemm.hpp"
 
-#include <dnnl.hpp>
 #include <omp.h>
+#include <dnnl.hpp>
 
 #include "graft/core/error.hpp"
 
@@ -12,8 +12,8 @@ void gemm(Transpose trans_a, Transpose trans_b, std::int64_t m, std::int64_t n, 
           const float* b, float beta, float* c) {
   const std::int64_t lda = trans_a == Transpose::yes ? m : k;
   const std::int64_t ldb = trans_b == Transpose::yes ? k : n;
-  const dnnl_status_t status = dnnl_sgemm(trans_a == Transpose::yes ? 'T' : 'N', trans_b == Transpose::yes ? 'T' : 'N', m, n,
-                                          k, alpha, a, lda, b, ldb, beta, c, n);
+  const dnnl_status_t status = dnnl_sgemm(trans_a == Transpose::yes ? 'T' : 'N', trans_b == Transpose::yes ? 'T' : 'N', m, n, k,
+                                          alpha, a, lda, b, ldb, beta, c, n);
   check(status == dnnl_success, "gemm: dnnl_sgemm failed with status ", static_cast<int>(status), " for M=", m, " N=", n,
         " K=", k);
 }

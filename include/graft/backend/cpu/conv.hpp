@@ -28,7 +28,8 @@ struct ConvEpilogue {
 };
 
 // y = epilogue(conv(x, w) + b). b may be null. y is overwritten.
-void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y, const ConvEpilogue& epilogue = {});
+void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y,
+                    const ConvEpilogue& epilogue = {});
 
 // dx = conv_transpose(dy, w). dx is overwritten.
 void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w, float* dx);
