@@ -49,7 +49,9 @@ concept Optimizer = std::constructible_from<O, typename O::Config> &&
 };
 
 // The named state buffers and the step count of one optimizer, its base
-// class. Buffers are allocated (zeroed) by the first step or by bind(); after
+// class. All slots live in one flat buffer, one after another (each starting
+// on a 64-byte boundary), as the parameters and gradients do. They are
+// allocated (zeroed) by the first step or by bind(); after
 // that they belong to a parameter buffer of that size, and a step on another
 // size is an error. A checkpoint restores a run with bind(size), a copy into
 // each slot of state() and set_steps().
@@ -63,7 +65,8 @@ class OptimizerState {
       check(size == size_, who_, ": optimizer state holds ", size_, " elements, the parameter buffer has ", size);
       return;
     }
-    for (auto& slot : slots_) slot = AlignedBuffer<float>(size, 0.0f);
+    stride_ = (size + 15) / 16 * 16;
+    buffer_ = AlignedBuffer<float>(SlotCount * stride_, 0.0f);
     size_ = size;
     bound_ = true;
   }
@@ -71,7 +74,7 @@ class OptimizerState {
   // Empty spans until the state is bound.
   std::vector<StateSlot> state() {
     std::vector<StateSlot> out;
-    for (std::size_t i = 0; i < SlotCount; ++i) out.push_back({names_[i], slots_[i].span()});
+    for (std::size_t i = 0; i < SlotCount; ++i) out.push_back({names_[i], std::span<float>(slot(i), bound_ ? size_ : 0)});
     return out;
   }
 
@@ -90,13 +93,13 @@ class OptimizerState {
     return ++steps_;
   }
 
-  float* slot(std::size_t i) { return slots_[i].data(); }
+  float* slot(std::size_t i) { return buffer_.data() + i * stride_; }
 
  private:
   std::string_view who_;
   std::array<std::string_view, SlotCount> names_;
-  std::array<AlignedBuffer<float>, SlotCount> slots_;
-  std::size_t size_ = 0;
+  AlignedBuffer<float> buffer_;
+  std::size_t size_ = 0, stride_ = 0;
   bool bound_ = false;
   std::int64_t steps_ = 0;
 };
