@@ -45,3 +45,17 @@ TEST_CASE("bf16 rounds to nearest even and keeps NaN") {
   CHECK(size_of(DType::bf16) == 2);
   CHECK(safetensors_name(DType::f32) == "F32");
 }
+
+TEST_CASE("bf16 tensors convert to and from f32 with round-to-nearest-even") {
+  Tensor x(Shape{2, 3, 4});
+  for (std::int64_t i = 0; i < x.numel(); ++i) x[i] = 0.37f * static_cast<float>(i) - 3.1f;
+  const Bf16Tensor h = to_bf16(x.view());
+  CHECK(Bf16Tensor::dtype() == DType::bf16);
+  CHECK(Tensor::dtype() == DType::f32);
+  CHECK(h.shape() == x.shape());
+  const Tensor back = to_f32(h.view());
+  for (std::int64_t i = 0; i < x.numel(); ++i) {
+    CHECK(back[i] == static_cast<float>(bf16(x[i])));
+    CHECK(std::abs(back[i] - x[i]) <= std::abs(x[i]) / 256.0f);  // 8 significant bits
+  }
+}
