@@ -5,7 +5,6 @@
 #include <graft/nn.hpp>
 
 #include "gradient_check.hpp"
-#include "reference_layers.hpp"
 #include "saehd.hpp"
 
 using namespace graft;
@@ -22,6 +21,13 @@ void check_close(const float* actual, const std::vector<double>& expected, doubl
     REQUIRE(std::abs(actual[i] - expected[i]) <= tolerance * std::max(1.0, scale));
 }
 
+// The double reference forward (reference_model.hpp) of a one-part model.
+template <class L, Shape In, class M>
+std::vector<double> reference_forward(M& model, const Tensor& x) {
+  const std::vector<double> p(model.parameter_buffer().begin(), model.parameter_buffer().end());
+  return testing::reference::Of<L, In>::forward(p.data(), std::vector<double>(x.span().begin(), x.span().end()), x.batch());
+}
+
 template <int O, int K, int S, int P, Shape In>
 void check_conv_against_reference() {
   using L = nn::Conv2d<O, K, S, P>;
@@ -31,9 +37,7 @@ void check_conv_against_reference() {
   Tensor x(batched(3, In));
   fill_uniform(x.span(), 12);
   auto out = model.template part<"conv">().forward(x.view());
-  const float* p = model.parameter_buffer().data();
-  const auto ref = testing::reference_conv2d(x.data(), p + M::parameters[0].offset, p + M::parameters[1].offset, 3, In.c(),
-                                             In.h(), In.w(), O, K, S, P);
+  const auto ref = reference_forward<L, In>(model, x);
   REQUIRE(static_cast<std::size_t>(out.value.numel()) == ref.size());
   check_close(out.value.data(), ref);
 }
@@ -81,9 +85,7 @@ TEST_CASE("Dense forward matches the naive product; weights are [out, in]") {
   Tensor x(Shape{4, 13});
   fill_uniform(x.span(), 22);
   auto out = model.part<"fc">().forward(x.view());
-  const float* p = model.parameter_buffer().data();
-  check_close(out.value.data(),
-              testing::reference_dense(x.data(), p + M::parameters[0].offset, p + M::parameters[1].offset, 4, 13, 7));
+  check_close(out.value.data(), reference_forward<nn::Dense<7>, Shape{13}>(model, x));
 }
 
 TEST_CASE("DepthToSpace follows TensorFlow's DCR order") {

@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "graft/nn.hpp"
-#include "reference_layers.hpp"
 
 namespace graft::testing::reference {
 
