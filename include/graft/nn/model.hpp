@@ -38,6 +38,8 @@ inline void initialise(const ParamSpec& spec, float* data, std::uint64_t seed) {
     case Init::glorot_uniform: {
       const Philox rng(seed);
       const auto limit = static_cast<float>(std::sqrt(6.0 / static_cast<double>(spec.fan_in + spec.fan_out)));
+      // Counter-based, so the threads' split does not change a single value.
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
       for (std::int64_t i = 0; i < n; ++i) data[i] = rng.uniform(-limit, limit, static_cast<std::uint64_t>(spec.offset + i));
       break;
     }
