@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "graft/backend/cpu/conv.hpp"
 #include "graft/backend/cpu/elementwise.hpp"
 #include "graft/backend/cpu/gemm.hpp"
 #include "graft/core/buffer.hpp"
@@ -79,4 +80,22 @@ TEST_CASE("the host allocator aligns, reuses freed blocks and keeps its cache bo
     AlignedBuffer<std::uint8_t> huge((std::size_t{5} << 30));
   }
   CHECK(allocator.cached_bytes() == 0);
+}
+
+TEST_CASE("conv2d_backward gives exactly what backward-data and backward-weights give") {
+  for (const cpu::Conv2dGeometry g : {cpu::Conv2dGeometry{2, 32, 9, 9, 48, 3, 1, 1}, cpu::Conv2dGeometry{3, 3, 8, 8, 16, 5, 2, 2},
+                                      cpu::Conv2dGeometry{2, 16, 6, 6, 3, 1, 1, 0}}) {
+    std::vector<float> x(g.batch * g.in_channels * g.in_h * g.in_w), w(g.out_channels * g.in_channels * g.kernel * g.kernel),
+        dy(g.batch * g.out_channels * g.out_h() * g.out_w());
+    testing::fill_uniform(x, 7);
+    testing::fill_uniform(w, 8);
+    testing::fill_uniform(dy, 9);
+    std::vector<float> dx1(x.size()), dx2(x.size()), dw1(w.size(), 0.25f), dw2 = dw1, db1(g.out_channels, 0.5f), db2 = db1;
+    cpu::conv2d_backward_data(g, dy.data(), w.data(), dx1.data());
+    cpu::conv2d_backward_weights(g, x.data(), dy.data(), dw1.data(), db1.data());
+    cpu::conv2d_backward(g, x.data(), dy.data(), w.data(), dx2.data(), dw2.data(), db2.data());
+    CHECK(dx1 == dx2);
+    CHECK(dw1 == dw2);
+    CHECK(db1 == db2);
+  }
 }

@@ -54,9 +54,8 @@ struct Conv2d {
     }
 
     static void backward(const float* p, float* g, ConstView x, ConstView, ConstView dy, View dx, Trace&) {
-      const auto geo = geometry(x.batch());
-      cpu::conv2d_backward_weights(geo, x.data, dy.data, g + params[0].offset, Bias ? g + params.back().offset : nullptr);
-      if (dx.data) cpu::conv2d_backward_data(geo, dy.data, p + params[0].offset, dx.data);
+      cpu::conv2d_backward(geometry(x.batch()), x.data, dy.data, p + params[0].offset, dx.data, g + params[0].offset,
+                           Bias ? g + params.back().offset : nullptr);
     }
   };
 };

@@ -236,25 +236,22 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, con
   s.wait();
 }
 
-void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w, float* dx) {
-  check_geometry(g);
-  const Plans& p = plans_for(g);
-  dnnl::stream s(engine());
-  Staged diff_dst = stage_in(s, p.backward_data.diff_dst_desc(), p.dst_user, dy);
+namespace {
+
+// dx = conv_transpose(diff_dst, w), with diff_dst already in the layout the
+// backward-data primitive wants.
+void run_backward_data(dnnl::stream& s, const Plans& p, const memory& diff_dst, const float* w, float* dx) {
   Staged weights = stage_in(s, p.backward_data.weights_desc(), p.weights_user, w);
   Staged diff_src = stage_out(p.backward_data.diff_src_desc(), p.src_user, dx);
-  p.backward_data_prim.execute(
-      s, {{DNNL_ARG_DIFF_DST, diff_dst.mem}, {DNNL_ARG_WEIGHTS, weights.mem}, {DNNL_ARG_DIFF_SRC, diff_src.mem}});
+  p.backward_data_prim.execute(s, {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, weights.mem}, {DNNL_ARG_DIFF_SRC, diff_src.mem}});
   finish_out(s, diff_src, p.src_user, dx);
   s.wait();
 }
 
-void conv2d_backward_weights(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db) {
-  check_geometry(g);
-  const Plans& p = plans_for(g);
-  dnnl::stream s(engine());
+// dw += ..., db += ..., with diff_dst already in the backward-weights layout.
+void run_backward_weights(dnnl::stream& s, const Plans& p, const Conv2dGeometry& g, const float* x, const memory& diff_dst,
+                          float* dw, float* db) {
   Staged src = stage_in(s, p.backward_weights.src_desc(), p.src_user, x);
-  Staged diff_dst = stage_in(s, p.backward_weights.diff_dst_desc(), p.dst_user, dy);
   // oneDNN overwrites its outputs, graft accumulates (a module may run twice
   // per step): the weight gradient lands in scratch memory and a reorder with
   // a sum post-op adds it to dw, converting the layout in the same pass.
@@ -263,7 +260,7 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const float* x, const floa
   AlignedBuffer<float> db_new(static_cast<std::size_t>(g.out_channels));
   memory diff_bias(p.bias_user, engine(), db_new.data());
   p.backward_weights_prim.execute(s, {{DNNL_ARG_SRC, src.mem},
-                                      {DNNL_ARG_DIFF_DST, diff_dst.mem},
+                                      {DNNL_ARG_DIFF_DST, diff_dst},
                                       {DNNL_ARG_DIFF_WEIGHTS, diff_weights},
                                       {DNNL_ARG_DIFF_BIAS, diff_bias}});
   memory dw_user(p.weights_user, engine(), dw);
@@ -271,6 +268,40 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const float* x, const floa
   s.wait();
   if (db)
     for (std::int64_t c = 0; c < g.out_channels; ++c) db[c] += db_new[static_cast<std::size_t>(c)];
+}
+
+}  // namespace
+
+void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w, float* dx) {
+  check_geometry(g);
+  const Plans& p = plans_for(g);
+  dnnl::stream s(engine());
+  Staged diff_dst = stage_in(s, p.backward_data.diff_dst_desc(), p.dst_user, dy);
+  run_backward_data(s, p, diff_dst.mem, w, dx);
+}
+
+void conv2d_backward_weights(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db) {
+  check_geometry(g);
+  const Plans& p = plans_for(g);
+  dnnl::stream s(engine());
+  Staged diff_dst = stage_in(s, p.backward_weights.diff_dst_desc(), p.dst_user, dy);
+  run_backward_weights(s, p, g, x, diff_dst.mem, dw, db);
+}
+
+void conv2d_backward(const Conv2dGeometry& g, const float* x, const float* dy, const float* w, float* dx, float* dw, float* db) {
+  check_geometry(g);
+  const Plans& p = plans_for(g);
+  dnnl::stream s(engine());
+  Staged diff_dst = stage_in(s, p.backward_weights.diff_dst_desc(), p.dst_user, dy);
+  run_backward_weights(s, p, g, x, diff_dst.mem, dw, db);
+  if (!dx) return;
+  // Both primitives usually want dy in the same blocked layout: reorder it once.
+  if (p.backward_data.diff_dst_desc() == p.backward_weights.diff_dst_desc()) {
+    run_backward_data(s, p, diff_dst.mem, w, dx);
+  } else {
+    Staged for_data = stage_in(s, p.backward_data.diff_dst_desc(), p.dst_user, dy);
+    run_backward_data(s, p, for_data.mem, w, dx);
+  }
 }
 
 }  // namespace graft::cpu

@@ -37,4 +37,8 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float*
 // dw += grad of the weights, db += sum of dy over (N, H, W). db may be null.
 void conv2d_backward_weights(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db);
 
+// Both of the above in one call (dx may be null): dy is brought into
+// oneDNN's layout once for the two.
+void conv2d_backward(const Conv2dGeometry& g, const float* x, const float* dy, const float* w, float* dx, float* dw, float* db);
+
 }  // namespace graft::cpu
