@@ -22,41 +22,27 @@ struct Buffers {
         y(graft::Shape{g.batch, g.out_channels, g.out_h(), g.out_w()}, 0.25f) {}
 };
 
-double flops(const Conv2dGeometry& g) {
-  return 2.0 * g.batch * g.out_channels * g.out_h() * g.out_w() * g.in_channels * g.kernel * g.kernel;
-}
-
 void conv_forward(benchmark::State& state, Conv2dGeometry g) {
   Buffers t(g);
   for (auto _ : state) graft::cpu::conv2d_forward(g, t.x.data(), t.w.data(), t.b.data(), t.y.data());
-  state.counters["GFLOP"] = benchmark::Counter(flops(g) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  graft::bench::report_gflops(state, g);
 }
 
 void conv_backward_data(benchmark::State& state, Conv2dGeometry g) {
   Buffers t(g);
   for (auto _ : state) graft::cpu::conv2d_backward_data(g, t.y.data(), t.w.data(), t.x.data());
-  state.counters["GFLOP"] = benchmark::Counter(flops(g) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  graft::bench::report_gflops(state, g);
 }
 
 void conv_backward_weights(benchmark::State& state, Conv2dGeometry g) {
   Buffers t(g);
   graft::Tensor dw(t.w.shape(), 0.0f), db(t.b.shape(), 0.0f);
   for (auto _ : state) graft::cpu::conv2d_backward_weights(g, t.x.data(), t.y.data(), dw.data(), db.data());
-  state.counters["GFLOP"] = benchmark::Counter(flops(g) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  graft::bench::report_gflops(state, g);
 }
 
 const bool registered = [] {
-  for (const auto& [name, g] : graft::bench::saehd_df64_convolutions) {
-    benchmark::RegisterBenchmark(("conv_forward/" + std::string(name)).c_str(), conv_forward, g)
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
-    benchmark::RegisterBenchmark(("conv_backward_data/" + std::string(name)).c_str(), conv_backward_data, g)
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
-    benchmark::RegisterBenchmark(("conv_backward_weights/" + std::string(name)).c_str(), conv_backward_weights, g)
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
-  }
+  graft::bench::register_convolution_benchmarks("conv", conv_forward, conv_backward_data, conv_backward_weights);
   return true;
 }();
 

@@ -261,11 +261,6 @@ void check_against_onednn(std::string_view name, Conv2dGeometry g) {
   require_close(db, db_ref, name, "backward_weights (db)");
 }
 
-// The same flop count as bench_conv, so the GFLOP rates compare directly.
-double flops(const Conv2dGeometry& g) {
-  return 2.0 * g.batch * g.out_channels * g.out_h() * g.out_w() * g.in_channels * g.kernel * g.kernel;
-}
-
 struct Buffers {
   std::vector<float> x, w, b, y;
   explicit Buffers(const Conv2dGeometry& g)
@@ -279,14 +274,14 @@ void im2col_forward(benchmark::State& state, Conv2dGeometry g) {
   Buffers t(g);
   Im2colConv conv(g);
   for (auto _ : state) conv.forward(t.x.data(), t.w.data(), t.b.data(), t.y.data());
-  state.counters["GFLOP"] = benchmark::Counter(flops(g) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  graft::bench::report_gflops(state, g);
 }
 
 void im2col_backward_data(benchmark::State& state, Conv2dGeometry g) {
   Buffers t(g);
   Im2colConv conv(g);
   for (auto _ : state) conv.backward_data(t.y.data(), t.w.data(), t.x.data());
-  state.counters["GFLOP"] = benchmark::Counter(flops(g) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  graft::bench::report_gflops(state, g);
 }
 
 void im2col_backward_weights(benchmark::State& state, Conv2dGeometry g) {
@@ -294,7 +289,7 @@ void im2col_backward_weights(benchmark::State& state, Conv2dGeometry g) {
   Im2colConv conv(g);
   std::vector<float> dw(t.w.size(), 0.0f), db(t.b.size(), 0.0f);
   for (auto _ : state) conv.backward_weights(t.x.data(), t.y.data(), dw.data(), db.data());
-  state.counters["GFLOP"] = benchmark::Counter(flops(g) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  graft::bench::report_gflops(state, g);
 }
 
 // OpenBLAS keeps its own thread pool; give it the thread count that oneDNN
@@ -315,17 +310,7 @@ const bool registered = [] {
   match_openblas_threads();
   record_settings();
   for (const auto& [name, g] : graft::bench::saehd_df64_convolutions) check_against_onednn(name, g);
-  for (const auto& [name, g] : graft::bench::saehd_df64_convolutions) {
-    benchmark::RegisterBenchmark(("im2col_forward/" + std::string(name)).c_str(), im2col_forward, g)
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
-    benchmark::RegisterBenchmark(("im2col_backward_data/" + std::string(name)).c_str(), im2col_backward_data, g)
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
-    benchmark::RegisterBenchmark(("im2col_backward_weights/" + std::string(name)).c_str(), im2col_backward_weights, g)
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime();
-  }
+  graft::bench::register_convolution_benchmarks("im2col", im2col_forward, im2col_backward_data, im2col_backward_weights);
   return true;
 }();
 
