@@ -166,7 +166,8 @@ TEST_CASE("Optimizer: lr_dropout updates exactly the elements whose Philox draw 
   // 1 - 0.7^2 = 0.51 of the elements, within four standard deviations.
   CHECK(static_cast<double>(updated) / n == doctest::Approx(0.51).epsilon(0.06));
   // The moments are updated everywhere, masked or not.
-  for (float v : adabelief.state()[1].values) CHECK(v > 0.0f);
+  const auto state = adabelief.state();  // a range-for over state()[1] would read a destroyed temporary
+  for (float v : state[1].values) CHECK(v > 0.0f);
 }
 
 TEST_CASE("Optimizer: the Optimizer concept rejects a type without state") {
