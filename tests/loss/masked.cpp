@@ -125,3 +125,35 @@ TEST_CASE("masked losses reject a mask of the wrong shape, naming mask and pred 
                    "mask has shape " + shape));
   }
 }
+
+TEST_CASE("masked MSE and L1 float gradients agree with double finite differences of the formulas") {
+  const Shape shape{2, 3, 7, 6};
+  const Tensor pred = random_image(shape, 201), target = target_away_from(pred, 202), mask = random_image({2, 1, 7, 6}, 203);
+  const auto weights = random_weights(2, 204);
+  const std::vector<double> t(target.span().begin(), target.span().end()), m(mask.span().begin(), mask.span().end());
+  // sum_b w_b mean_{c,h,w} phi((p - t) m), written out in double.
+  auto direct = [&](const std::vector<double>& p, auto phi) {
+    const std::int64_t per_sample = shape.numel() / 2, plane = 42;
+    double s = 0.0;
+    for (std::int64_t b = 0; b < 2; ++b) {
+      double sample = 0.0;
+      for (std::int64_t i = 0; i < per_sample; ++i) {
+        const auto at = static_cast<std::size_t>(b * per_sample + i);
+        sample += phi((p[at] - t[at]) * m[static_cast<std::size_t>(b * plane + i % plane)]);
+      }
+      s += weights[static_cast<std::size_t>(b)] * sample / static_cast<double>(per_sample);
+    }
+    return s;
+  };
+  auto check_against = [&](auto backward, auto phi) {
+    Tensor analytic = Tensor::zeros(shape);
+    backward(analytic.view());
+    std::vector<double> p(pred.span().begin(), pred.span().end());
+    const auto report = graft::testing::check_gradient(
+        std::span<double>(p), std::span<const float>(analytic.span()), [&] { return direct(p, phi); }, 64, 1e-6);
+    CHECK(report.relative_error < 1e-5);
+    CHECK(report.analytic_norm > 0.0);
+  };
+  check_against([&](View dp) { masked_mse_backward(pred, target, mask, weights, dp); }, [](double d) { return d * d; });
+  check_against([&](View dp) { masked_l1_backward(pred, target, mask, weights, dp); }, [](double d) { return std::fabs(d); });
+}
