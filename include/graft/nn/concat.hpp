@@ -17,8 +17,8 @@
 
 namespace graft::nn {
 
-// Per-sample concatenation along dimension 0 of several batched tensors.
-inline Tensor concat_channels(std::initializer_list<ConstView> parts) {
+// The shape of the per-sample concatenation along dimension 0 of `parts`.
+inline Shape concatenated_shape(std::initializer_list<ConstView> parts) {
   check(parts.size() > 0, "concat_channels: no inputs");
   const ConstView& first = *parts.begin();
   Shape shape = first.shape;
@@ -29,14 +29,26 @@ inline Tensor concat_channels(std::initializer_list<ConstView> parts) {
     check(a == b, "concat_channels: cannot concatenate ", first.shape, " and ", v.shape, " along channels");
     shape.dims[1] += v.shape[1];
   }
-  Tensor out(shape);
+  return shape;
+}
+
+// Writes the per-sample concatenation of `parts` into `out`.
+inline void concat_channels_into(std::initializer_list<ConstView> parts, View out) {
+  const Shape shape = concatenated_shape(parts);
+  check(out.shape == shape, "concat_channels: the output has shape ", out.shape, ", the concatenation ", shape);
   const std::int64_t batch = shape[0], out_sample = shape.numel() / batch;
   std::int64_t at = 0;
   for (const auto& v : parts) {
     const std::int64_t sample = v.numel() / batch;
-    for (std::int64_t n = 0; n < batch; ++n) std::copy_n(v.data + n * sample, sample, out.data() + n * out_sample + at);
+    for (std::int64_t n = 0; n < batch; ++n) std::copy_n(v.data + n * sample, sample, out.data + n * out_sample + at);
     at += sample;
   }
+}
+
+// Per-sample concatenation along dimension 0 of several batched tensors.
+inline Tensor concat_channels(std::initializer_list<ConstView> parts) {
+  Tensor out(concatenated_shape(parts));
+  concat_channels_into(parts, out.view());
   return out;
 }
 
@@ -97,9 +109,8 @@ struct ConcatBranches {
 
     static void forward(const float* p, ConstView x, View y, Trace& t) {
       forward_each(p, x, t, std::make_index_sequence<count>{});
-      Tensor joined = [&]<std::size_t... I>(std::index_sequence<I...>) { return concat_channels({t.outputs[I].view()...}); }
+      [&]<std::size_t... I>(std::index_sequence<I...>) { concat_channels_into({t.outputs[I].view()...}, y); }
       (std::make_index_sequence<count>{});
-      std::copy_n(joined.data(), joined.numel(), y.data);
     }
 
     static void backward(const float* p, float* g, ConstView x, ConstView, ConstView dy, View dx, Trace& t) {

@@ -87,6 +87,7 @@ struct Plans {
   dnnl::convolution_backward_weights backward_weights_prim;
   dnnl::reorder accumulate_weights;  // dw += reorder(diff_weights)
   memory::desc src_user, weights_user, bias_user, dst_user;
+  AlignedBuffer<float> zero_bias;  // the bias of a convolution without one
 };
 
 // oneDNN's blocked layouts pad channels to a multiple of 16; for the 1- and
@@ -143,7 +144,8 @@ Plans make_plans(const Conv2dGeometry& g) {
           memory::desc(d.src, dt::f32, tag::nchw),
           memory::desc(d.weights, dt::f32, tag::oihw),
           bias,
-          memory::desc(d.dst, dt::f32, tag::nchw)};
+          memory::desc(d.dst, dt::f32, tag::nchw),
+          AlignedBuffer<float>(static_cast<std::size_t>(g.out_channels), 0.0f)};
 }
 
 // A forward with LeakyReLU(slope) as a post-op; its layouts are those of the
@@ -224,12 +226,7 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, con
   dnnl::stream s(engine());
   Staged src = stage_in(s, desc.src_desc(), p.src_user, x);
   Staged weights = stage_in(s, desc.weights_desc(), p.weights_user, w);
-  AlignedBuffer<float> zero_bias;
-  if (!b) {
-    zero_bias = AlignedBuffer<float>(static_cast<std::size_t>(g.out_channels), 0.0f);
-    b = zero_bias.data();
-  }
-  memory bias(p.bias_user, engine(), const_cast<float*>(b));
+  memory bias(p.bias_user, engine(), const_cast<float*>(b ? b : p.zero_bias.data()));
   Staged dst = stage_out(desc.dst_desc(), p.dst_user, y);
   prim.execute(s, {{DNNL_ARG_SRC, src.mem}, {DNNL_ARG_WEIGHTS, weights.mem}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst.mem}});
   finish_out(s, dst, p.dst_user, y);
@@ -243,7 +240,8 @@ namespace {
 void run_backward_data(dnnl::stream& s, const Plans& p, const memory& diff_dst, const float* w, float* dx) {
   Staged weights = stage_in(s, p.backward_data.weights_desc(), p.weights_user, w);
   Staged diff_src = stage_out(p.backward_data.diff_src_desc(), p.src_user, dx);
-  p.backward_data_prim.execute(s, {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, weights.mem}, {DNNL_ARG_DIFF_SRC, diff_src.mem}});
+  p.backward_data_prim.execute(
+      s, {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, weights.mem}, {DNNL_ARG_DIFF_SRC, diff_src.mem}});
   finish_out(s, diff_src, p.src_user, dx);
   s.wait();
 }
