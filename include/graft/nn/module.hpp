@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "graft/nn/gradient_observer.hpp"
 #include "graft/nn/layer.hpp"
 
 namespace graft::nn {
@@ -46,6 +47,7 @@ class Module {
     check_input(name_.c_str(), x, In);
     Output out{x, Tensor(batched(x.batch(), output_shape)), {}};
     Impl::forward(parameters_, x, out.value.view(), out.trace);
+    if (auto* o = gradient_observer()) o->forward_ran(gradients_, span);
     return out;
   }
 
@@ -67,7 +69,10 @@ class Module {
     check(!out.consumed, name_, ": backward was already run on this output; run forward again");
     check(dy.shape == out.value.shape(), name_, ": gradient has shape ", dy.shape, ", the output was ", out.value.shape());
     out.consumed = true;
+    GradientObserver* o = gradient_observer();
+    if (o) o->backward_began(gradients_, span);
     Impl::backward(parameters_, gradients_, out.input, out.value.view(), dy, dx, out.trace);
+    if (o) o->backward_ended(gradients_, span);
   }
 
   float* parameters_;

@@ -16,6 +16,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "graft/nn/gradient_observer.hpp"
 #include "graft/nn/layer.hpp"
 
 namespace graft::nn {
@@ -205,10 +206,12 @@ struct Seq {
       const ConstView out = I + 1 == count ? y : t.intermediate[I].view();
       if constexpr (I == 0) {
         Child::backward(p + offsets[0], g + offsets[0], x, out, dy, dx, std::get<0>(t.children));
+        report_gradients_added(g + offsets[0], span_of(Child::params));
       } else {
         const ConstView in = t.intermediate[I - 1].view();
         Tensor d_in(in.shape);
         Child::backward(p + offsets[I], g + offsets[I], in, out, dy, d_in.view(), std::get<I>(t.children));
+        report_gradients_added(g + offsets[I], span_of(Child::params));
         if constexpr (I + 1 < count) t.intermediate[I] = Tensor();  // no longer needed
         backward_from<I - 1>(p, g, x, y, d_in.view(), dx, t);
       }

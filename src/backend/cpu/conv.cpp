@@ -5,8 +5,10 @@
 // primitives are created with format_tag::any so that oneDNN chooses its
 // fastest (blocked) layout; the NCHW/OIHW tensors of graft are reordered in
 // and out around them, as PyTorch's CPU path does. The caches are guarded by
-// a mutex; executing one primitive from several threads at once is safe
-// because oneDNN's default scratchpad is per thread.
+// a mutex. Every primitive uses a user scratchpad taken from the caching
+// allocator at each call: oneDNN's default scratchpad is per thread but sized
+// when the primitive is created, so a primitive created on one thread (a
+// rank of comm::Threads) and run on another would overrun it.
 #include "graft/backend/cpu/conv.hpp"
 
 #include <dnnl.hpp>
@@ -14,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <tuple>
+#include <unordered_map>
 
 #include "graft/core/buffer.hpp"
 #include "graft/core/error.hpp"
@@ -86,6 +89,7 @@ struct Plans {
   dnnl::convolution_backward_data backward_data_prim;
   dnnl::convolution_backward_weights backward_weights_prim;
   dnnl::reorder accumulate_weights;  // dw += reorder(diff_weights)
+  memory::desc accumulate_weights_scratchpad;
   memory::desc src_user, weights_user, bias_user, dst_user;
   AlignedBuffer<float> zero_bias;  // the bias of a convolution without one
 };
@@ -97,12 +101,26 @@ struct Plans {
 // than 16 channels keeps NCHW; the rest let oneDNN choose.
 constexpr std::int64_t min_blocked_channels = 16;
 
-dnnl::reorder accumulating_reorder(const memory::desc& from, const memory::desc& to) {
+dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+// Runs a cached primitive with a scratchpad of its own for this call.
+void execute(const dnnl::primitive& prim, const memory::desc& scratchpad, dnnl::stream& s, std::unordered_map<int, memory> args) {
+  Scratch scratch(scratchpad);
+  args.emplace(DNNL_ARG_SCRATCHPAD, scratch.wrap(scratchpad));
+  prim.execute(s, args);
+  s.wait();  // the scratchpad goes back to the allocator on return
+}
+
+dnnl::reorder::primitive_desc accumulating_reorder(const memory::desc& from, const memory::desc& to) {
   dnnl::post_ops sum;
   sum.append_sum(1.0f);
-  dnnl::primitive_attr attr;
+  dnnl::primitive_attr attr = user_scratchpad();
   attr.set_post_ops(sum);
-  return dnnl::reorder(dnnl::reorder::primitive_desc(engine(), from, engine(), to, attr));
+  return dnnl::reorder::primitive_desc(engine(), from, engine(), to, attr);
 }
 
 memory::desc layout(const memory::dims& dims, bool plain) { return memory::desc(dims, dt::f32, plain ? tag::nchw : tag::any); }
@@ -121,26 +139,29 @@ dnnl::convolution_forward::primitive_desc forward_desc(const Conv2dGeometry& g, 
 
 Plans make_plans(const Conv2dGeometry& g) {
   const Dims d = dims_of(g);
+  const dnnl::primitive_attr attr = user_scratchpad();
   const bool few_out = g.out_channels < min_blocked_channels;
   const bool few_in = g.in_channels < min_blocked_channels;
   const memory::desc bias(d.bias, dt::f32, tag::x);
   auto weights = any_weights;
-  auto fwd = forward_desc(g, {});
+  auto fwd = forward_desc(g, attr);
   auto bwd_data = dnnl::convolution_backward_data::primitive_desc(
       dnnl::convolution_backward_data::desc(algo, layout(d.src, few_in || few_out), weights(d.weights),
                                             layout(d.dst, few_in || few_out), d.strides, d.padding, d.padding),
-      engine(), fwd);
+      attr, engine(), fwd);
   auto bwd_weights = dnnl::convolution_backward_weights::primitive_desc(
       dnnl::convolution_backward_weights::desc(algo, layout(d.src, few_out), weights(d.weights), bias, layout(d.dst, few_out),
                                                d.strides, d.padding, d.padding),
-      engine(), fwd);
+      attr, engine(), fwd);
+  const auto accumulate = accumulating_reorder(bwd_weights.diff_weights_desc(), memory::desc(d.weights, dt::f32, tag::oihw));
   return {fwd,
           bwd_data,
           bwd_weights,
           dnnl::convolution_forward(fwd),
           dnnl::convolution_backward_data(bwd_data),
           dnnl::convolution_backward_weights(bwd_weights),
-          accumulating_reorder(bwd_weights.diff_weights_desc(), memory::desc(d.weights, dt::f32, tag::oihw)),
+          dnnl::reorder(accumulate),
+          accumulate.scratchpad_desc(),
           memory::desc(d.src, dt::f32, tag::nchw),
           memory::desc(d.weights, dt::f32, tag::oihw),
           bias,
@@ -158,7 +179,7 @@ struct FusedForward {
 FusedForward make_fused_forward(const Conv2dGeometry& g, float slope) {
   dnnl::post_ops ops;
   ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, slope, 0.0f);  // relu with alpha = leaky ReLU
-  dnnl::primitive_attr attr;
+  dnnl::primitive_attr attr = user_scratchpad();
   attr.set_post_ops(ops);
   auto desc = forward_desc(g, attr);
   return {desc, dnnl::convolution_forward(desc)};
@@ -228,7 +249,8 @@ void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, con
   Staged weights = stage_in(s, desc.weights_desc(), p.weights_user, w);
   memory bias(p.bias_user, engine(), const_cast<float*>(b ? b : p.zero_bias.data()));
   Staged dst = stage_out(desc.dst_desc(), p.dst_user, y);
-  prim.execute(s, {{DNNL_ARG_SRC, src.mem}, {DNNL_ARG_WEIGHTS, weights.mem}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst.mem}});
+  execute(prim, desc.scratchpad_desc(), s,
+          {{DNNL_ARG_SRC, src.mem}, {DNNL_ARG_WEIGHTS, weights.mem}, {DNNL_ARG_BIAS, bias}, {DNNL_ARG_DST, dst.mem}});
   finish_out(s, dst, p.dst_user, y);
   s.wait();
 }
@@ -240,8 +262,8 @@ namespace {
 void run_backward_data(dnnl::stream& s, const Plans& p, const memory& diff_dst, const float* w, float* dx) {
   Staged weights = stage_in(s, p.backward_data.weights_desc(), p.weights_user, w);
   Staged diff_src = stage_out(p.backward_data.diff_src_desc(), p.src_user, dx);
-  p.backward_data_prim.execute(
-      s, {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, weights.mem}, {DNNL_ARG_DIFF_SRC, diff_src.mem}});
+  execute(p.backward_data_prim, p.backward_data.scratchpad_desc(), s,
+          {{DNNL_ARG_DIFF_DST, diff_dst}, {DNNL_ARG_WEIGHTS, weights.mem}, {DNNL_ARG_DIFF_SRC, diff_src.mem}});
   finish_out(s, diff_src, p.src_user, dx);
   s.wait();
 }
@@ -257,12 +279,13 @@ void run_backward_weights(dnnl::stream& s, const Plans& p, const Conv2dGeometry&
   memory diff_weights = dw_new.wrap(p.backward_weights.diff_weights_desc());
   AlignedBuffer<float> db_new(static_cast<std::size_t>(g.out_channels));
   memory diff_bias(p.bias_user, engine(), db_new.data());
-  p.backward_weights_prim.execute(s, {{DNNL_ARG_SRC, src.mem},
-                                      {DNNL_ARG_DIFF_DST, diff_dst},
-                                      {DNNL_ARG_DIFF_WEIGHTS, diff_weights},
-                                      {DNNL_ARG_DIFF_BIAS, diff_bias}});
+  execute(p.backward_weights_prim, p.backward_weights.scratchpad_desc(), s,
+          {{DNNL_ARG_SRC, src.mem},
+           {DNNL_ARG_DIFF_DST, diff_dst},
+           {DNNL_ARG_DIFF_WEIGHTS, diff_weights},
+           {DNNL_ARG_DIFF_BIAS, diff_bias}});
   memory dw_user(p.weights_user, engine(), dw);
-  p.accumulate_weights.execute(s, diff_weights, dw_user);
+  execute(p.accumulate_weights, p.accumulate_weights_scratchpad, s, {{DNNL_ARG_FROM, diff_weights}, {DNNL_ARG_TO, dw_user}});
   s.wait();
   if (db)
     for (std::int64_t c = 0; c < g.out_channels; ++c) db[c] += db_new[static_cast<std::size_t>(c)];
