@@ -5,9 +5,15 @@
 // background, a rectangle and a disc, so the data set is the same on every
 // machine and needs no files. The model squeezes a 3x32x32 image through a
 // 64-number code and back; the loss is the per-pixel MSE, the optimizer Adam.
+// train() runs on any communicator: each rank takes its share of every batch
+// from a DistributedSampler, and DataParallel averages the gradients, so a
+// step sees the same images, and learns the same, on 1, 2 or 4 ranks.
 #pragma once
 
+#include <graft/comm/single.hpp>
 #include <graft/core/philox.hpp>
+#include <graft/ddp/data_parallel.hpp>
+#include <graft/ddp/distributed_sampler.hpp>
 #include <graft/loss/mse.hpp>
 #include <graft/nn.hpp>
 #include <graft/optim/adam.hpp>
@@ -86,13 +92,18 @@ inline void check_same_data(const Config& config, const nlohmann::json& saved, c
                  "; resume with the same value");
 }
 
-// Trains (from scratch, or from config.resume) up to config.steps and
-// returns the batch-mean loss of every step it ran.
-// `on_step(step, loss)` is called after each step (progress output).
-inline std::vector<double> train(const Config& config, const std::function<void(std::int64_t, double)>& on_step = {}) {
+// Trains (from scratch, or from config.resume) up to config.steps on the
+// ranks of `comm` and returns the batch-mean loss of every step it ran (the
+// mean over all ranks). `config.batch` is the batch of all ranks together.
+// `on_step(step, loss)` is called after each step (progress output); only
+// rank 0 writes the checkpoint.
+template <graft::comm::Communicator Comm>
+std::vector<double> train(const Config& config, Comm& comm, const std::function<void(std::int64_t, double)>& on_step = {}) {
   graft::check(config.batch > 0 && config.steps > 0 && config.dataset_size >= config.batch,
                "autoencoder: need steps > 0 and 0 < batch <= dataset size, got steps ", config.steps, ", batch ", config.batch,
                ", dataset size ", config.dataset_size);
+  graft::check(config.batch % comm.size() == 0, "autoencoder: the batch of ", config.batch, " images does not split evenly over ",
+               comm.size(), " ranks");
   Model model(config.seed);
   auto encoder = model.part<"encoder">();
   auto decoder = model.part<"decoder">();
@@ -110,31 +121,57 @@ inline std::vector<double> train(const Config& config, const std::function<void(
   for (std::int64_t i = 0; i < config.dataset_size; ++i)
     generate_image(config.seed, static_cast<std::uint64_t>(i), dataset.data() + i * image.numel());
 
+  // Rank r's k-th sample of an epoch is position r + k N of the epoch's
+  // permutation, so step s of every rank together covers positions
+  // [s B, (s + 1) B): the same images whatever the rank count.
+  const std::int64_t local_batch = config.batch / comm.size();
+  const graft::ddp::DistributedSampler sampler(config.dataset_size, comm.size(), comm.rank(),
+                                               {.seed = config.seed, .remainder = graft::ddp::Remainder::drop});
+  const std::int64_t steps_per_epoch = sampler.samples_per_rank() / local_batch;
+  graft::ddp::DataParallel parallel(model, comm);
+  std::vector<std::int64_t> order;
+  std::int64_t order_epoch = -1;
+
   std::vector<double> losses;
-  graft::Tensor batch(graft::batched(config.batch, image));
+  graft::Tensor batch(graft::batched(local_batch, image));
   for (std::int64_t step = first_step; step < config.steps; ++step) {
-    for (std::int64_t i = 0; i < config.batch; ++i) {
-      const std::int64_t index = (step * config.batch + i) % config.dataset_size;
+    if (const std::int64_t epoch = step / steps_per_epoch; epoch != order_epoch) {
+      order = sampler.indices(static_cast<std::uint64_t>(epoch));
+      order_epoch = epoch;
+    }
+    for (std::int64_t i = 0; i < local_batch; ++i) {
+      const std::int64_t index = order[static_cast<std::size_t>((step % steps_per_epoch) * local_batch + i)];
       std::copy_n(dataset.data() + index * image.numel(), image.numel(), batch.data() + i * image.numel());
     }
     model.zero_gradients();
-    auto code = encoder.forward(batch);                  // (B, 64)
-    auto reconstruction = decoder.forward(code.view());  // (B, 3, 32, 32)
-
-    // The gradient of the batch-mean loss.
-    graft::Tensor d_reconstruction = graft::Tensor::zeros(reconstruction.value.shape());
-    const auto loss =
-        graft::loss::mse_backward(reconstruction.view(), batch, 1.0f / static_cast<float>(config.batch), d_reconstruction);
-    graft::Tensor d_code = decoder.backward(reconstruction, d_reconstruction);
-    encoder.backward_parameters_only(code, d_code);
+    const double local_loss = parallel.forward_backward([&] {
+      auto code = encoder.forward(batch);                  // (B/N, 64)
+      auto reconstruction = decoder.forward(code.view());  // (B/N, 3, 32, 32)
+      // The gradient of this rank's batch-mean loss; DataParallel averages over ranks.
+      graft::Tensor d_reconstruction = graft::Tensor::zeros(reconstruction.value.shape());
+      const auto loss =
+          graft::loss::mse_backward(reconstruction.view(), batch, 1.0f / static_cast<float>(local_batch), d_reconstruction);
+      graft::Tensor d_code = decoder.backward(reconstruction, d_reconstruction);
+      encoder.backward_parameters_only(code, d_code);
+      return loss.mean();
+    });
     optimizer.step(model.parameter_buffer(), model.gradient_buffer(), config.lr);
 
-    losses.push_back(loss.mean());
-    if (on_step) on_step(step, loss.mean());
+    std::vector<float> loss{static_cast<float>(local_loss)};
+    comm.all_reduce_mean(std::span(loss));
+    losses.push_back(comm.size() == 1 ? local_loss : double{loss[0]});
+    if (on_step && comm.rank() == 0) on_step(step, losses.back());
   }
-  if (!config.checkpoint.empty())
+  if (!config.checkpoint.empty() && comm.rank() == 0)
     graft::train::save_training_checkpoint(config.checkpoint, model, optimizer, model_name, config.steps, data_settings(config));
+  comm.barrier();  // the checkpoint is complete when any rank returns
   return losses;
+}
+
+// One rank, no communication.
+inline std::vector<double> train(const Config& config, const std::function<void(std::int64_t, double)>& on_step = {}) {
+  graft::comm::Single single;
+  return train(config, single, on_step);
 }
 
 }  // namespace autoencoder

@@ -63,8 +63,10 @@ struct DfStep {
     auto src_code = inter.forward(src_features.view());  // (B, ae, R/8, R/8)
     auto dst_code = inter.forward(dst_features.view());
     StepLosses losses;
-    graft::Tensor d_src_code = decode_side<O>(model.template part<"decoder_src">(), src_code.view(), src, losses.src);
+    // dst first: decoder_dst's parameters end the buffer, so DataParallel's
+    // first bucket is final, and sent, while decoder_src's backward runs.
     graft::Tensor d_dst_code = decode_side<O>(model.template part<"decoder_dst">(), dst_code.view(), dst, losses.dst);
+    graft::Tensor d_src_code = decode_side<O>(model.template part<"decoder_src">(), src_code.view(), src, losses.src);
     encoder.backward_parameters_only(src_features, inter.backward(src_code, d_src_code));
     encoder.backward_parameters_only(dst_features, inter.backward(dst_code, d_dst_code));
     return losses;

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <numeric>
 
+#include <graft/comm/threads.hpp>
+
 #include "../../examples/autoencoder/autoencoder.hpp"
 
 namespace {
@@ -70,4 +72,22 @@ TEST_CASE("Resuming refuses other data settings and keeps the checkpoint") {
                        doctest::Contains("was saved with seed 3, this one asks for 4"), graft::Error);
   CHECK(autoencoder::train({.steps = 10, .batch = 8, .seed = 3, .resume = saved}).size() == 5);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("The autoencoder on 2 and 4 thread ranks sees the same images and learns the same") {
+  const autoencoder::Config config{.steps = 30, .batch = 16, .seed = 5};
+  const auto one = autoencoder::train(config);
+  for (int ranks : {2, 4}) {
+    std::vector<double> losses;
+    graft::comm::run_threads(ranks, [&](graft::comm::Threads& comm) {
+      auto mine = autoencoder::train(config, comm);
+      if (comm.rank() == 0) losses = std::move(mine);
+    });
+    REQUIRE(losses.size() == one.size());
+    // Only the order of float additions differs; Adam magnifies it slowly.
+    CHECK(losses[0] == doctest::Approx(one[0]).epsilon(1e-6));
+    for (std::size_t s = 0; s < losses.size(); ++s) CHECK(losses[s] == doctest::Approx(one[s]).epsilon(1e-3));
+  }
+  CHECK_THROWS_WITH_AS(graft::comm::run_threads(3, [&](graft::comm::Threads& comm) { autoencoder::train(config, comm); }),
+                       doctest::Contains("the batch of 16 images does not split evenly over 3 ranks"), graft::Error);
 }

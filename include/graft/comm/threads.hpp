@@ -180,6 +180,7 @@ class Threads {
  private:
   template <class T>
   void all_reduce(detail::Collective op, std::span<T> x) {
+    if (size() == 1) return;  // the sum and the mean of one rank are its own values
     run(detail::Slot{op, dtype_of<T>(), x.data(), x.data(), x.size(), 0}, [&](auto& slots) {
       const auto [lo, hi] = detail::slice_of(x.size(), rank_, size());
       std::vector<T*> buffers;
