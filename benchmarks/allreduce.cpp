@@ -11,9 +11,10 @@
 #include <chrono>
 #include <cstdio>
 #include <graft/comm/compressed.hpp>
-#include <graft/comm/launch.hpp>
 #include <graft/core/buffer.hpp>
 #include <string>
+
+#include "benchmark_ranks.hpp"
 
 namespace {
 
@@ -62,26 +63,18 @@ int main(int argc, char** argv) {
   Settings settings;
   int ranks = 2;
   CLI::App app{"All-reduce bandwidth of comm::Threads (--ranks N) or comm::Mpi (under mpirun)."};
-  app.add_option("--ranks", ranks, "thread ranks (ignored under mpirun, where each process is one rank)")
-      ->check(CLI::Range(1, 256));
+  graft::benchmarks::add_ranks_option(app, ranks);
   app.add_option("--min-bytes", settings.min_bytes, "smallest message")
       ->check(CLI::Range(std::int64_t{4}, std::int64_t{1} << 34));
   app.add_option("--max-bytes", settings.max_bytes, "largest message")->check(CLI::Range(std::int64_t{4}, std::int64_t{1} << 34));
   app.add_flag("--bf16", settings.bf16, "reduce f32 through comm::Compressed (bf16 on the wire)");
   CLI11_PARSE(app, argc, argv);
-  if (graft::comm::launched_by_mpirun()) ranks = 1;
-  try {
-    graft::comm::launch(ranks, [&](auto& comm) {
-      if (settings.bf16) {
-        graft::comm::Compressed wire(comm);
-        measure(wire, settings);
-      } else {
-        measure(comm, settings);
-      }
-    });
-  } catch (const graft::Error& e) {
-    std::fprintf(stderr, "bench_allreduce: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  return graft::benchmarks::launch_benchmark("bench_allreduce", ranks, [&](auto& comm) {
+    if (settings.bf16) {
+      graft::comm::Compressed wire(comm);
+      measure(wire, settings);
+    } else {
+      measure(comm, settings);
+    }
+  });
 }

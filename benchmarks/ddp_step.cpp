@@ -11,10 +11,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <graft/comm/launch.hpp>
 #include <graft/ddp/data_parallel.hpp>
 #include <string>
+
 #include <vector>
+#include "benchmark_ranks.hpp"
 
 #include "random_faces.hpp"
 #include "train_step.hpp"
@@ -79,19 +80,11 @@ int main(int argc, char** argv) {
   Settings settings;
   int ranks = 2;
   CLI::App app{"DataParallel's cost per SAEHD-df training step: comm::Threads (--ranks N) or comm::Mpi (under mpirun)."};
-  app.add_option("--ranks", ranks, "thread ranks (ignored under mpirun, where each process is one rank)")
-      ->check(CLI::Range(1, 64));
+  graft::benchmarks::add_ranks_option(app, ranks);
   app.add_option("--batch", settings.batch, "images per side per rank")->check(CLI::Range(std::int64_t{1}, std::int64_t{64}));
   app.add_option("--steps", settings.steps, "measured steps of each kind")->check(CLI::Range(1, 1000));
   app.add_option("--bucket-mib", settings.bucket_mib, "bucket size after the first (1 MiB)")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{4096}));
   CLI11_PARSE(app, argc, argv);
-  if (graft::comm::launched_by_mpirun()) ranks = 1;
-  try {
-    graft::comm::launch(ranks, [&](auto& comm) { measure(comm, settings); });
-  } catch (const graft::Error& e) {
-    std::fprintf(stderr, "bench_ddp_step: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  return graft::benchmarks::launch_benchmark("bench_ddp_step", ranks, [&](auto& comm) { measure(comm, settings); });
 }
