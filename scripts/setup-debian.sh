@@ -9,7 +9,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build pkg-config \
-  nlohmann-json3-dev librange-v3-dev doctest-dev libbenchmark-dev libcli11-dev \
+  nlohmann-json3-dev doctest-dev libbenchmark-dev libcli11-dev \
   libdnnl-dev libopenmpi-dev openmpi-bin \
   python3 python3-pip > /dev/null
 # The tests read graft's checkpoints with Python's safetensors package.
