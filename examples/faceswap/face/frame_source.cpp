@@ -1,0 +1,69 @@
+#include "frame_source.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <graft/core/error.hpp>
+#include <opencv2/videoio.hpp>
+
+#include "image_file.hpp"
+
+namespace faceswap {
+
+struct FrameSource::Video {
+  cv::VideoCapture capture;
+  std::int64_t next = 0;
+};
+
+namespace {
+std::string frame_name(const std::filesystem::path& file, std::int64_t index) {
+  char digits[32];
+  std::snprintf(digits, sizeof digits, "_%06lld", static_cast<long long>(index));
+  return file.stem().string() + digits;
+}
+}  // namespace
+
+FrameSource::FrameSource(const std::filesystem::path& input) : input_(input) {
+  std::error_code ec;
+  graft::check(std::filesystem::exists(input, ec), input.string(), ": no such file or folder");
+  if (std::filesystem::is_directory(input, ec)) {
+    for (const auto& entry : std::filesystem::directory_iterator(input))
+      if (entry.is_regular_file() && is_image_path(entry.path())) images_.push_back(entry.path());
+    std::ranges::sort(images_);
+    graft::check(!images_.empty(), input.string(), ": the folder holds no images (.png, .jpg, .jpeg, .bmp)");
+    return;
+  }
+  if (is_image_path(input)) {
+    images_.push_back(input);
+    return;
+  }
+  video_ = std::make_unique<Video>();
+  bool opened = false;
+  try {
+    opened = video_->capture.open(input.string(), cv::CAP_FFMPEG);
+  } catch (const cv::Exception&) {
+    opened = false;
+  }
+  graft::check(opened && video_->capture.isOpened(), input.string(),
+               ": neither an image (.png, .jpg, .jpeg, .bmp) nor a video that FFmpeg can decode");
+}
+
+FrameSource::~FrameSource() = default;
+FrameSource::FrameSource(FrameSource&&) noexcept = default;
+
+std::optional<Frame> FrameSource::next() {
+  if (video_) {
+    cv::Mat image;
+    if (!video_->capture.read(image) || image.empty()) {
+      graft::check(video_->next > 0, input_.string(), ": the video has no frame that can be decoded");
+      return std::nullopt;
+    }
+    if (image.type() != CV_8UC3) image.convertTo(image, CV_8UC3);
+    const std::int64_t index = video_->next++;
+    return Frame{input_, index, frame_name(input_, index), image};
+  }
+  if (next_image_ == images_.size()) return std::nullopt;
+  const std::filesystem::path& file = images_[next_image_++];
+  return Frame{file, 0, file.stem().string(), read_image(file)};
+}
+
+}  // namespace faceswap

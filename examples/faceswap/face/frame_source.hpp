@@ -1,0 +1,46 @@
+// FrameSource: the frames of a video file, of one image, or of a folder of images.
+//
+// Extraction reads footage the way artists hand it over: a clip (anything
+// FFmpeg decodes through OpenCV), a single still, or a folder of frames
+// (read in name order). Each frame carries a stable name, the source's stem
+// plus its frame number, from which the face crops are named.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <opencv2/core.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace faceswap {
+
+struct Frame {
+  std::filesystem::path file;  // the video, or the image this frame was read from
+  std::int64_t index = 0;      // frame number within `file` (0 for a still)
+  std::string name;            // "<stem>_<index, 6 digits>"
+  cv::Mat image;               // 8-bit BGR
+};
+
+class FrameSource {
+ public:
+  // Throws naming `input` when it does not exist, or is neither an image, a
+  // folder holding images, nor a video that can be decoded.
+  explicit FrameSource(const std::filesystem::path& input);
+  ~FrameSource();
+  FrameSource(FrameSource&&) noexcept;
+
+  std::optional<Frame> next();
+  const std::filesystem::path& input() const { return input_; }
+  bool is_video() const { return video_ != nullptr; }
+
+ private:
+  struct Video;
+  std::filesystem::path input_;
+  std::vector<std::filesystem::path> images_;
+  std::size_t next_image_ = 0;
+  std::unique_ptr<Video> video_;
+};
+
+}  // namespace faceswap

@@ -1,0 +1,89 @@
+#include "image_file.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <graft/core/error.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <vector>
+
+namespace faceswap {
+namespace {
+
+std::string lower_extension(const std::filesystem::path& p) {
+  std::string e = p.extension().string();
+  std::ranges::transform(e, e.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return e;
+}
+
+std::vector<unsigned char> read_bytes(const std::filesystem::path& path) {
+  std::error_code ec;
+  graft::check(std::filesystem::exists(path, ec), path.string(), ": no such file");
+  graft::check(std::filesystem::is_regular_file(path, ec), path.string(), ": not a file");
+  std::ifstream in(path, std::ios::binary);
+  graft::check(bool(in), path.string(), ": cannot open for reading");
+  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  graft::check(!in.bad(), path.string(), ": read error");
+  return bytes;
+}
+
+bool starts_with(const std::vector<unsigned char>& b, std::initializer_list<unsigned char> prefix) {
+  return b.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), b.begin());
+}
+
+// The container's own end marker must be there; trailing zero bytes (some
+// cameras pad files) are allowed after it.
+void check_complete(const std::filesystem::path& path, const std::vector<unsigned char>& b) {
+  std::size_t end = b.size();
+  while (end > 0 && b[end - 1] == 0) --end;
+  if (starts_with(b, {0xFF, 0xD8})) {
+    graft::check(end >= 4 && b[end - 2] == 0xFF && b[end - 1] == 0xD9, path.string(),
+                 ": truncated JPEG (no end-of-image marker); the file is damaged or was not written completely");
+  } else if (starts_with(b, {0x89, 'P', 'N', 'G'})) {
+    const unsigned char iend[] = {'I', 'E', 'N', 'D'};
+    graft::check(end >= 12 && std::equal(iend, iend + 4, b.begin() + std::ptrdiff_t(end) - 8), path.string(),
+                 ": truncated PNG (no IEND chunk); the file is damaged or was not written completely");
+  }
+}
+
+}  // namespace
+
+bool is_image_path(const std::filesystem::path& path) {
+  const std::string e = lower_extension(path);
+  return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp";
+}
+
+cv::Mat read_image(const std::filesystem::path& path, bool color) {
+  const std::vector<unsigned char> bytes = read_bytes(path);
+  graft::check(!bytes.empty(), path.string(), ": empty file");
+  check_complete(path, bytes);
+  cv::Mat image;
+  try {
+    image = cv::imdecode(bytes, color ? cv::IMREAD_COLOR : cv::IMREAD_GRAYSCALE);
+  } catch (const cv::Exception& e) {
+    graft::fail(path.string(), ": cannot decode the image: ", e.what());
+  }
+  graft::check(!image.empty(), path.string(), ": not an image OpenCV can decode (PNG, JPEG or BMP expected)");
+  return image;
+}
+
+void write_image(const std::filesystem::path& path, const cv::Mat& image, int jpeg_quality) {
+  const std::string e = lower_extension(path);
+  std::vector<int> params;
+  if (e == ".jpg" || e == ".jpeg") params = {cv::IMWRITE_JPEG_QUALITY, jpeg_quality};
+  std::vector<unsigned char> bytes;
+  bool encoded = false;
+  try {
+    encoded = cv::imencode(e, image, bytes, params);
+  } catch (const cv::Exception& ex) {
+    graft::fail(path.string(), ": cannot encode the image: ", ex.what());
+  }
+  graft::check(encoded, path.string(), ": cannot encode the image as ", e);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  graft::check(bool(out), path.string(), ": cannot open for writing");
+  out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  out.flush();
+  graft::check(bool(out), path.string(), ": write failed (disk full?)");
+}
+
+}  // namespace faceswap

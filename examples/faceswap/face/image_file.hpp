@@ -1,0 +1,27 @@
+// Reading and writing the images of face sets and frame folders, with errors
+// that name the file.
+//
+// OpenCV decodes a truncated JPEG without complaint (it fills the missing
+// rows with grey and prints a libjpeg warning), which would put a damaged
+// face into training unnoticed. So before decoding, a JPEG must end with its
+// end-of-image marker and a PNG with its IEND chunk.
+#pragma once
+
+#include <filesystem>
+#include <opencv2/core.hpp>
+#include <string_view>
+
+namespace faceswap {
+
+// True for the extensions read as still images (.png, .jpg, .jpeg, .bmp; any case).
+bool is_image_path(const std::filesystem::path& path);
+
+// Decodes `path` as 8-bit BGR (color) or 8-bit gray; throws graft::Error naming
+// the file when it is missing, unreadable, truncated or not an image.
+cv::Mat read_image(const std::filesystem::path& path, bool color = true);
+
+// Encodes by extension (.jpg with `jpeg_quality`, .png lossless) and writes;
+// throws naming the file when that fails.
+void write_image(const std::filesystem::path& path, const cv::Mat& image, int jpeg_quality = 95);
+
+}  // namespace faceswap
