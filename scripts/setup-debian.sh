@@ -11,6 +11,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build pkg-config \
   nlohmann-json3-dev doctest-dev libbenchmark-dev libcli11-dev \
   libdnnl-dev libopenmpi-dev openmpi-bin \
+  libopencv-dev libdlib-dev libdlib-data \
   python3 python3-pip > /dev/null
 # The tests read graft's checkpoints with Python's safetensors package.
 if ! python3 -c "import safetensors, numpy" 2> /dev/null; then

@@ -52,6 +52,7 @@ struct Affine {
             d * o.a + e * o.d, d * o.b + e * o.e, d * o.c + e * o.f + f};
   }
   double scale() const { return std::sqrt(std::abs(a * e - b * d)); }
+  friend bool operator==(const Affine&, const Affine&) = default;
 };
 
 // The similarity (rotation, uniform scale, translation; no reflection) that

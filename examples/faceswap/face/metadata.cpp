@@ -87,7 +87,7 @@ FaceMetadata face_metadata_from_json(const json& j, const std::string& where) {
 void write_face_metadata(const std::filesystem::path& path, const FaceMetadata& m) {
   std::ofstream out(path, std::ios::trunc);
   graft::check(bool(out), path.string(), ": cannot open for writing");
-  out << to_json(m).dump(1) << '\n';
+  out << to_json(m).dump() << '\n';
   out.flush();
   graft::check(bool(out), path.string(), ": write failed (disk full?)");
 }

@@ -1,0 +1,159 @@
+#include "augment.hpp"
+
+#include <cmath>
+#include <graft/core/philox.hpp>
+#include <numbers>
+#include <opencv2/imgproc.hpp>
+
+namespace faceswap {
+namespace {
+
+// The random numbers of one sample: Philox(seed) at counters (draw, stream),
+// with the stream made of step and slot.
+class SampleRandom {
+ public:
+  explicit SampleRandom(const SampleKey& k) : rng_(k.seed), stream_((k.step << 24) ^ k.slot) {}
+  double uniform() { return rng_.uniform(next_++, stream_); }
+  double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
+  int below(int n) { return std::min(n - 1, int(uniform() * n)); }
+  // A normal resampled until |x| <= 2.5, divided by 2.5 (DeepFaceLab's truncated normal, in [-1, 1]).
+  double truncated_normal() {
+    for (;;) {
+      const double x = rng_.normal(next_++, stream_);
+      if (std::abs(x) <= 2.5) return x / 2.5;
+    }
+  }
+
+ private:
+  graft::Philox rng_;
+  std::uint64_t stream_;
+  std::uint64_t next_ = 0;
+};
+
+// Reinhard colour transfer in L*a*b*: match the per-channel mean and
+// standard deviation of `image` to those of `reference` (both float BGR in [0, 1]).
+void colour_transfer(cv::Mat& image, const cv::Mat& reference) {
+  cv::Mat lab, ref_lab;
+  cv::cvtColor(image, lab, cv::COLOR_BGR2Lab);
+  cv::cvtColor(reference, ref_lab, cv::COLOR_BGR2Lab);
+  cv::Scalar mean, stddev, ref_mean, ref_stddev;
+  cv::meanStdDev(lab, mean, stddev);
+  cv::meanStdDev(ref_lab, ref_mean, ref_stddev);
+  std::vector<cv::Mat> channels;
+  cv::split(lab, channels);
+  for (int c = 0; c < 3; ++c) {
+    const double gain = ref_stddev[c] / std::max(stddev[c], 1e-6);
+    channels[std::size_t(c)].convertTo(channels[std::size_t(c)], CV_32F, gain, ref_mean[c] - gain * mean[c]);
+  }
+  cv::merge(channels, lab);
+  cv::cvtColor(lab, image, cv::COLOR_Lab2BGR);
+}
+
+// DeepFaceLab's random warp: a coarse grid of 3, 5 or 9 points per side whose
+// interior points move by up to 0.24 of a cell, upsampled bilinearly to a
+// per-pixel map.
+cv::Mat random_warp(const cv::Mat& image, SampleRandom& random) {
+  const int w = image.rows;
+  const int cell = w / (2 << random.below(3));  // w/2, w/4 or w/8
+  const int count = w / cell + 1;
+  cv::Mat map_x(count, count, CV_32F), map_y(count, count, CV_32F);
+  for (int i = 0; i < count; ++i)
+    for (int j = 0; j < count; ++j) {
+      map_x.at<float>(i, j) = float(double(j) * w / (count - 1));
+      map_y.at<float>(i, j) = float(double(i) * w / (count - 1));
+    }
+  for (int i = 1; i + 1 < count; ++i)
+    for (int j = 1; j + 1 < count; ++j) {
+      map_x.at<float>(i, j) += float(random.truncated_normal() * cell * 0.24);
+      map_y.at<float>(i, j) += float(random.truncated_normal() * cell * 0.24);
+    }
+  const int half = cell / 2;
+  cv::Mat big_x, big_y;
+  cv::resize(map_x, big_x, cv::Size(w + cell, w + cell), 0, 0, cv::INTER_LINEAR);
+  cv::resize(map_y, big_y, cv::Size(w + cell, w + cell), 0, 0, cv::INTER_LINEAR);
+  const cv::Rect inner(half, half, w, w);
+  cv::Mat warped;
+  cv::remap(image, warped, big_x(inner), big_y(inner), cv::INTER_CUBIC, cv::BORDER_CONSTANT, cv::Scalar::all(0));
+  return warped;
+}
+
+struct Transform {
+  cv::Matx23d matrix;
+  bool flip = false;
+};
+
+Transform random_transform(int w, const AugmentOptions& o, SampleRandom& random) {
+  const double rotation = random.uniform(-o.rotation_degrees, o.rotation_degrees);
+  const double scale = random.uniform(1.0 / (1.0 + o.scale), 1.0 + o.scale);
+  const double tx = random.uniform(-o.shift, o.shift), ty = random.uniform(-o.shift, o.shift);
+  const bool flip = random.uniform() < 0.4;  // drawn whether or not used, so options do not shift later draws
+  cv::Mat m = cv::getRotationMatrix2D(cv::Point2f(float(w / 2), float(w / 2)), rotation, scale);
+  m.at<double>(0, 2) += tx * w;
+  m.at<double>(1, 2) += ty * w;
+  return {cv::Matx23d(m), o.random_flip && flip};
+}
+
+cv::Mat transformed(const cv::Mat& image, const Transform& t, int interpolation, int border) {
+  cv::Mat out;
+  cv::warpAffine(image, out, t.matrix, image.size(), interpolation, border, cv::Scalar::all(0));
+  if (t.flip) cv::flip(out, out, 1);
+  return out;
+}
+
+// Copies an HxWxC float image into planes of an NCHW tensor, clipped to [0, 1].
+void store(const cv::Mat& image, float* planes) {
+  const int w = image.cols, h = image.rows, c = image.channels();
+  for (int y = 0; y < h; ++y) {
+    const float* row = image.ptr<float>(y);
+    for (int x = 0; x < w; ++x)
+      for (int k = 0; k < c; ++k) planes[(std::size_t(k) * h + y) * w + x] = std::clamp(row[x * c + k], 0.0f, 1.0f);
+  }
+}
+
+}  // namespace
+
+SideTensors::SideTensors(std::int64_t batch, int resolution)
+    : warped(graft::Shape{batch, 3, resolution, resolution}),
+      target(warped.shape()),
+      mask(graft::Shape{batch, 1, resolution, resolution}),
+      loss_mask(mask.shape()) {}
+
+void augment_into(const FaceSet& set, std::size_t index, const SampleKey& key, const AugmentOptions& o,
+                  const FaceSet* colour_reference, SideTensors& out, std::int64_t b) {
+  const int w = set.resolution();
+  graft::check(out.warped.shape()[3] == w, "augment: batch tensors are ", out.warped.shape()[3], " px, the face set ", w, " px");
+  SampleRandom random(key);
+  cv::Mat image, mask;
+  set.image(index).convertTo(image, CV_32FC3, 1.0 / 255);
+  set.mask(index).convertTo(mask, CV_32F, 1.0 / 255);
+
+  // Fixed-count draws first, the warp's variable count last: switching the
+  // warp or the colour transfer off leaves the affine transform and flip as they were.
+  const Transform t = random_transform(w, o, random);
+  const std::size_t reference = colour_reference ? std::size_t(random.uniform() * double(colour_reference->size())) : 0;
+  if (o.colour_transfer && colour_reference) {
+    cv::Mat ref;
+    colour_reference->image(std::min(reference, colour_reference->size() - 1)).convertTo(ref, CV_32FC3, 1.0 / 255);
+    if (ref.size() != image.size()) cv::resize(ref, ref, image.size(), 0, 0, cv::INTER_AREA);
+    colour_transfer(image, ref);
+  }
+  const cv::Mat warped = o.random_warp ? random_warp(image, random) : image;
+  const cv::Mat input = transformed(warped, t, cv::INTER_CUBIC, cv::BORDER_REPLICATE);
+  const cv::Mat target = transformed(image, t, cv::INTER_CUBIC, cv::BORDER_REPLICATE);
+  const cv::Mat target_mask = transformed(mask, t, cv::INTER_LINEAR, cv::BORDER_CONSTANT);
+
+  const int sigma = loss_mask_sigma(w);
+  int kernel = std::max(3, 4 * sigma);
+  kernel += 1 - kernel % 2;  // odd
+  cv::Mat blurred;
+  cv::GaussianBlur(target_mask, blurred, cv::Size(kernel, kernel), sigma, sigma, cv::BORDER_CONSTANT);
+  cv::Mat loss_mask = cv::min(blurred, 0.5) * 2.0;
+
+  const std::size_t plane = std::size_t(w) * std::size_t(w);
+  store(input, out.warped.data() + std::size_t(b) * 3 * plane);
+  store(target, out.target.data() + std::size_t(b) * 3 * plane);
+  store(target_mask, out.mask.data() + std::size_t(b) * plane);
+  store(loss_mask, out.loss_mask.data() + std::size_t(b) * plane);
+}
+
+}  // namespace faceswap

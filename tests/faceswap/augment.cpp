@@ -1,0 +1,187 @@
+// Augmentation and the batch loader: determinism, independence of thread and
+// rank counts, what the warp and the affine touch, and the loss-mask formula.
+#include <doctest/doctest.h>
+
+#include <opencv2/imgproc.hpp>
+
+#include "data/batch_loader.hpp"
+#include "support.hpp"
+
+using namespace faceswap;
+
+namespace {
+
+const FaceSet& demo_set() {
+  static const FaceSet set = FaceSet::load(faceswap::testing::demo / "faces" / "spkA", {.resolution = 64});
+  return set;
+}
+
+const FaceSet& other_set() {
+  static const FaceSet set = FaceSet::load(faceswap::testing::demo / "faces" / "spkC", {.resolution = 64});
+  return set;
+}
+
+SideTensors one(std::size_t index, SampleKey key, const AugmentOptions& options, const FaceSet& set = demo_set()) {
+  SideTensors t(1, set.resolution());
+  augment_into(set, index, key, options, &other_set(), t, 0);
+  return t;
+}
+
+bool same(const graft::Tensor& a, const graft::Tensor& b) { return std::ranges::equal(a.span(), b.span()); }
+
+double mean_abs_difference(const graft::Tensor& a, const graft::Tensor& b) {
+  double d = 0;
+  for (std::size_t i = 0; i < a.span().size(); ++i) d += std::abs(a.span()[i] - b.span()[i]);
+  return d / double(a.span().size());
+}
+
+// Sample b of a batch, as values.
+std::vector<float> sample(const graft::Tensor& t, std::int64_t b) {
+  const std::int64_t n = t.numel() / t.shape()[0];
+  return {t.data() + b * n, t.data() + (b + 1) * n};
+}
+
+std::vector<float> values(const graft::Tensor& t) { return {t.span().begin(), t.span().end()}; }
+
+// A batch kept after the loader has reused its buffers.
+struct Kept {
+  graft::Tensor warped, target, loss_mask;
+  explicit Kept(const SideTensors& s) : warped(s.warped.shape()), target(s.target.shape()), loss_mask(s.loss_mask.shape()) {
+    std::ranges::copy(s.warped.span(), warped.span().begin());
+    std::ranges::copy(s.target.span(), target.span().begin());
+    std::ranges::copy(s.loss_mask.span(), loss_mask.span().begin());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("Augmentation is a function of (seed, step, slot)") {
+  const AugmentOptions options{.colour_transfer = true};
+  const auto a = one(3, {1, 10, 2}, options), b = one(3, {1, 10, 2}, options);
+  CHECK(same(a.warped, b.warped));
+  CHECK(same(a.target, b.target));
+  CHECK(same(a.loss_mask, b.loss_mask));
+  for (SampleKey other : {SampleKey{2, 10, 2}, SampleKey{1, 11, 2}, SampleKey{1, 10, 3}}) {
+    const auto c = one(3, other, options);
+    CHECK(!same(a.warped, c.warped));
+    CHECK(!same(a.target, c.target));
+  }
+}
+
+TEST_CASE("The warp changes the input only; the target is the affine-transformed face") {
+  const SampleKey key{7, 3, 1};
+  const auto warped = one(5, key, {.random_warp = true});
+  const auto plain = one(5, key, {.random_warp = false});
+  CHECK(same(warped.target, plain.target));
+  CHECK(same(warped.mask, plain.mask));
+  CHECK(!same(warped.warped, plain.warped));
+  CHECK(same(plain.warped, plain.target));  // without the warp, input and target are one image
+  const double moved = mean_abs_difference(warped.warped, warped.target);
+  MESSAGE("the warp moves pixels by a mean absolute value of ", moved);
+  CHECK(moved > 0.005);
+
+  // With no warp, no affine and no flip the target is the stored face.
+  const auto still = one(5, key, {.random_warp = false, .random_flip = false, .rotation_degrees = 0, .scale = 0, .shift = 0});
+  const cv::Mat face = demo_set().image(5);
+  double worst = 0;
+  for (int c = 0; c < 3; ++c)
+    for (int y = 0; y < 64; ++y)
+      for (int x = 0; x < 64; ++x)
+        worst = std::max(worst, std::abs(still.target.data()[(c * 64 + y) * 64 + x] - face.at<cv::Vec3b>(y, x)[c] / 255.0));
+  CHECK(worst < 1e-6);
+}
+
+TEST_CASE("Flip and affine move the mask with the image") {
+  // A face whose pixels are its mask: after augmentation the target's channels
+  // must still be the mask wherever the transform is the same.
+  cv::Mat m = cv::Mat::zeros(64, 64, CV_8UC1);
+  cv::ellipse(m, {24, 30}, {14, 20}, 20, 0, 360, cv::Scalar(255), cv::FILLED);  // off-centre, so a flip shows
+  cv::Mat image;
+  cv::cvtColor(m, image, cv::COLOR_GRAY2BGR);
+  const FaceSet set = FaceSet::from_images({image}, {m});
+  int flipped = 0;
+  for (std::uint64_t slot = 0; slot < 12; ++slot) {
+    SideTensors t(1, 64);
+    augment_into(set, 0, {5, 0, slot}, {.random_warp = false}, nullptr, t, 0);
+    // Centre of mass of mask and of the target's blue channel agree.
+    double mx = 0, my = 0, ms = 0, ix = 0, iy = 0, is = 0;
+    for (int y = 0; y < 64; ++y)
+      for (int x = 0; x < 64; ++x) {
+        const float mv = t.mask.data()[y * 64 + x], iv = t.target.data()[y * 64 + x];
+        mx += mv * x, my += mv * y, ms += mv, ix += iv * x, iy += iv * y, is += iv;
+      }
+    CHECK(std::abs(mx / ms - ix / is) < 0.3);
+    CHECK(std::abs(my / ms - iy / is) < 0.3);
+    CHECK(mean_abs_difference(t.mask, graft::Tensor(t.mask.shape())) > 0);  // the mask is there
+    flipped += mx / ms > 32;  // the ellipse starts left of centre; flipped, it is right
+  }
+  CHECK(flipped > 0);  // p = 0.4 over 12 samples
+  CHECK(flipped < 12);
+}
+
+TEST_CASE("The loss mask is clip(gaussian_blur(M, max(1, R/32)), 0, 0.5) * 2 of the target mask") {
+  const auto t = one(9, {3, 4, 5}, {});
+  cv::Mat mask(64, 64, CV_32F, const_cast<float*>(t.mask.data()));
+  cv::Mat blurred;
+  // sigma = 64 / 32 = 2; kernel max(3, int(4 sigma)) made odd = 9.
+  cv::GaussianBlur(mask, blurred, {9, 9}, 2, 2, cv::BORDER_CONSTANT);
+  cv::Mat expected = cv::min(blurred, 0.5) * 2.0;
+  double worst = 0;
+  for (int i = 0; i < 64 * 64; ++i) worst = std::max(worst, double(std::abs(expected.ptr<float>()[i] - t.loss_mask.data()[i])));
+  CHECK(worst < 1e-6);
+  CHECK(loss_mask_sigma(128) == 4);
+  CHECK(loss_mask_sigma(16) == 1);
+}
+
+TEST_CASE("BatchLoader: the same batches for any worker count and any rank count") {
+  const LoaderOptions base{.batch = 8, .seed = 9, .augment = {.colour_transfer = true}};
+  std::vector<Kept> one_rank;
+  {
+    BatchLoader loader(demo_set(), &other_set(), {.batch = 8, .seed = 9, .workers = 1, .prefetch = 2, .augment = base.augment});
+    for (int s = 0; s < 12; ++s) one_rank.emplace_back(loader.next());  // 96 samples: crosses an epoch (75 faces)
+  }
+  {
+    BatchLoader loader(demo_set(), &other_set(), {.batch = 8, .seed = 9, .workers = 3, .prefetch = 5, .augment = base.augment});
+    for (int s = 0; s < 12; ++s) {
+      const auto& batch = loader.next();
+      CHECK(loader.step() == s);
+      CHECK(same(batch.warped, one_rank[std::size_t(s)].warped));
+      CHECK(same(batch.loss_mask, one_rank[std::size_t(s)].loss_mask));
+    }
+  }
+  // Two ranks of 4: rank r's sample j is the one-rank batch's sample 2j + r.
+  for (int rank = 0; rank < 2; ++rank) {
+    BatchLoader loader(demo_set(), &other_set(),
+                       {.batch = 4, .ranks = 2, .rank = rank, .seed = 9, .workers = 2, .augment = base.augment});
+    for (int s = 0; s < 12; ++s) {
+      const auto& batch = loader.next();
+      for (int j = 0; j < 4; ++j) {
+        CHECK(sample(batch.warped, j) == sample(one_rank[std::size_t(s)].warped, 2 * j + rank));
+        CHECK(sample(batch.target, j) == sample(one_rank[std::size_t(s)].target, 2 * j + rank));
+      }
+    }
+  }
+}
+
+TEST_CASE("BatchLoader: every face once per epoch, a new order each epoch, and resuming at a step") {
+  BatchLoader loader(demo_set(), nullptr, {.batch = 5, .seed = 4});
+  std::vector<std::size_t> first, second;
+  for (std::int64_t s = 0; s < 15; ++s)
+    for (std::int64_t b = 0; b < 5; ++b) first.push_back(loader.sample_of(s, b).first);
+  for (std::int64_t s = 15; s < 30; ++s)
+    for (std::int64_t b = 0; b < 5; ++b) second.push_back(loader.sample_of(s, b).first);
+  auto sorted = [](std::vector<std::size_t> v) {
+    std::ranges::sort(v);
+    return v;
+  };
+  std::vector<std::size_t> all(75);
+  std::iota(all.begin(), all.end(), 0);
+  CHECK(sorted(first) == all);
+  CHECK(sorted(second) == all);
+  CHECK(first != second);
+
+  BatchLoader resumed(demo_set(), nullptr, {.batch = 5, .seed = 4, .first_step = 7});
+  BatchLoader fresh(demo_set(), nullptr, {.batch = 5, .seed = 4});
+  for (int s = 0; s < 7; ++s) fresh.next();
+  CHECK(same(resumed.next().warped, fresh.next().warped));
+}

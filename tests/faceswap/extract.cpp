@@ -1,0 +1,173 @@
+// faceswap extract on the shipped GRID clips, and its bad-input behaviour.
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include <opencv2/imgproc.hpp>
+
+#include "extract.hpp"
+#include "face/image_file.hpp"
+#include "face/metadata.hpp"
+#include "support.hpp"
+
+using namespace faceswap;
+using faceswap::testing::Scratch;
+
+namespace {
+
+std::vector<FaceMetadata> faces_of(const std::filesystem::path& folder) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(folder))
+    if (e.path().extension() == ".json" && e.path().filename() != "faceset.json") files.push_back(e.path());
+  std::ranges::sort(files);
+  std::vector<FaceMetadata> faces;
+  for (const auto& f : files) faces.push_back(read_face_metadata(f));
+  return faces;
+}
+
+}  // namespace
+
+TEST_CASE("extract finds exactly one face in every frame of the shipped clips, with stable alignment") {
+  Scratch scratch("extract");
+  for (const char* clip : {"brbk7n", "lbbc2a"}) {
+    const auto out = scratch / clip;
+    const ExtractReport report =
+        extract({.inputs = {faceswap::testing::demo / "clips" / (std::string(clip) + ".mpg")}, .output = out, .size = 128});
+    CHECK(report.frames == 75);
+    CHECK(report.faces == 75);
+    CHECK(report.frames_without_face.empty());
+    const auto faces = faces_of(out);
+    REQUIRE(faces.size() == 75);
+    // Jitter: how far the rigid landmarks (nose bridge and tip 27..35, eye
+    // corners 36, 39, 42, 45) move in the crop from one frame to the next.
+    double total = 0, worst = 0;
+    const std::size_t rigid[] = {27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45};
+    for (std::size_t f = 1; f < faces.size(); ++f) {
+      double mean = 0;
+      for (std::size_t i : rigid) mean += norm(faces[f].landmarks[i] - faces[f - 1].landmarks[i]) / std::size(rigid);
+      total += mean / double(faces.size() - 1);
+      worst = std::max(worst, mean);
+      CHECK(faces[f].source_frame == faces[f - 1].source_frame + 1);
+    }
+    MESSAGE(std::string(clip), ": rigid landmarks move ", total, " px per frame on average (worst ", worst, ") in a 128 px crop");
+    CHECK(total < 1.5);  // about 1% of the crop
+    CHECK(worst < 4.0);
+    // The stored transform maps the frame's landmarks onto the crop's.
+    for (const auto& face : faces)
+      for (std::size_t i = 0; i < landmark_count; ++i)
+        CHECK(norm(face.image_to_face(face.source_landmarks[i]) - face.landmarks[i]) < 1e-9);
+    // The summary lists the run.
+    std::ifstream summary(out / "faceset.json");
+    const auto j = nlohmann::json::parse(summary);
+    CHECK(j["faces"] == 75);
+    CHECK(j["face_type"] == "whole");
+  }
+}
+
+TEST_CASE("Face metadata round-trips through its JSON file exactly") {
+  Scratch scratch("metadata");
+  const auto faces = faces_of(faceswap::testing::demo / "faces" / "spkA");
+  REQUIRE(!faces.empty());
+  for (const auto& face : {faces.front(), faces.back()}) {
+    write_face_metadata(scratch / "face.json", face);
+    CHECK(read_face_metadata(scratch / "face.json") == face);
+  }
+  // A missing key or a wrong type is named with the file.
+  nlohmann::json j = to_json(faces.front());
+  j.erase("landmarks");
+  std::ofstream(scratch / "bad.json") << j.dump();
+  CHECK_THROWS_WITH_AS(read_face_metadata(scratch / "bad.json"),
+                       doctest::Contains("bad.json: the face metadata has no \"landmarks\""), graft::Error);
+  j = to_json(faces.front());
+  j["size"] = "large";
+  std::ofstream(scratch / "bad2.json") << j.dump();
+  CHECK_THROWS_WITH_AS(read_face_metadata(scratch / "bad2.json"), doctest::Contains("bad2.json: \"size\" has the wrong type"),
+                       graft::Error);
+}
+
+TEST_CASE("extract with several faces per frame keeps the largest, or all") {
+  // Two copies of a frame side by side, the right one at half size.
+  Scratch scratch("two-faces");
+  const cv::Mat face = read_image(faceswap::testing::demo / "faces" / "spkA" / "brbk7n_000000_0.jpg");
+  cv::Mat big, small, frame(320, 640, CV_8UC3, cv::Scalar(90, 120, 150));
+  cv::resize(face, big, {300, 300});
+  cv::resize(face, small, {200, 200});
+  big.copyTo(frame(cv::Rect(10, 10, 300, 300)));
+  small.copyTo(frame(cv::Rect(400, 60, 200, 200)));
+  std::filesystem::create_directories(scratch / "frames");
+  write_image(scratch / "frames" / "two.png", frame);
+  const auto largest = extract({.inputs = {scratch / "frames"}, .output = scratch / "largest", .size = 64});
+  CHECK(largest.faces == 1);
+  const auto all = extract({.inputs = {scratch / "frames"}, .output = scratch / "all", .size = 64, .faces = FacesPerFrame::all});
+  CHECK(all.faces == 2);
+  const auto faces = faces_of(scratch / "all");
+  REQUIRE(faces.size() == 2);
+  CHECK(faces[0].face_index == 0);
+  CHECK(faces[0].source_rect.area() > faces[1].source_rect.area());
+}
+
+TEST_CASE("Frames without a face are counted and listed, not fatal") {
+  Scratch scratch("no-face");
+  std::filesystem::create_directories(scratch / "frames");
+  write_image(scratch / "frames" / "a_face.png", read_image(faceswap::testing::demo / "faces" / "spkA" / "brbk7n_000000_0.jpg"));
+  write_image(scratch / "frames" / "b_wall.png", cv::Mat(128, 128, CV_8UC3, cv::Scalar(30, 60, 90)));
+  const auto report = extract(
+      {.inputs = {scratch / "frames"}, .output = scratch / "out", .size = 64, .min_face = 20, .detector = {.upsample = 1}});
+  CHECK(report.frames == 2);
+  CHECK(report.faces == 1);
+  REQUIRE(report.frames_without_face.size() == 1);
+  CHECK(report.frames_without_face[0].ends_with("b_wall.png"));
+}
+
+TEST_CASE("Bad input: one clear message naming the file, a non-zero exit, and no output left behind") {
+  Scratch scratch("bad-input");
+  const auto out = scratch / "out";
+  auto expect_failure = [&](const std::string& arguments, const std::string& message) {
+    const auto run = faceswap::testing::run_faceswap("extract " + arguments + " -o " + faceswap::testing::quoted(out));
+    INFO(run.output);
+    CHECK(run.status == 1);
+    CHECK(run.output.find(message) != std::string::npos);
+    CHECK(!std::filesystem::exists(out));
+    for (const auto& e : std::filesystem::directory_iterator(scratch.path()))
+      CHECK_MESSAGE(e.path().filename().string().find(".partial") == std::string::npos, "left behind: ", e.path());
+  };
+  expect_failure("-i " + faceswap::testing::quoted(scratch / "missing.mp4"), "missing.mp4: no such file or folder");
+
+  std::ofstream(scratch / "notes.txt") << "not a video";
+  expect_failure("-i " + faceswap::testing::quoted(scratch / "notes.txt"), "notes.txt: neither an image");
+
+  // A JPEG cut in half.
+  std::filesystem::create_directories(scratch / "cut");
+  {
+    std::ifstream in(faceswap::testing::demo / "faces" / "spkA" / "brbk7n_000000_0.jpg", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream(scratch / "cut" / "frame.jpg", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  expect_failure("-i " + faceswap::testing::quoted(scratch / "cut" / "frame.jpg"), "frame.jpg: truncated JPEG");
+
+  std::filesystem::create_directories(scratch / "walls");
+  write_image(scratch / "walls" / "wall.png", cv::Mat(96, 96, CV_8UC3, cv::Scalar(20, 200, 20)));
+  expect_failure("-i " + faceswap::testing::quoted(scratch / "walls"), "no face found in 1 frame(s); nothing was written");
+
+  // An output folder that cannot be created: its parent is a file.
+  std::ofstream(scratch / "a_file") << "x";
+  const auto run = faceswap::testing::run_faceswap("extract -i " +
+                                                   faceswap::testing::quoted(faceswap::testing::demo / "clips" / "brbk7n.mpg") +
+                                                   " -o " + faceswap::testing::quoted(scratch / "a_file" / "faces"));
+  INFO(run.output);
+  CHECK(run.status == 1);
+  CHECK(run.output.find("a_file") != std::string::npos);
+
+  // An output that already holds something is never touched.
+  std::filesystem::create_directories(out);
+  std::ofstream(out / "keep.txt") << "precious";
+  const auto again = faceswap::testing::run_faceswap("extract -i " +
+                                                     faceswap::testing::quoted(faceswap::testing::demo / "clips" / "brbk7n.mpg") +
+                                                     " -o " + faceswap::testing::quoted(out));
+  CHECK(again.status == 1);
+  CHECK(again.output.find("exists and is not an empty folder") != std::string::npos);
+  CHECK(std::filesystem::exists(out / "keep.txt"));
+}
