@@ -3,7 +3,8 @@
 // Every frame of every input (videos, stills, folders of frames) goes through
 // the detector; each kept face is aligned (alignment.hpp), cropped to
 // size x size with its landmark-hull mask, and written with its metadata
-// (metadata.hpp). Frames without a face are counted and listed in the set's
+// (metadata.hpp). Frames are decoded in order and detected in parallel,
+// a chunk at a time, and written in order. Frames without a face are counted and listed in the set's
 // faceset.json, not fatal. The set is written into a temporary folder beside
 // the output and renamed into place at the end, so an interrupted or failed
 // extraction never leaves a folder that looks complete.
@@ -33,6 +34,7 @@ struct ExtractOptions {
   int jpeg_quality = 95;
   int every = 1;      // keep every n-th frame
   int min_face = 40;  // ignore detections smaller than this (pixels, box side)
+  int threads = 0;    // detection threads; 0: one per core
   DetectorOptions detector;
 };
 

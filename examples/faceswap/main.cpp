@@ -25,6 +25,7 @@ void add_extract(CLI::App& app, faceswap::ExtractOptions& o, std::string& face_t
   cmd->add_option("--min-face", o.min_face, "ignore faces whose detector box is smaller (pixels)")->check(CLI::Range(0, 100000));
   cmd->add_option("--upsample", o.detector.upsample, "enlarge frames 2^n times before detection, for small faces")
       ->check(CLI::Range(0, 3));
+  cmd->add_option("--threads", o.threads, "detection threads (0: one per core)")->check(CLI::Range(0, 1024));
   cmd->add_option("--landmark-model", o.detector.shape_predictor, "dlib 68-point shape predictor");
 }
 

@@ -51,9 +51,8 @@ void colour_transfer(cv::Mat& image, const cv::Mat& reference) {
 
 // DeepFaceLab's random warp: a coarse grid of 3, 5 or 9 points per side whose
 // interior points move by up to 0.24 of a cell, upsampled bilinearly to a
-// per-pixel map.
-cv::Mat random_warp(const cv::Mat& image, SampleRandom& random) {
-  const int w = image.rows;
+// per-pixel map (where each output pixel samples the face).
+std::pair<cv::Mat, cv::Mat> random_warp_maps(int w, SampleRandom& random) {
   const int cell = w / (2 << random.below(3));  // w/2, w/4 or w/8
   const int count = w / cell + 1;
   cv::Mat map_x(count, count, CV_32F), map_y(count, count, CV_32F);
@@ -72,9 +71,7 @@ cv::Mat random_warp(const cv::Mat& image, SampleRandom& random) {
   cv::resize(map_x, big_x, cv::Size(w + cell, w + cell), 0, 0, cv::INTER_LINEAR);
   cv::resize(map_y, big_y, cv::Size(w + cell, w + cell), 0, 0, cv::INTER_LINEAR);
   const cv::Rect inner(half, half, w, w);
-  cv::Mat warped;
-  cv::remap(image, warped, big_x(inner), big_y(inner), cv::INTER_CUBIC, cv::BORDER_CONSTANT, cv::Scalar::all(0));
-  return warped;
+  return {big_x(inner).clone(), big_y(inner).clone()};
 }
 
 struct Transform {
@@ -137,9 +134,19 @@ void augment_into(const FaceSet& set, std::size_t index, const SampleKey& key, c
     if (ref.size() != image.size()) cv::resize(ref, ref, image.size(), 0, 0, cv::INTER_AREA);
     colour_transfer(image, ref);
   }
-  const cv::Mat warped = o.random_warp ? random_warp(image, random) : image;
-  const cv::Mat input = transformed(warped, t, cv::INTER_CUBIC, cv::BORDER_REPLICATE);
   const cv::Mat target = transformed(image, t, cv::INTER_CUBIC, cv::BORDER_REPLICATE);
+  cv::Mat input;  // not a header of target: remap below must not write into it
+  if (!o.random_warp) {
+    input = target;
+  } else {
+    // DeepFaceLab remaps, then warps the result affinely: two resamplings.
+    // Moving the warp's sampling map through the affine transform (and the
+    // flip) instead gives the same geometry in one cubic resampling.
+    const auto [map_x, map_y] = random_warp_maps(w, random);
+    const cv::Mat through_x = transformed(map_x, t, cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+    const cv::Mat through_y = transformed(map_y, t, cv::INTER_LINEAR, cv::BORDER_REPLICATE);
+    cv::remap(image, input, through_x, through_y, cv::INTER_CUBIC, cv::BORDER_REPLICATE);
+  }
   const cv::Mat target_mask = transformed(mask, t, cv::INTER_LINEAR, cv::BORDER_CONSTANT);
 
   const int sigma = loss_mask_sigma(w);

@@ -4,7 +4,8 @@
 // (Debian's libdlib-data: shape_predictor_68_face_landmarks.dat, trained on
 // the iBUG 300-W data; see docs/faceswap-data.md for its licence) places the
 // 68 iBUG landmarks. Detection is the slow part of extraction (about 30 ms per
-// 360x288 frame on one core); each detector is used by one thread.
+// 360x288 frame on one core); each detector is used by one thread, so
+// extraction gives each of its threads a copy.
 #pragma once
 
 #include <filesystem>
@@ -32,6 +33,8 @@ class FaceDetector {
   explicit FaceDetector(const DetectorOptions& options = {});
   ~FaceDetector();
   FaceDetector(FaceDetector&&) noexcept;
+  // A copy for another thread (detection keeps scratch state); cheaper than loading the model again.
+  FaceDetector(const FaceDetector& other);
   // Faces in a BGR 8-bit frame, largest first.
   std::vector<DetectedFace> detect(const cv::Mat& bgr) const;
 
