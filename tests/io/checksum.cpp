@@ -33,3 +33,15 @@ TEST_CASE("checksum text round-trips and rejects other forms") {
   CHECK_FALSE(io::parse_checksum_text("xxh64:cbf43926"));
   CHECK_FALSE(io::parse_checksum_text(""));
 }
+
+TEST_CASE("crc32c gives the Castagnoli check values") {
+  auto bytes = [](std::string_view s) { return std::as_bytes(std::span(s.data(), s.size())); };
+  CHECK(io::crc32c(bytes("123456789")) == 0xE3069283u);
+  CHECK(io::crc32c(bytes("")) == 0u);
+  // RFC 3720 (iSCSI) B.4: 32 bytes of zeros.
+  const std::string zeros(32, '\0');
+  CHECK(io::crc32c(bytes(zeros)) == 0x8A9136AAu);
+  // Continued over pieces.
+  const std::string text = "The quick brown fox jumps over the lazy dog";
+  CHECK(io::crc32c(bytes(text.substr(10)), io::crc32c(bytes(text.substr(0, 10)))) == io::crc32c(bytes(text)));
+}
