@@ -1,12 +1,17 @@
 // faceswap: graft's face-replacement tool.
 //   faceswap extract --input clip.mp4 --output faces/actor [--face-type whole --size 256]
-// (train, swap and export follow; see docs/faceswap-data.md.)
+//   faceswap train --src faces/actor --dst faces/double --output models/run1 [--config run.json]
+// (swap and export follow; see docs/faceswap.md.)
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <graft/core/error.hpp>
 
+#include <csignal>
+#include <cstring>
+
 #include "extract.hpp"
+#include "train/variants.hpp"
 
 namespace {
 
@@ -45,6 +50,65 @@ int run_extract(faceswap::ExtractOptions& o, const std::string& face_type, const
   return 0;
 }
 
+void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& config) {
+  auto* cmd = app.add_subcommand("train", "Train a face-swap model on two face sets (any option can come from --config)");
+  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a later option overrides an earlier one
+  cmd->add_option("--config", config,
+                  "JSON file of options (the keys are the long option names with _ for -); "
+                  "options given on the command line override it");
+  cmd->add_option("--src", o.src, "face set of the face to learn (made by extract)");
+  cmd->add_option("--dst", o.dst, "face set of the performance to keep");
+  cmd->add_option("-o,--output", o.output, "model folder: model.safetensors, previews, loss.png, metrics.jsonl, tensorboard/");
+  cmd->add_flag("--skip-bad-faces", o.skip_bad_faces, "leave out faces that cannot be read instead of stopping");
+  cmd->add_option("--model", o.model, "df, liae, quick96, or demo (a small df for CPUs)")
+      ->check(CLI::IsMember({"df", "liae", "quick96", "demo"}));
+  cmd->add_option("--resolution", o.resolution, "face resolution in pixels (df and liae: 64 or 128 in this build; quick96: 96)");
+  cmd->add_option("--batch", o.batch, "faces per side per step, all ranks together");
+  cmd->add_option("--optimizer", o.optimizer, "adabelief (DeepFaceLab's), rmsprop or adam")
+      ->check(CLI::IsMember({"adabelief", "rmsprop", "adam"}));
+  cmd->add_option("--lr", o.lr, "learning rate");
+  cmd->add_option("--lr-dropout", o.lr_dropout, "probability that a weight is updated in a step (1: off)");
+  cmd->add_option("--seed", o.seed, "seed of the weights, the sample order and the augmentation");
+  cmd->add_flag("--random-warp,!--no-random-warp", o.random_warp, "warp the network input (turn off late in training)");
+  cmd->add_flag("--random-flip,!--no-random-flip", o.random_flip, "flip samples horizontally with p = 0.4");
+  cmd->add_flag("--colour-transfer", o.colour_transfer, "Reinhard colour transfer of src faces towards dst faces (rct)");
+  cmd->add_option("--steps", o.steps, "stop after this many steps (0: no limit)");
+  cmd->add_option("--target-loss", o.target_loss, "stop when the mean loss over --loss-window steps reaches this (0: off)");
+  cmd->add_option("--loss-window", o.loss_window, "steps averaged for --target-loss");
+  cmd->add_option("--preview-every", o.preview_every, "write previews/step_N.png and preview.png every N steps (0: off)");
+  cmd->add_option("--autosave-minutes", o.autosave_minutes, "save the checkpoint every N minutes (0: only at the end)");
+  cmd->add_option("--save-every", o.save_every, "also save the checkpoint every N steps (0: off)");
+  cmd->add_option("--log-every", o.log_every, "write metrics.jsonl and TensorBoard every N steps");
+  cmd->add_flag("--tensorboard,!--no-tensorboard", o.tensorboard, "write TensorBoard event files in tensorboard/");
+  cmd->add_option("--ranks", o.ranks, "data-parallel ranks as threads (under mpirun each process is a rank)");
+  cmd->add_option("--loader-workers", o.loader_workers, "augmentation threads per side and rank");
+  cmd->add_option("--comm-timeout", o.comm_timeout_s, "seconds a rank waits for the others before stopping the job");
+  cmd->add_flag("--resume", o.resume, "continue the run saved in the output folder");
+}
+
+// --config is read before the other options, so that they override it.
+std::filesystem::path find_config(int argc, char** argv) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], "--config") == 0) return argv[i + 1];
+  for (int i = 1; i < argc; ++i)
+    if (std::strncmp(argv[i], "--config=", 9) == 0) return argv[i] + 9;
+  return {};
+}
+
+extern "C" void on_stop_signal(int) { faceswap::stop_signal.store(1); }
+
+int run_train(const faceswap::TrainOptions& o) {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+  std::filesystem::create_directories(o.output);
+  const auto summary = faceswap::train(o);
+  std::printf("trained steps %lld..%lld in %.1f s; loss %.4f; model in %s\n", static_cast<long long>(summary.first_step),
+              static_cast<long long>(summary.last_step), summary.seconds, summary.final_loss, o.output.c_str());
+  if (summary.time_to_loss >= 0) std::printf("time to loss %.4g: %.1f s\n", o.target_loss, summary.time_to_loss);
+  if (faceswap::stop_signal.load()) std::printf("stopped by a signal; saved; continue with --resume\n");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -53,9 +117,19 @@ int main(int argc, char** argv) {
   faceswap::ExtractOptions extract;
   std::string face_type = "whole", faces = "largest";
   add_extract(app, extract, face_type, faces);
+  faceswap::TrainOptions train;
+  std::filesystem::path config;
+  try {
+    if (const auto path = find_config(argc, argv); !path.empty()) train = faceswap::read_train_options(path);
+  } catch (const graft::Error& e) {
+    std::fprintf(stderr, "faceswap: %s\n", e.what());
+    return 1;
+  }
+  add_train(app, train, config);
   CLI11_PARSE(app, argc, argv);
   try {
     if (app.got_subcommand("extract")) return run_extract(extract, face_type, faces);
+    if (app.got_subcommand("train")) return run_train(train);
   } catch (const graft::Error& e) {
     std::fprintf(stderr, "faceswap: %s\n", e.what());
     return 1;

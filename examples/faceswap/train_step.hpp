@@ -28,6 +28,11 @@ struct StepLosses {
   double src = 0.0, dst = 0.0;  // batch means, as DeepFaceLab prints them
 };
 
+// What the preview and swap show, each (n, 4, R, R): rgb then mask.
+struct Predictions {
+  graft::Tensor src, dst, swap;  // src and dst reconstructed, and dst's face drawn by the src decoder
+};
+
 // DeepFaceLab's DSSIM kernel, int(resolution / 11.6): 5 at 64, 11 at 128.
 template <Options O>
 inline constexpr int dssim_filter = graft::loss::dssim_filter_size(O.resolution);
@@ -40,8 +45,16 @@ graft::Tensor decode_side(Decoder decoder, graft::ConstView code, const SideBatc
   auto out = decoder.forward(code);  // (B, 4, R, R)
   auto parts = graft::nn::split_channels(out.view(), {3, 1});
   graft::Tensor d_rgb = graft::Tensor::zeros(parts[0].shape()), d_mask = graft::Tensor::zeros(parts[1].shape());
-  const auto value = 10.0 * losses::masked_dssim_backward(parts[0], b.target, b.loss_mask, dssim_filter<O>, 10.0f, d_rgb) +
-                     10.0 * losses::masked_mse_backward(parts[0], b.target, b.loss_mask, 10.0f, d_rgb) +
+  // DeepFaceLab splits the DSSIM weight over two windows from resolution 256 (reference §3.3).
+  auto dssim = [&] {
+    if constexpr (O.resolution >= 256)
+      return 5.0 * losses::masked_dssim_backward(parts[0], b.target, b.loss_mask, dssim_filter<O>, 5.0f, d_rgb) +
+             5.0 * losses::masked_dssim_backward(parts[0], b.target, b.loss_mask,
+                                                 graft::loss::dssim_second_filter_size(O.resolution), 5.0f, d_rgb);
+    else
+      return 10.0 * losses::masked_dssim_backward(parts[0], b.target, b.loss_mask, dssim_filter<O>, 10.0f, d_rgb);
+  };
+  const auto value = dssim() + 10.0 * losses::masked_mse_backward(parts[0], b.target, b.loss_mask, 10.0f, d_rgb) +
                      10.0 * losses::mse_backward(parts[1], b.mask, 10.0f, d_mask);
   loss = value.mean();
   graft::Tensor d_out = graft::nn::concat_channels({d_rgb.view(), d_mask.view()});
@@ -52,6 +65,7 @@ graft::Tensor decode_side(Decoder decoder, graft::ConstView code, const SideBatc
 template <Options O>
 struct DfStep {
   using Model = typename DF<O>::Model;
+  static constexpr int resolution = O.resolution;
 
   // Computes the losses and adds the gradient of their batch sum to the
   // model's gradient buffer.
@@ -71,6 +85,20 @@ struct DfStep {
     encoder.backward_parameters_only(dst_features, inter.backward(dst_code, d_dst_code));
     return losses;
   }
+
+  // Forward only, for previews and swapping: (n,3,R,R) images in, no gradients.
+  Predictions predict(Model& model, graft::ConstView src, graft::ConstView dst) const {
+    auto encoder = model.template part<"encoder">();
+    auto inter = model.template part<"inter">();
+    auto src_features = encoder.forward(src);
+    auto dst_features = encoder.forward(dst);
+    auto src_code = inter.forward(src_features.view());
+    auto dst_code = inter.forward(dst_features.view());
+    auto decoder_src = model.template part<"decoder_src">();
+    return {std::move(decoder_src.forward(src_code.view()).value),
+            std::move(model.template part<"decoder_dst">().forward(dst_code.view()).value),
+            std::move(decoder_src.forward(dst_code.view()).value)};
+  }
 };
 
 // 'liae': one decoder on channel concatenations of inter codes
@@ -78,6 +106,7 @@ struct DfStep {
 template <Options O>
 struct LiaeStep {
   using Model = typename LIAE<O>::Model;
+  static constexpr int resolution = O.resolution;
   static constexpr std::int64_t code_channels = LIAE<O>::inter_out.c();
 
   StepLosses forward_backward(Model& model, const SideBatch& src, const SideBatch& dst) const {
@@ -103,6 +132,23 @@ struct LiaeStep {
     graft::cpu::axpy(1.0f, d_dst_features_ab.data(), d_dst_features.data(), d_dst_features.numel());
     encoder.backward_parameters_only(dst_features, d_dst_features);
     return losses;
+  }
+
+  // Forward only: the swap decodes [AB(dst), AB(dst)], dst's expression as src would show it.
+  Predictions predict(Model& model, graft::ConstView src, graft::ConstView dst) const {
+    auto encoder = model.template part<"encoder">();
+    auto inter_ab = model.template part<"inter_AB">();
+    auto decoder = model.template part<"decoder">();
+    auto src_features = encoder.forward(src);
+    auto dst_features = encoder.forward(dst);
+    auto src_ab = inter_ab.forward(src_features.view());
+    auto dst_ab = inter_ab.forward(dst_features.view());
+    auto dst_b = model.template part<"inter_B">().forward(dst_features.view());
+    const graft::Tensor src_code = graft::nn::concat_channels({src_ab.view(), src_ab.view()});
+    const graft::Tensor dst_code = graft::nn::concat_channels({dst_b.view(), dst_ab.view()});
+    const graft::Tensor swap_code = graft::nn::concat_channels({dst_ab.view(), dst_ab.view()});
+    return {std::move(decoder.forward(src_code.view()).value), std::move(decoder.forward(dst_code.view()).value),
+            std::move(decoder.forward(swap_code.view()).value)};
   }
 };
 

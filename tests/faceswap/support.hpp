@@ -2,12 +2,15 @@
 // running the faceswap program.
 #pragma once
 
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace faceswap::testing {
 
@@ -51,5 +54,29 @@ inline Run run_faceswap(const std::string& arguments) {
 }
 
 inline std::string quoted(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
+
+// Starts the faceswap program in the background with its output in `log`; returns its pid.
+inline pid_t start_faceswap(const std::vector<std::string>& arguments, const std::filesystem::path& log) {
+  std::fflush(stdout);  // the child must not inherit (and write again) what the parent has buffered
+  std::fflush(stderr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    FILE* out = std::freopen(log.c_str(), "w", stdout);
+    if (out) ::dup2(::fileno(stdout), 2);
+    std::vector<char*> argv{const_cast<char*>(FACESWAP_PROGRAM)};
+    for (const auto& a : arguments) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(FACESWAP_PROGRAM, argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Waits for a started program and returns its exit status (-signal when killed).
+inline int wait_for(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
 
 }  // namespace faceswap::testing

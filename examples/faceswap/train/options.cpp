@@ -1,0 +1,138 @@
+#include "options.hpp"
+
+#include <fstream>
+#include <graft/core/error.hpp>
+#include <set>
+
+namespace faceswap {
+namespace {
+
+using nlohmann::json;
+
+template <class T>
+void read(const json& j, const char* key, T& into, const std::string& where) {
+  if (!j.contains(key)) return;
+  try {
+    into = j.at(key).get<T>();
+  } catch (const json::exception&) {
+    graft::fail(where, ": \"", key, "\" has the wrong type (", j.at(key).type_name(), ")");
+  }
+}
+
+void read_path(const json& j, const char* key, std::filesystem::path& into, const std::string& where) {
+  std::string s = into.string();
+  read(j, key, s, where);
+  into = s;
+}
+
+}  // namespace
+
+json TrainOptions::to_json() const {
+  return {{"src", src.string()},
+          {"dst", dst.string()},
+          {"output", output.string()},
+          {"skip_bad_faces", skip_bad_faces},
+          {"model", model},
+          {"resolution", resolution},
+          {"batch", batch},
+          {"optimizer", optimizer},
+          {"lr", lr},
+          {"lr_dropout", lr_dropout},
+          {"seed", seed},
+          {"random_warp", random_warp},
+          {"random_flip", random_flip},
+          {"colour_transfer", colour_transfer},
+          {"eyes_mouth_priority", eyes_mouth_priority},
+          {"steps", steps},
+          {"target_loss", target_loss},
+          {"loss_window", loss_window},
+          {"preview_every", preview_every},
+          {"autosave_minutes", autosave_minutes},
+          {"save_every", save_every},
+          {"log_every", log_every},
+          {"tensorboard", tensorboard},
+          {"ranks", ranks},
+          {"loader_workers", loader_workers},
+          {"comm_timeout_s", comm_timeout_s},
+          {"resume", resume}};
+}
+
+void apply_json(TrainOptions& o, const json& j, const std::string& where) {
+  graft::check(j.is_object(), where, ": the config must be a JSON object");
+  const json known = TrainOptions{}.to_json();
+  for (const auto& [key, value] : j.items())
+    graft::check(
+        known.contains(key), where, ": unknown key \"", key, "\" (known: ",
+        [&] {
+          std::string names;
+          for (const auto& [k, v] : known.items()) names += (names.empty() ? "" : ", ") + k;
+          return names;
+        }(),
+        ")");
+  read_path(j, "src", o.src, where);
+  read_path(j, "dst", o.dst, where);
+  read_path(j, "output", o.output, where);
+  read(j, "skip_bad_faces", o.skip_bad_faces, where);
+  read(j, "model", o.model, where);
+  read(j, "resolution", o.resolution, where);
+  read(j, "batch", o.batch, where);
+  read(j, "optimizer", o.optimizer, where);
+  read(j, "lr", o.lr, where);
+  read(j, "lr_dropout", o.lr_dropout, where);
+  read(j, "seed", o.seed, where);
+  read(j, "random_warp", o.random_warp, where);
+  read(j, "random_flip", o.random_flip, where);
+  read(j, "colour_transfer", o.colour_transfer, where);
+  read(j, "eyes_mouth_priority", o.eyes_mouth_priority, where);
+  read(j, "steps", o.steps, where);
+  read(j, "target_loss", o.target_loss, where);
+  read(j, "loss_window", o.loss_window, where);
+  read(j, "preview_every", o.preview_every, where);
+  read(j, "autosave_minutes", o.autosave_minutes, where);
+  read(j, "save_every", o.save_every, where);
+  read(j, "log_every", o.log_every, where);
+  read(j, "tensorboard", o.tensorboard, where);
+  read(j, "ranks", o.ranks, where);
+  read(j, "loader_workers", o.loader_workers, where);
+  read(j, "comm_timeout_s", o.comm_timeout_s, where);
+  read(j, "resume", o.resume, where);
+}
+
+TrainOptions read_train_options(const std::filesystem::path& config) {
+  std::ifstream in(config);
+  graft::check(bool(in), config.string(), ": cannot open the config");
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const json::parse_error& e) {
+    graft::fail(config.string(), ": not valid JSON: ", e.what());
+  }
+  TrainOptions o;
+  apply_json(o, j, config.string());
+  return o;
+}
+
+void validate(const TrainOptions& o) {
+  graft::check(!o.src.empty() && !o.dst.empty(), "train: --src and --dst face sets are required");
+  graft::check(!o.output.empty(), "train: --output (the model folder) is required");
+  graft::check(std::set<std::string>{"df", "liae", "quick96", "demo"}.contains(o.model),
+               "train: --model must be df, liae, quick96 or demo, got ", o.model);
+  graft::check(std::set<std::string>{"adabelief", "rmsprop", "adam"}.contains(o.optimizer),
+               "train: --optimizer must be adabelief, rmsprop or adam, got ", o.optimizer);
+  graft::check(o.batch > 0 && o.ranks > 0 && o.batch % o.ranks == 0, "train: --batch ", o.batch, " must split evenly over ",
+               o.ranks, " rank(s)");
+  graft::check(o.lr > 0 && o.lr < 1, "train: --lr must be in (0, 1), got ", o.lr);
+  graft::check(o.lr_dropout > 0 && o.lr_dropout <= 1, "train: --lr-dropout must be in (0, 1], got ", o.lr_dropout);
+  graft::check(o.steps >= 0 && o.target_loss >= 0 && (o.steps > 0 || o.target_loss > 0),
+               "train: give --steps or --target-loss (or both), non-negative");
+  graft::check(o.loss_window > 0 && o.preview_every >= 0 && o.log_every > 0 && o.autosave_minutes >= 0 && o.save_every >= 0 &&
+                   o.loader_workers > 0,
+               "train: --loss-window, --log-every and --loader-workers must be positive; --preview-every and "
+               "--autosave-minutes non-negative");
+}
+
+json run_identity(const TrainOptions& o) {
+  return {{"model", o.model}, {"resolution", o.resolution}, {"batch", o.batch}, {"seed", o.seed}};
+}
+
+}  // namespace faceswap

@@ -1,0 +1,62 @@
+// TrainOptions: everything `faceswap train` can be told, from the command
+// line or from a JSON config (--config), which round-trips through to_json
+// and is stored in every checkpoint.
+//
+// A config key that is unknown, or a value of the wrong type, is an error
+// naming the file and the key: a typo must never silently train with a
+// default.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace faceswap {
+
+struct TrainOptions {
+  // Data.
+  std::filesystem::path src, dst;  // face sets: the face to learn (src) and the performance to keep (dst)
+  std::filesystem::path output;    // model folder: checkpoint, previews, metrics
+  bool skip_bad_faces = false;
+  // Model.
+  std::string model = "df";  // df, liae, quick96, demo
+  int resolution = 128;
+  // Training.
+  std::int64_t batch = 8;               // per side, all ranks together
+  std::string optimizer = "adabelief";  // adabelief, rmsprop, adam
+  float lr = 5e-5f;
+  float lr_dropout = 1.0f;  // probability that a weight is updated (DeepFaceLab's lr_dropout 0.3 means 0.7 here)
+  std::uint64_t seed = 1;
+  bool random_warp = true, random_flip = true, colour_transfer = false;
+  bool eyes_mouth_priority = false;
+  // When to stop (whichever comes first; 0 = never).
+  std::int64_t steps = 1000;
+  double target_loss = 0;  // mean of src and dst loss over the last `loss_window` steps
+  int loss_window = 50;
+  // Outputs.
+  std::int64_t preview_every = 100;
+  double autosave_minutes = 15;
+  std::int64_t save_every = 0;  // also save every N steps (0: off)
+  std::int64_t log_every = 10;
+  bool tensorboard = true;
+  // Execution.
+  int ranks = 1;
+  int loader_workers = 2;
+  double comm_timeout_s = 600;
+  bool resume = false;
+
+  nlohmann::json to_json() const;
+};
+
+// Overwrites the fields present in `j`; `where` names the source in errors.
+void apply_json(TrainOptions& o, const nlohmann::json& j, const std::string& where);
+TrainOptions read_train_options(const std::filesystem::path& config);
+// Checks ranges and combinations; throws naming the option.
+void validate(const TrainOptions& o);
+
+// The settings a resumed run must share with the run it continues (anything
+// that changes the model, or which samples a step sees).
+nlohmann::json run_identity(const TrainOptions& o);
+
+}  // namespace faceswap

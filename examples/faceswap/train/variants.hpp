@@ -1,0 +1,65 @@
+// The model variants `faceswap train` can train, and the one function each provides.
+//
+// A SAEHD model's shapes are template arguments, so every (architecture,
+// resolution) is its own compiled model. Each variant lives in its own
+// translation unit (train/variants/), so that they compile in parallel and
+// adding one costs one short file and one line in FACESWAP_VARIANTS.
+#pragma once
+
+#include <string_view>
+
+#include "options.hpp"
+#include "trainer.hpp"
+
+// X(architecture, resolution): df and liae are SAEHD's (ae 256, e 64, d 64, mask 22);
+// quick96 is DeepFaceLab's Quick96 (df -ud, ae 128, mask 16) and only at 96;
+// demo is SAEHD-df cut down (ae 64, e 16, d 16, mask 8) to train in minutes
+// on a CPU, for the demo and the tests.
+#define FACESWAP_VARIANTS(X) X(df, 64) X(df, 128) X(liae, 64) X(liae, 128) X(quick96, 96) X(demo, 64)
+
+namespace faceswap {
+
+#define FACESWAP_DECLARE_VARIANT(arch, res) TrainSummary train_##arch##_##res(const TrainOptions& o);
+FACESWAP_VARIANTS(FACESWAP_DECLARE_VARIANT)
+#undef FACESWAP_DECLARE_VARIANT
+
+template <std::string_view const& Arch, int Resolution>
+struct StepOf;
+inline constexpr std::string_view df_name = "df", liae_name = "liae", quick96_name = "quick96", demo_name = "demo";
+template <int R>
+struct StepOf<df_name, R> {
+  using type = DfStep<Options{.resolution = R}>;
+};
+template <int R>
+struct StepOf<liae_name, R> {
+  using type = LiaeStep<Options{.resolution = R}>;
+};
+template <>
+struct StepOf<quick96_name, 96> {
+  using type = DfStep<quick96_options>;
+};
+template <int R>
+struct StepOf<demo_name, R> {
+  using type = DfStep<Options{.resolution = R, .ae_dims = 64, .e_dims = 16, .d_dims = 16, .d_mask_dims = 8}>;
+};
+
+// Runs a variant on the ranks the job was started with and returns rank 0's summary.
+template <class Step>
+TrainSummary train_on_ranks(const TrainOptions& o) {
+  TrainSummary summary;
+  graft::comm::launch(o.ranks,
+                      [&](auto& comm) {
+                        const TrainSummary mine = train_rank<Step>(o, comm);
+                        if (comm.rank() == 0) summary = mine;
+                      },
+                      {.timeout = std::chrono::milliseconds(std::int64_t(o.comm_timeout_s * 1000))});
+  return summary;
+}
+
+#define FACESWAP_DEFINE_VARIANT(arch, res) \
+  TrainSummary train_##arch##_##res(const TrainOptions& o) { return train_on_ranks<StepOf<arch##_name, res>::type>(o); }
+
+// The variant o.model at o.resolution; throws listing the built variants when there is none.
+TrainSummary train(const TrainOptions& o);
+
+}  // namespace faceswap

@@ -1,0 +1,223 @@
+// faceswap train on the demo face sets: learning, resuming after SIGKILL and
+// SIGINT, time to loss, TensorBoard files, and bad input.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <fstream>
+#include <graft/io/safetensors.hpp>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "support.hpp"
+
+using faceswap::testing::quoted;
+using faceswap::testing::run_faceswap;
+using faceswap::testing::Scratch;
+
+namespace {
+
+const std::string sets = "--src " + quoted(faceswap::testing::demo / "faces" / "spkA") + " --dst " +
+                         quoted(faceswap::testing::demo / "faces" / "spkC");
+const std::string small = " --model demo --resolution 64 --batch 8 --loader-workers 1 ";
+
+std::vector<nlohmann::json> metrics_of(const std::filesystem::path& model) {
+  std::vector<nlohmann::json> lines;
+  std::ifstream in(model / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+// The parameter tensors of a checkpoint, by name (the metadata holds times and is left out).
+std::map<std::string, std::vector<float>> parameters_of(const std::filesystem::path& checkpoint) {
+  const graft::io::SafetensorsFile file(checkpoint);
+  std::map<std::string, std::vector<float>> out;
+  for (const auto& t : file.tensors()) out[t.name] = file.f32_values(t.name);
+  return out;
+}
+
+// The arguments of a demo-model training run into `output`, plus `extra`.
+std::vector<std::string> train_arguments(const std::filesystem::path& output, std::vector<std::string> extra) {
+  std::vector<std::string> args{"train",
+                                "--src",
+                                (faceswap::testing::demo / "faces" / "spkA").string(),
+                                "--dst",
+                                (faceswap::testing::demo / "faces" / "spkC").string(),
+                                "--model",
+                                "demo",
+                                "--resolution",
+                                "64",
+                                "--batch",
+                                "8",
+                                "--loader-workers",
+                                "1",
+                                "--log-every",
+                                "1",
+                                "--preview-every",
+                                "0",
+                                "--no-tensorboard",
+                                "-o",
+                                output.string()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+// Waits (at most two minutes) until `model`'s metrics log has `steps` lines.
+void wait_for_steps(const std::filesystem::path& model, std::size_t steps) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (metrics_of(model).size() < steps && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
+std::string bytes_of(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+}  // namespace
+
+TEST_CASE("A short CPU training run lowers the loss below a fixed threshold and writes its outputs") {
+  Scratch scratch("train");
+  const auto model = scratch / "model";
+  const auto run =
+      run_faceswap("train " + sets + small + "--steps 80 --loss-window 20 --log-every 10 --preview-every 40 -o " + quoted(model));
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  const auto lines = metrics_of(model);
+  REQUIRE(lines.size() == 8);
+  const double first = lines.front()["loss"], last = lines.back()["loss"];
+  MESSAGE("mean loss over 20 steps: ", first, " at step 10, ", last, " at step 80");
+  CHECK(last < 1.8);
+  CHECK(last < 0.6 * first);
+  for (const char* file :
+       {"model.safetensors", "preview.png", "loss.png", "previews/step_00000040.png", "previews/step_00000080.png"})
+    CHECK_MESSAGE(std::filesystem::exists(model / file), file);
+
+  // TensorBoard reads the event files back, with the values of metrics.jsonl.
+  const auto script = std::filesystem::path(GRAFT_TEST_SOURCE_DIR) / "faceswap" / "read_tensorboard.py";
+  FILE* pipe =
+      ::popen((std::string(GRAFT_PYTHON) + " " + quoted(script) + " " + quoted(model / "tensorboard") + " 2>&1").c_str(), "r");
+  REQUIRE(pipe);
+  std::string text;
+  char buffer[4096];
+  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) text.append(buffer, n);
+  REQUIRE_MESSAGE(::pclose(pipe) == 0, text);
+  const auto read = nlohmann::json::parse(text);
+  REQUIRE(read["loss/src"].size() == lines.size());
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    CHECK(read["loss/src"][i][0] == lines[i]["step"]);
+    CHECK(double(read["loss/src"][i][1]) == doctest::Approx(double(lines[i]["src_loss"])).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("SIGKILL during training, then --resume: the run ends with the parameters of an uninterrupted run") {
+  Scratch scratch("resume");
+  const std::string common =
+      "train " + sets + small + "--steps 24 --save-every 6 --log-every 1 --preview-every 0 --no-tensorboard -o ";
+  const auto whole = run_faceswap(common + quoted(scratch / "whole"));
+  REQUIRE_MESSAGE(whole.status == 0, whole.output);
+
+  const pid_t pid = faceswap::testing::start_faceswap(train_arguments(scratch / "killed", {"--steps", "24", "--save-every", "6"}),
+                                                      scratch / "killed.log");
+  wait_for_steps(scratch / "killed", 14);  // past its second save (step 12), before the end
+  ::kill(pid, SIGKILL);
+  CHECK(faceswap::testing::wait_for(pid) == -SIGKILL);
+  const std::size_t logged = metrics_of(scratch / "killed").size();
+  MESSAGE("killed after step ", logged);
+  CHECK(logged < 24);
+
+  const auto resumed = run_faceswap(common + quoted(scratch / "killed") + " --resume");
+  INFO(resumed.output);
+  REQUIRE(resumed.status == 0);
+  CHECK(resumed.output.find("resumed") != std::string::npos);
+  const auto a = parameters_of(scratch / "whole" / "model.safetensors");
+  const auto b = parameters_of(scratch / "killed" / "model.safetensors");
+  REQUIRE(a.size() == b.size());
+  CHECK(a == b);  // bit for bit, optimizer state included
+}
+
+TEST_CASE("SIGINT saves and stops; --target-loss stops at the loss and reports the time to it") {
+  Scratch scratch("signal");
+  const pid_t pid = faceswap::testing::start_faceswap(
+      train_arguments(scratch / "model", {"--steps", "100000", "--autosave-minutes", "0"}), scratch / "log");
+  wait_for_steps(scratch / "model", 3);
+  ::kill(pid, SIGINT);
+  CHECK(faceswap::testing::wait_for(pid) == 0);
+  const std::string log = bytes_of(scratch / "log");
+  INFO(log);
+  CHECK(log.find("stopped by a signal; saved") != std::string::npos);
+  REQUIRE(std::filesystem::exists(scratch / "model" / "model.safetensors"));
+  const graft::io::SafetensorsFile saved(scratch / "model" / "model.safetensors");
+  const auto steps = metrics_of(scratch / "model").back()["step"];
+  CHECK(saved.metadata().at("graft.step") == std::to_string(int(steps)));
+
+  const auto target =
+      run_faceswap("train " + sets + small + "--steps 400 --target-loss 2.5 --loss-window 10 --preview-every 0 -o " +
+                   quoted(scratch / "target"));
+  INFO(target.output);
+  REQUIRE(target.status == 0);
+  CHECK(target.output.find("reached the target loss 2.5") != std::string::npos);
+  CHECK(target.output.find("time to loss 2.5: ") != std::string::npos);
+  const auto lines = metrics_of(scratch / "target");
+  CHECK(lines.back()["event"] == "target_loss_reached");
+  CHECK(int(lines.back()["step"]) < 400);
+}
+
+TEST_CASE("Bad input: one clear message, a non-zero exit, and existing files left intact") {
+  Scratch scratch("train-bad");
+  const auto model = scratch / "model";
+  auto expect = [&](const std::string& arguments, const std::string& message) {
+    const auto run = run_faceswap("train " + sets + small + "--steps 2 --preview-every 0 --no-tensorboard " + arguments);
+    INFO(arguments, "\n", run.output);
+    CHECK(run.status != 0);
+    CHECK(run.output.find(message) != std::string::npos);
+  };
+  expect("--resume -o " + quoted(model), "model.safetensors: no checkpoint to resume");
+
+  REQUIRE(run_faceswap("train " + sets + small + "--steps 2 --preview-every 0 --no-tensorboard -o " + quoted(model)).status == 0);
+  const std::string original = bytes_of(model / "model.safetensors");
+  // Another model or resolution.
+  expect("--resume -o " + quoted(model) + " --model df", "model.safetensors");
+  CHECK(bytes_of(model / "model.safetensors") == original);
+  // Another batch.
+  expect("--resume -o " + quoted(model) + " --batch 4", "the run was saved with batch 8, this one asks for 4");
+  CHECK(bytes_of(model / "model.safetensors") == original);
+  // A damaged checkpoint is refused and left as it is.
+  std::filesystem::copy_file(model / "model.safetensors", scratch / "backup.safetensors");
+  {
+    std::string damaged = original;
+    damaged[damaged.size() / 2] ^= 0x55;
+    std::ofstream(model / "model.safetensors", std::ios::binary | std::ios::trunc) << damaged;
+  }
+  const std::string damaged = bytes_of(model / "model.safetensors");
+  expect("--resume -o " + quoted(model), "checksum");
+  CHECK(bytes_of(model / "model.safetensors") == damaged);
+
+  // Configs: an unknown key, a wrong type.
+  std::ofstream(scratch / "typo.json") << R"({"stepz": 10})";
+  expect("--config " + quoted(scratch / "typo.json") + " -o " + quoted(scratch / "m2"), "typo.json: unknown key \"stepz\"");
+  std::ofstream(scratch / "type.json") << R"({"steps": "ten"})";
+  expect("--config " + quoted(scratch / "type.json") + " -o " + quoted(scratch / "m3"),
+         "type.json: \"steps\" has the wrong type");
+  // An output folder that cannot be created.
+  std::ofstream(scratch / "a_file") << "x";
+  expect("-o " + quoted(scratch / "a_file" / "model"), "a_file");
+  // A resolution that is not built in.
+  expect("-o " + quoted(scratch / "m4") + " --resolution 80", "demo at resolution 80 is not built into this program");
+}
+
+TEST_CASE("A JSON config gives the options; the command line overrides it") {
+  Scratch scratch("config");
+  std::ofstream(scratch / "run.json") << nlohmann::json{{"model", "demo"},     {"resolution", 64},   {"batch", 4},
+                                                        {"steps", 50},         {"preview_every", 0}, {"tensorboard", false},
+                                                        {"loader_workers", 1}, {"log_every", 1}}
+                                             .dump();
+  const auto run =
+      run_faceswap("train " + sets + " --config " + quoted(scratch / "run.json") + " --steps 3 -o " + quoted(scratch / "model"));
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  CHECK(metrics_of(scratch / "model").size() == 3);  // --steps 3 overrode the config's 50
+  const graft::io::SafetensorsFile saved(scratch / "model" / "model.safetensors");
+  const auto config = nlohmann::json::parse(saved.metadata().at("graft.config"));
+  CHECK(config["options"]["batch"] == 4);
+  CHECK(config["options"]["steps"] == 3);
+}
