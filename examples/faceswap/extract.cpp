@@ -14,6 +14,7 @@
 #include "face/image_file.hpp"
 #include "face/mask.hpp"
 #include "face/metadata.hpp"
+#include "staging_folder.hpp"
 
 namespace faceswap {
 namespace {
@@ -27,45 +28,8 @@ void check_options(const ExtractOptions& o) {
   graft::check(o.image_format == "jpg" || o.image_format == "png", "extract: --format must be jpg or png, got ", o.image_format);
   graft::check(o.jpeg_quality >= 1 && o.jpeg_quality <= 100, "extract: --jpeg-quality must be 1..100, got ", o.jpeg_quality);
   graft::check(o.every >= 1, "extract: --every must be at least 1, got ", o.every);
-  std::error_code ec;
-  if (fs::exists(o.output, ec))
-    graft::check(fs::is_directory(o.output, ec) && fs::is_empty(o.output, ec), o.output.string(),
-                 ": exists and is not an empty folder; extraction writes a new face set and never mixes it into another");
+  check_new_output(o.output, "extract");
 }
-
-// A folder beside the output that is removed unless commit() renames it into place.
-class StagingFolder {
- public:
-  explicit StagingFolder(const fs::path& output) : output_(output) {
-    const fs::path parent = fs::absolute(output).parent_path();
-    std::error_code ec;
-    fs::create_directories(parent, ec);
-    graft::check(!ec, parent.string(), ": cannot create the output's parent folder: ", ec.message());
-    path_ = parent / (output.filename().string() + ".partial-" + std::to_string(::getpid()));
-    fs::remove_all(path_, ec);
-    graft::check(fs::create_directory(path_, ec) && !ec, path_.string(), ": cannot create the output (", ec.message(), "); is ",
-                 parent.string(), " writable?");
-  }
-  StagingFolder(const StagingFolder&) = delete;
-  StagingFolder& operator=(const StagingFolder&) = delete;
-  ~StagingFolder() {
-    if (committed_) return;
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  void commit() {
-    std::error_code ec;
-    if (fs::exists(output_, ec)) fs::remove(output_, ec);  // checked empty before we began
-    fs::rename(path_, output_, ec);
-    graft::check(!ec, output_.string(), ": cannot move the finished face set into place: ", ec.message());
-    committed_ = true;
-  }
-
- private:
-  fs::path output_, path_;
-  bool committed_ = false;
-};
 
 void write_face(const fs::path& folder, const Frame& frame, const DetectedFace& face, int face_index, const ExtractOptions& o) {
   const Affine to_crop = crop_transform(face.landmarks, o.face_type, o.size, canonical_face);

@@ -1,7 +1,8 @@
 // faceswap: graft's face-replacement tool.
 //   faceswap extract --input clip.mp4 --output faces/actor [--face-type whole --size 256]
 //   faceswap train --src faces/actor --dst faces/double --output models/run1 [--config run.json]
-// (swap and export follow; see docs/faceswap.md.)
+//   faceswap swap --model models/run1 --input double.mp4 --output swapped [--video swapped.mp4]
+// (export follows; see docs/faceswap.md.)
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -86,6 +87,36 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
   cmd->add_flag("--resume", o.resume, "continue the run saved in the output folder");
 }
 
+void add_swap(CLI::App& app, faceswap::SwapOptions& o, std::string& face_type, std::string& faces) {
+  auto* cmd = app.add_subcommand("swap", "Replace the face in footage with the one a trained model learned");
+  cmd->add_option("-m,--model", o.model, "the training output folder (holds model.safetensors)")->required();
+  cmd->add_option("-i,--input", o.inputs, "the double's footage: videos, images or folders of frames")->required();
+  cmd->add_option("-o,--output", o.output, "new folder for frames/, masks/ and swap.json (must not exist, or be empty)")
+      ->required();
+  cmd->add_option("--face-type", face_type, "the face type the face sets were extracted with")
+      ->check(CLI::IsMember({"half", "mid_full", "full", "whole"}));
+  cmd->add_option("--faces", faces, "faces swapped per frame: largest or all")->check(CLI::IsMember({"largest", "all"}));
+  cmd->add_option("--erode", o.blend.erode, "erode the predicted mask by N crop pixels (negative: dilate)")
+      ->check(CLI::Range(-64, 64));
+  cmd->add_option("--blur", o.blend.blur, "feather the mask edge over N crop pixels")->check(CLI::Range(0, 128));
+  cmd->add_flag("--colour-transfer,!--no-colour-transfer", o.blend.colour_transfer,
+                "match the new face's colours to the original inside the mask (rct)");
+  cmd->add_option("--video", o.video, "also write the frames as this video in the output folder (name.mp4 or name.avi)");
+  cmd->add_option("--fps", o.fps, "frame rate of --video")->check(CLI::Range(1.0, 240.0));
+  cmd->add_option("--upsample", o.detector.upsample, "enlarge frames 2^n times before detection")->check(CLI::Range(0, 3));
+}
+
+int run_swap(faceswap::SwapOptions& o, const std::string& face_type, const std::string& faces) {
+  o.face_type = *faceswap::parse_face_type(face_type);
+  o.faces = faces == "all" ? faceswap::FacesPerFrame::all : faceswap::FacesPerFrame::largest;
+  const auto report = faceswap::swap(o);
+  std::printf("swapped %lld faces in %lld frames: %s/frames, masks in %s/masks", static_cast<long long>(report.faces),
+              static_cast<long long>(report.frames), o.output.c_str(), o.output.c_str());
+  if (!o.video.empty()) std::printf(", video %s", (o.output / o.video).c_str());
+  std::printf("\n");
+  return 0;
+}
+
 // --config is read before the other options, so that they override it.
 std::filesystem::path find_config(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; ++i)
@@ -126,10 +157,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   add_train(app, train, config);
+  faceswap::SwapOptions swap;
+  std::string swap_face_type = "whole", swap_faces = "largest";
+  add_swap(app, swap, swap_face_type, swap_faces);
   CLI11_PARSE(app, argc, argv);
   try {
     if (app.got_subcommand("extract")) return run_extract(extract, face_type, faces);
     if (app.got_subcommand("train")) return run_train(train);
+    if (app.got_subcommand("swap")) return run_swap(swap, swap_face_type, swap_faces);
   } catch (const graft::Error& e) {
     std::fprintf(stderr, "faceswap: %s\n", e.what());
     return 1;

@@ -86,6 +86,13 @@ struct DfStep {
     return losses;
   }
 
+  // The swap alone: dst faces (n,3,R,R) drawn by the src decoder, (n,4,R,R) rgb + mask.
+  graft::Tensor swap(Model& model, graft::ConstView dst) const {
+    auto features = model.template part<"encoder">().forward(dst);
+    auto code = model.template part<"inter">().forward(features.view());
+    return std::move(model.template part<"decoder_src">().forward(code.view()).value);
+  }
+
   // Forward only, for previews and swapping: (n,3,R,R) images in, no gradients.
   Predictions predict(Model& model, graft::ConstView src, graft::ConstView dst) const {
     auto encoder = model.template part<"encoder">();
@@ -132,6 +139,14 @@ struct LiaeStep {
     graft::cpu::axpy(1.0f, d_dst_features_ab.data(), d_dst_features.data(), d_dst_features.numel());
     encoder.backward_parameters_only(dst_features, d_dst_features);
     return losses;
+  }
+
+  // The swap alone: [AB(dst), AB(dst)] through the decoder.
+  graft::Tensor swap(Model& model, graft::ConstView dst) const {
+    auto features = model.template part<"encoder">().forward(dst);
+    auto ab = model.template part<"inter_AB">().forward(features.view());
+    const graft::Tensor code = graft::nn::concat_channels({ab.view(), ab.view()});
+    return std::move(model.template part<"decoder">().forward(code.view()).value);
   }
 
   // Forward only: the swap decodes [AB(dst), AB(dst)], dst's expression as src would show it.

@@ -1,5 +1,5 @@
 // faceswap train on the demo face sets: learning, resuming after SIGKILL and
-// SIGINT, time to loss, TensorBoard files, and bad input.
+// SIGINT, time to loss, TensorBoard files, and bad input; and swap.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -8,6 +8,10 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include <opencv2/imgproc.hpp>
+
+#include "face/frame_source.hpp"
+#include "face/image_file.hpp"
 #include "support.hpp"
 
 using faceswap::testing::quoted;
@@ -220,4 +224,41 @@ TEST_CASE("A JSON config gives the options; the command line overrides it") {
   const auto config = nlohmann::json::parse(saved.metadata().at("graft.config"));
   CHECK(config["options"]["batch"] == 4);
   CHECK(config["options"]["steps"] == 3);
+}
+
+TEST_CASE("swap: frames of the input's size that change only inside the dilated face mask, masks, and a video") {
+  Scratch scratch("swap");
+  REQUIRE(run_faceswap("train " + sets + small + "--steps 4 --preview-every 0 --no-tensorboard -o " + quoted(scratch / "model"))
+              .status == 0);
+  const auto clip = faceswap::testing::demo / "clips" / "lbbc2a.mpg";
+  const auto run = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(clip) + " -o " +
+                                quoted(scratch / "out") + " --video swapped.mp4");
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  CHECK(std::filesystem::file_size(scratch / "out" / "swapped.mp4") > 1000);
+  faceswap::FrameSource source(clip);
+  int frames = 0;
+  while (auto frame = source.next()) {
+    ++frames;
+    const cv::Mat out = faceswap::read_image(scratch / "out" / "frames" / (frame->name + ".png"));
+    const cv::Mat mask = faceswap::read_image(scratch / "out" / "masks" / (frame->name + ".png"), false);
+    REQUIRE(out.size() == frame->image.size());
+    REQUIRE(mask.size() == frame->image.size());
+    CHECK(cv::countNonZero(mask) > 1000);  // a face was swapped
+    cv::Mat near;
+    cv::dilate(mask > 0, near, cv::getStructuringElement(cv::MORPH_ELLIPSE, {7, 7}));
+    cv::Mat changed;
+    cv::compare(out, frame->image, changed, cv::CMP_NE);
+    cv::Mat changed_any;
+    cv::transform(changed, changed_any, cv::Matx13f(1, 1, 1));
+    CHECK(cv::countNonZero(changed_any & ~near) == 0);
+    CHECK(cv::countNonZero(changed_any & near) > 0);
+  }
+  CHECK(frames == 75);
+
+  const auto missing =
+      run_faceswap("swap -m " + quoted(scratch / "nothing") + " -i " + quoted(clip) + " -o " + quoted(scratch / "o2"));
+  CHECK(missing.status == 1);
+  CHECK(missing.output.find("nothing/model.safetensors: no trained model here") != std::string::npos);
+  CHECK(!std::filesystem::exists(scratch / "o2"));
 }

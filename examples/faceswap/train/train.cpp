@@ -2,6 +2,8 @@
 #include <cstdio>
 #include <graft/core/error.hpp>
 
+#include <graft/io/safetensors.hpp>
+
 #include "variants.hpp"
 
 namespace faceswap {
@@ -16,6 +18,27 @@ TrainSummary train(const TrainOptions& o) {
 #undef FACESWAP_DISPATCH
   graft::fail("train: ", o.model, " at resolution ", o.resolution, " is not built into this program (built: ", built,
               "; add it to FACESWAP_VARIANTS in examples/faceswap/train/variants.hpp)");
+}
+
+SwapReport swap(const SwapOptions& o) {
+  graft::check(!o.inputs.empty() && !o.output.empty(), "swap: --input and --output are required");
+  const auto checkpoint = o.model / "model.safetensors";
+  graft::check(std::filesystem::exists(checkpoint), checkpoint.string(),
+               ": no trained model here (train one with faceswap train)");
+  const graft::io::SafetensorsFile file(checkpoint);
+  nlohmann::json config;
+  try {
+    config = nlohmann::json::parse(file.metadata().at(std::string(graft::io::checkpoint_key::config)))["run"];
+  } catch (const std::exception&) {
+    graft::fail(checkpoint.string(), ": not a faceswap model (its metadata has no run settings)");
+  }
+  const std::string model = config.value("model", "");
+  const int resolution = config.value("resolution", 0);
+#define FACESWAP_DISPATCH_SWAP(arch, res) \
+  if (model == #arch && resolution == res) return swap_##arch##_##res(o);
+  FACESWAP_VARIANTS(FACESWAP_DISPATCH_SWAP)
+#undef FACESWAP_DISPATCH_SWAP
+  graft::fail(checkpoint.string(), ": a ", model, " model at resolution ", resolution, " is not built into this program");
 }
 
 }  // namespace faceswap

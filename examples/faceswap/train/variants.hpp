@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "options.hpp"
+#include "swap/swapper.hpp"
 #include "trainer.hpp"
 
 // X(architecture, resolution): df and liae are SAEHD's (ae 256, e 64, d 64, mask 22);
@@ -19,7 +20,9 @@
 
 namespace faceswap {
 
-#define FACESWAP_DECLARE_VARIANT(arch, res) TrainSummary train_##arch##_##res(const TrainOptions& o);
+#define FACESWAP_DECLARE_VARIANT(arch, res)                 \
+  TrainSummary train_##arch##_##res(const TrainOptions& o); \
+  SwapReport swap_##arch##_##res(const SwapOptions& o);
 FACESWAP_VARIANTS(FACESWAP_DECLARE_VARIANT)
 #undef FACESWAP_DECLARE_VARIANT
 
@@ -56,8 +59,14 @@ TrainSummary train_on_ranks(const TrainOptions& o) {
   return summary;
 }
 
-#define FACESWAP_DEFINE_VARIANT(arch, res) \
-  TrainSummary train_##arch##_##res(const TrainOptions& o) { return train_on_ranks<StepOf<arch##_name, res>::type>(o); }
+#define FACESWAP_DEFINE_VARIANT(arch, res)                                                                               \
+  TrainSummary train_##arch##_##res(const TrainOptions& o) { return train_on_ranks<StepOf<arch##_name, res>::type>(o); } \
+  SwapReport swap_##arch##_##res(const SwapOptions& o) {                                                                 \
+    TrainOptions t;                                                                                                      \
+    t.model = #arch;                                                                                                     \
+    t.resolution = res;                                                                                                  \
+    return swap_with<StepOf<arch##_name, res>::type>(o, model_name<StepOf<arch##_name, res>::type>(t));                  \
+  }
 
 // The variant o.model at o.resolution; throws listing the built variants when there is none.
 TrainSummary train(const TrainOptions& o);

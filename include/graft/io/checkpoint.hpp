@@ -61,6 +61,7 @@ struct CheckpointInfo {
 struct CheckpointExpectation {
   std::string_view model;
   std::string_view optimizer;
+  bool parameters_only = false;  // inference: the file's optimizer state is left unread
 };
 
 inline std::string optimizer_tensor_name(std::string_view slot, std::string_view parameter) {
@@ -99,8 +100,10 @@ struct ExpectedTensor {
   std::span<float> target;
 };
 
-// Lines saying how the file's tensors differ from the expected ones.
-inline std::vector<std::string> differences(const SafetensorsFile& file, std::span<const ExpectedTensor> expected) {
+// Lines saying how the file's tensors differ from the expected ones
+// (optimizer state is not expected when only the parameters are loaded).
+inline std::vector<std::string> differences(const SafetensorsFile& file, std::span<const ExpectedTensor> expected,
+                                            bool parameters_only) {
   std::vector<std::string> lines;
   for (const auto& e : expected) {
     const TensorInfo* t = file.find(e.name);
@@ -114,6 +117,7 @@ inline std::vector<std::string> differences(const SafetensorsFile& file, std::sp
     }
   }
   for (const auto& t : file.tensors()) {
+    if (parameters_only && t.name.starts_with("optimizer.")) continue;
     const bool known = std::any_of(expected.begin(), expected.end(), [&](const ExpectedTensor& e) { return e.name == t.name; });
     if (!known) lines.push_back("unexpected tensor '" + t.name + "' " + shape_text(t.shape));
   }
@@ -209,7 +213,7 @@ inline CheckpointInfo load_checkpoint(const std::filesystem::path& path, std::sp
     for (const auto& spec : specs)
       expected.push_back({optimizer_tensor_name(slot.name, spec.name.view()), spec.shape, detail::slice(slot.values, spec)});
 
-  if (const auto lines = detail::differences(file, expected); !lines.empty()) {
+  if (const auto lines = detail::differences(file, expected, expect.parameters_only); !lines.empty()) {
     std::string message = "the checkpoint does not match the model (" + std::to_string(lines.size()) + " differences):";
     constexpr std::size_t shown = 20;
     for (std::size_t i = 0; i < std::min(lines.size(), shown); ++i) message += "\n  " + lines[i];

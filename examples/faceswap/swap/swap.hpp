@@ -1,0 +1,40 @@
+// swap: a trained model applied to the double's footage.
+//
+// Every frame goes through the detector; each face is aligned as in
+// training (same face type, the model's resolution), encoded, and drawn by
+// the src decoder with its mask; compositing.hpp puts it back. The output
+// folder gets the frames (PNG, the input's size), the frame-size masks for
+// compositing packages, a swap.json summary, and optionally a video.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "compositing.hpp"
+#include "extract.hpp"
+
+namespace faceswap {
+
+struct SwapOptions {
+  std::filesystem::path model;  // the training output folder (its model.safetensors)
+  std::vector<std::filesystem::path> inputs;
+  std::filesystem::path output;
+  FaceType face_type = FaceType::whole;  // as the face sets were extracted
+  FacesPerFrame faces = FacesPerFrame::largest;
+  BlendOptions blend{.erode = 2, .blur = 4, .colour_transfer = true};
+  std::filesystem::path video;  // also write the frames as this video in the output folder (name.mp4 or name.avi)
+  double fps = 25;
+  DetectorOptions detector;
+};
+
+struct SwapReport {
+  std::int64_t frames = 0, faces = 0;
+  std::vector<std::string> frames_without_face;
+};
+
+// Reads the model's options from its checkpoint and runs the compiled variant.
+SwapReport swap(const SwapOptions& options);
+
+}  // namespace faceswap
