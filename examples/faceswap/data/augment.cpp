@@ -1,5 +1,7 @@
 #include "augment.hpp"
 
+#include "face/colour_transfer.hpp"
+
 #include <cmath>
 #include <graft/core/philox.hpp>
 #include <numbers>
@@ -29,25 +31,6 @@ class SampleRandom {
   std::uint64_t stream_;
   std::uint64_t next_ = 0;
 };
-
-// Reinhard colour transfer in L*a*b*: match the per-channel mean and
-// standard deviation of `image` to those of `reference` (both float BGR in [0, 1]).
-void colour_transfer(cv::Mat& image, const cv::Mat& reference) {
-  cv::Mat lab, ref_lab;
-  cv::cvtColor(image, lab, cv::COLOR_BGR2Lab);
-  cv::cvtColor(reference, ref_lab, cv::COLOR_BGR2Lab);
-  cv::Scalar mean, stddev, ref_mean, ref_stddev;
-  cv::meanStdDev(lab, mean, stddev);
-  cv::meanStdDev(ref_lab, ref_mean, ref_stddev);
-  std::vector<cv::Mat> channels;
-  cv::split(lab, channels);
-  for (int c = 0; c < 3; ++c) {
-    const double gain = ref_stddev[c] / std::max(stddev[c], 1e-6);
-    channels[std::size_t(c)].convertTo(channels[std::size_t(c)], CV_32F, gain, ref_mean[c] - gain * mean[c]);
-  }
-  cv::merge(channels, lab);
-  cv::cvtColor(lab, image, cv::COLOR_Lab2BGR);
-}
 
 // DeepFaceLab's random warp: a coarse grid of 3, 5 or 9 points per side whose
 // interior points move by up to 0.24 of a cell, upsampled bilinearly to a
@@ -132,7 +115,7 @@ void augment_into(const FaceSet& set, std::size_t index, const SampleKey& key, c
     cv::Mat ref;
     colour_reference->image(std::min(reference, colour_reference->size() - 1)).convertTo(ref, CV_32FC3, 1.0 / 255);
     if (ref.size() != image.size()) cv::resize(ref, ref, image.size(), 0, 0, cv::INTER_AREA);
-    colour_transfer(image, ref);
+    reinhard_transfer(image, ref);
   }
   const cv::Mat target = transformed(image, t, cv::INTER_CUBIC, cv::BORDER_REPLICATE);
   cv::Mat input;  // not a header of target: remap below must not write into it

@@ -1,33 +1,10 @@
 #include "compositing.hpp"
 
+#include "face/colour_transfer.hpp"
+
 #include <opencv2/imgproc.hpp>
 
 namespace faceswap {
-namespace {
-
-// Reinhard transfer in L*a*b*, with statistics taken inside the mask only
-// (the background of the crop must not pull the skin colour).
-void masked_colour_transfer(cv::Mat& face, const cv::Mat& original, const cv::Mat& mask) {
-  cv::Mat inside = mask > 0.5f;
-  if (cv::countNonZero(inside) < 16) return;
-  cv::Mat lab, original_lab;
-  cv::cvtColor(face, lab, cv::COLOR_BGR2Lab);
-  cv::cvtColor(original, original_lab, cv::COLOR_BGR2Lab);
-  cv::Scalar mean, stddev, target_mean, target_stddev;
-  cv::meanStdDev(lab, mean, stddev, inside);
-  cv::meanStdDev(original_lab, target_mean, target_stddev, inside);
-  std::vector<cv::Mat> channels;
-  cv::split(lab, channels);
-  for (int c = 0; c < 3; ++c) {
-    const double gain = target_stddev[c] / std::max(stddev[c], 1e-6);
-    channels[std::size_t(c)].convertTo(channels[std::size_t(c)], CV_32F, gain, target_mean[c] - gain * mean[c]);
-  }
-  cv::merge(channels, lab);
-  cv::cvtColor(lab, face, cv::COLOR_Lab2BGR);
-  face = cv::min(cv::max(face, 0.0), 1.0);
-}
-
-}  // namespace
 
 cv::Mat composite(cv::Mat& frame, const Affine& to_crop, cv::Mat face, cv::Mat mask, const cv::Mat& original,
                   const BlendOptions& o) {
@@ -40,7 +17,8 @@ cv::Mat composite(cv::Mat& frame, const Affine& to_crop, cv::Mat face, cv::Mat m
       cv::dilate(mask, mask, kernel);
   }
   if (o.blur > 0) cv::GaussianBlur(mask, mask, {2 * o.blur + 1, 2 * o.blur + 1}, 0, 0, cv::BORDER_CONSTANT);
-  if (o.colour_transfer) masked_colour_transfer(face, original, mask);
+  // Statistics inside the face only: the crop's background must not pull the skin colour.
+  if (o.colour_transfer && cv::countNonZero(mask > 0.5f) >= 16) reinhard_transfer(face, original, mask > 0.5f);
 
   const cv::Matx23d m(to_crop.a, to_crop.b, to_crop.c, to_crop.d, to_crop.e, to_crop.f);
   cv::Mat big_face, big_mask;
