@@ -2,6 +2,7 @@
 //   faceswap extract --input clip.mp4 --output faces/actor [--face-type whole --size 256]
 //   faceswap train --src faces/actor --dst faces/double --output models/run1 [--config run.json]
 //   faceswap swap --model models/run1 --input double.mp4 --output swapped [--video swapped.mp4]
+//   faceswap demo        extract, train and swap the shipped clips on the CPU
 // (export follows; see docs/faceswap.md.)
 #include <CLI/CLI.hpp>
 
@@ -12,6 +13,8 @@
 #include <cstring>
 
 #include "extract.hpp"
+#include "staging_folder.hpp"
+#include "swap/swap.hpp"
 #include "train/variants.hpp"
 
 namespace {
@@ -117,6 +120,68 @@ int run_swap(faceswap::SwapOptions& o, const std::string& face_type, const std::
   return 0;
 }
 
+struct DemoOptions {
+  std::filesystem::path data = FACESWAP_DEMO_DIR;  // the shipped clips
+  std::filesystem::path output = "faceswap-demo";
+  std::int64_t steps = 600;
+  int ranks = 1;
+};
+
+void add_demo(CLI::App& app, DemoOptions& o) {
+  auto* cmd = app.add_subcommand("demo", "Extract, train and swap on the two shipped GRID clips, on the CPU, in a few minutes");
+  cmd->add_option("-o,--output", o.output, "new folder for everything the demo makes (must not exist, or be empty)");
+  cmd->add_option("--steps", o.steps, "training steps (600 take about 3 minutes on 2 cores)")->check(CLI::Range(1, 1000000));
+  cmd->add_option("--ranks", o.ranks, "data-parallel ranks as threads")->check(CLI::Range(1, 64));
+  cmd->add_option("--data", o.data, "folder of the demo clips (clips/brbk7n.mpg, clips/lbbc2a.mpg)");
+}
+
+int run_demo(const DemoOptions& d) {
+  faceswap::check_new_output(d.output, "demo");
+  const auto faces = d.output / "faces";
+  std::printf("1/3 extract: the actor (brbk7n) and the double (lbbc2a) from %s\n", (d.data / "clips").c_str());
+  std::fflush(stdout);  // the stages' own progress goes to stderr
+  for (const auto& [clip, name] : {std::pair{"brbk7n", "actor"}, {"lbbc2a", "double"}}) {
+    const auto report =
+        faceswap::extract({.inputs = {d.data / "clips" / (std::string(clip) + ".mpg")}, .output = faces / name, .size = 128});
+    std::printf("    %lld faces from %lld frames -> %s\n", static_cast<long long>(report.faces),
+                static_cast<long long>(report.frames), (faces / name).c_str());
+  }
+  faceswap::TrainOptions t;
+  t.src = faces / "actor";
+  t.dst = faces / "double";
+  t.output = d.output / "model";
+  t.model = "demo";
+  t.resolution = 64;
+  t.batch = 8;
+  t.lr = 2e-4f;  // the small demo model learns faster than SAEHD's default allows
+  t.steps = d.steps;
+  t.preview_every = 100;
+  t.log_every = 50;
+  t.ranks = d.ranks;
+  std::printf("2/3 train: a small SAEHD-df at 64 px for %lld steps on the CPU\n", static_cast<long long>(d.steps));
+  std::fflush(stdout);
+  std::filesystem::create_directories(t.output);
+  const auto summary = faceswap::train(t);
+  std::printf("    loss %.3f after %.0f s\n", summary.final_loss, summary.seconds);
+  std::printf("3/3 swap: the actor's face onto the double's clip\n");
+  std::fflush(stdout);
+  faceswap::SwapOptions s;
+  s.model = t.output;
+  s.inputs = {d.data / "clips" / "lbbc2a.mpg"};
+  s.output = d.output / "swapped";
+  s.video = "swapped.mp4";
+  const auto swapped = faceswap::swap(s);
+  std::printf(
+      "\ndone. Look at:\n"
+      "  %s   the training preview (src, src rebuilt, dst, dst rebuilt, swap)\n"
+      "  %s   the loss\n"
+      "  %s   the swapped clip (%lld frames; PNG frames in frames/, masks in masks/)\n"
+      "  %s   the face sets\n",
+      (t.output / "preview.png").c_str(), (t.output / "loss.png").c_str(), (s.output / "swapped.mp4").c_str(),
+      static_cast<long long>(swapped.frames), faces.c_str());
+  return 0;
+}
+
 // --config is read before the other options, so that they override it.
 std::filesystem::path find_config(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; ++i)
@@ -133,6 +198,7 @@ int run_train(const faceswap::TrainOptions& o) {
   std::signal(SIGTERM, on_stop_signal);
   std::filesystem::create_directories(o.output);
   const auto summary = faceswap::train(o);
+  if (!summary.lead) return 0;  // another process of an mpirun job reports
   std::printf("trained steps %lld..%lld in %.1f s; loss %.4f; model in %s\n", static_cast<long long>(summary.first_step),
               static_cast<long long>(summary.last_step), summary.seconds, summary.final_loss, o.output.c_str());
   if (summary.time_to_loss >= 0) std::printf("time to loss %.4g: %.1f s\n", o.target_loss, summary.time_to_loss);
@@ -160,11 +226,17 @@ int main(int argc, char** argv) {
   faceswap::SwapOptions swap;
   std::string swap_face_type = "whole", swap_faces = "largest";
   add_swap(app, swap, swap_face_type, swap_faces);
+  DemoOptions demo;
+  add_demo(app, demo);
   CLI11_PARSE(app, argc, argv);
   try {
     if (app.got_subcommand("extract")) return run_extract(extract, face_type, faces);
     if (app.got_subcommand("train")) return run_train(train);
     if (app.got_subcommand("swap")) return run_swap(swap, swap_face_type, swap_faces);
+    if (app.got_subcommand("demo")) {
+      std::signal(SIGINT, on_stop_signal);
+      return run_demo(demo);
+    }
   } catch (const graft::Error& e) {
     std::fprintf(stderr, "faceswap: %s\n", e.what());
     return 1;

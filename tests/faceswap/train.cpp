@@ -262,3 +262,21 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   CHECK(missing.output.find("nothing/model.safetensors: no trained model here") != std::string::npos);
   CHECK(!std::filesystem::exists(scratch / "o2"));
 }
+
+TEST_CASE("train on 2 thread ranks sees the same batches and logs the losses of 1 rank") {
+  Scratch scratch("ranks");
+  const std::string common = "train " + sets + small + "--steps 6 --log-every 1 --preview-every 0 --no-tensorboard -o ";
+  REQUIRE(run_faceswap(common + quoted(scratch / "one")).status == 0);
+  const auto two = run_faceswap(common + quoted(scratch / "two") + " --ranks 2");
+  INFO(two.output);
+  REQUIRE(two.status == 0);
+  const auto a = metrics_of(scratch / "one"), b = metrics_of(scratch / "two");
+  REQUIRE(a.size() == 6);
+  REQUIRE(b.size() == 6);
+  CHECK(double(a[0]["src_loss"]) == doctest::Approx(double(b[0]["src_loss"])).epsilon(1e-6));  // the same first batch
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    // Afterwards only the order of float additions in the gradient sum differs.
+    CHECK(double(a[i]["src_loss"]) == doctest::Approx(double(b[i]["src_loss"])).epsilon(1e-4));
+    CHECK(double(a[i]["dst_loss"]) == doctest::Approx(double(b[i]["dst_loss"])).epsilon(1e-4));
+  }
+}

@@ -55,6 +55,7 @@ struct TrainSummary {
   double seconds = 0;        // of this run's training
   double time_to_loss = -1;  // seconds of training (across resumes) to reach --target-loss; -1 if not reached
   double final_loss = 0;     // mean of src and dst over the loss window
+  bool lead = false;         // this process ran rank 0 (the one that reports, under mpirun)
 };
 
 template <class Step>
@@ -248,6 +249,7 @@ TrainSummary train_rank(const TrainOptions& o, Comm& comm) {
   if (lead && interactive) std::fprintf(stderr, "\n");
   comm.barrier();  // the checkpoint is complete before any rank returns
   summary.seconds = seconds() - previous_seconds;
+  summary.lead = lead;
   return summary;
 }
 
