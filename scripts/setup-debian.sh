@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what graft needs on Debian 12 (run as root or with sudo): the
 # compiler tool chain, the libraries CMake finds, and the Python packages the
-# interoperability tests use (safetensors, numpy, tensorboard).
+# interoperability tests use (safetensors, numpy, tensorboard, onnxruntime).
 set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -14,8 +14,8 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libopencv-dev libdlib-dev libdlib-data \
   python3 python3-pip > /dev/null
 # The tests read graft's checkpoints with Python's safetensors package and its
-# training metrics with tensorboard.
-if ! python3 -c "import safetensors, numpy, tensorboard" 2> /dev/null; then
-  python3 -m pip install --quiet safetensors numpy tensorboard 2> /dev/null ||
-    python3 -m pip install --quiet --break-system-packages safetensors numpy tensorboard
+# training metrics with tensorboard, and runs its ONNX exports with onnxruntime.
+if ! python3 -c "import safetensors, numpy, tensorboard, onnxruntime" 2> /dev/null; then
+  python3 -m pip install --quiet safetensors numpy tensorboard onnxruntime 2> /dev/null ||
+    python3 -m pip install --quiet --break-system-packages safetensors numpy tensorboard onnxruntime
 fi

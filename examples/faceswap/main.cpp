@@ -3,7 +3,8 @@
 //   faceswap train --src faces/actor --dst faces/double --output models/run1 [--config run.json]
 //   faceswap swap --model models/run1 --input double.mp4 --output swapped [--video swapped.mp4]
 //   faceswap demo        extract, train and swap the shipped clips on the CPU
-// (export follows; see docs/faceswap.md.)
+//   faceswap export --model models/run1 --output swap.onnx
+// (see docs/faceswap.md.)
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -14,6 +15,7 @@
 
 #include "extract.hpp"
 #include "staging_folder.hpp"
+#include "swap/export.hpp"
 #include "swap/swap.hpp"
 #include "train/variants.hpp"
 
@@ -118,6 +120,13 @@ int run_swap(faceswap::SwapOptions& o, const std::string& face_type, const std::
   if (!o.video.empty()) std::printf(", video %s", (o.output / o.video).c_str());
   std::printf("\n");
   return 0;
+}
+
+void add_export(CLI::App& app, faceswap::ExportOptions& o) {
+  auto* cmd = app.add_subcommand("export", "Write the swap path of a trained model as an ONNX file");
+  cmd->add_option("-m,--model", o.model, "the training output folder (holds model.safetensors)")->required();
+  cmd->add_option("-o,--output", o.output, "the ONNX file to write")->required();
+  cmd->add_option("--check", o.check, "also write random faces and graft's outputs for them here (safetensors)");
 }
 
 struct DemoOptions {
@@ -228,11 +237,18 @@ int main(int argc, char** argv) {
   add_swap(app, swap, swap_face_type, swap_faces);
   DemoOptions demo;
   add_demo(app, demo);
+  faceswap::ExportOptions export_options;
+  add_export(app, export_options);
   CLI11_PARSE(app, argc, argv);
   try {
     if (app.got_subcommand("extract")) return run_extract(extract, face_type, faces);
     if (app.got_subcommand("train")) return run_train(train);
     if (app.got_subcommand("swap")) return run_swap(swap, swap_face_type, swap_faces);
+    if (app.got_subcommand("export")) {
+      faceswap::export_onnx(export_options);
+      std::printf("wrote %s (input \"face\", outputs \"swapped\" and \"mask\")\n", export_options.output.c_str());
+      return 0;
+    }
     if (app.got_subcommand("demo")) {
       std::signal(SIGINT, on_stop_signal);
       return run_demo(demo);

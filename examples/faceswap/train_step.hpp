@@ -11,6 +11,7 @@
 // gradients.
 #pragma once
 
+#include <graft/io/onnx_export.hpp>
 #include <graft/loss/dssim.hpp>
 #include <graft/loss/mse.hpp>
 #include <graft/nn.hpp>
@@ -28,6 +29,15 @@ struct StepLosses {
   double src = 0.0, dst = 0.0;  // batch means, as DeepFaceLab prints them
 };
 
+// The end of an exported swap graph: the decoder's (n, 4, R, R) split into
+// "swapped" (n, 3, R, R) and "mask" (n, 1, R, R).
+inline void export_outputs(graft::io::OnnxGraph& g, const std::string& decoded, int resolution) {
+  g.node("Split", {decoded, g.int64s("split", {3, 1})}, {graft::io::OnnxAttribute::of("axis", std::int64_t{1})}, 2,
+         {"swapped", "mask"});
+  g.output("swapped", graft::Shape{3, resolution, resolution});
+  g.output("mask", graft::Shape{1, resolution, resolution});
+}
+
 // What the preview and swap show, each (n, 4, R, R): rgb then mask.
 struct Predictions {
   graft::Tensor src, dst, swap;  // src and dst reconstructed, and dst's face drawn by the src decoder
@@ -37,13 +47,12 @@ struct Predictions {
 template <Options O>
 inline constexpr int dssim_filter = graft::loss::dssim_filter_size(O.resolution);
 
-// Runs a decoder on a code, adds the gradient of the side's summed loss to
-// the decoder's parameters and returns the gradient with respect to the code.
-template <Options O, class Decoder>
-graft::Tensor decode_side(Decoder decoder, graft::ConstView code, const SideBatch& b, double& loss) {
+// The gradient of one side's summed loss with respect to the decoder's
+// output (B, 4, R, R); `loss` gets its batch mean.
+template <Options O>
+graft::Tensor side_loss_gradient(graft::ConstView out, const SideBatch& b, double& loss) {
   namespace losses = graft::loss;
-  auto out = decoder.forward(code);  // (B, 4, R, R)
-  auto parts = graft::nn::split_channels(out.view(), {3, 1});
+  auto parts = graft::nn::split_channels(out, {3, 1});
   graft::Tensor d_rgb = graft::Tensor::zeros(parts[0].shape()), d_mask = graft::Tensor::zeros(parts[1].shape());
   // DeepFaceLab splits the DSSIM weight over two windows from resolution 256 (reference §3.3).
   auto dssim = [&] {
@@ -57,8 +66,15 @@ graft::Tensor decode_side(Decoder decoder, graft::ConstView code, const SideBatc
   const auto value = dssim() + 10.0 * losses::masked_mse_backward(parts[0], b.target, b.loss_mask, 10.0f, d_rgb) +
                      10.0 * losses::mse_backward(parts[1], b.mask, 10.0f, d_mask);
   loss = value.mean();
-  graft::Tensor d_out = graft::nn::concat_channels({d_rgb.view(), d_mask.view()});
-  return decoder.backward(out, d_out);
+  return graft::nn::concat_channels({d_rgb.view(), d_mask.view()});
+}
+
+// Runs a decoder on a code, adds the gradient of the side's summed loss to
+// the decoder's parameters and returns the gradient with respect to the code.
+template <Options O, class Decoder>
+graft::Tensor decode_side(Decoder decoder, graft::ConstView code, const SideBatch& b, double& loss) {
+  auto out = decoder.forward(code);  // (B, 4, R, R)
+  return decoder.backward(out, side_loss_gradient<O>(out.view(), b, loss));
 }
 
 // 'df': encoder -> inter -> decoder_src / decoder_dst.
@@ -91,6 +107,17 @@ struct DfStep {
     auto features = model.template part<"encoder">().forward(dst);
     auto code = model.template part<"inter">().forward(features.view());
     return std::move(model.template part<"decoder_src">().forward(code.view()).value);
+  }
+
+  // swap() as an ONNX graph: input "face" (n,3,R,R), outputs "swapped" and "mask".
+  void export_swap(graft::io::OnnxGraph& g, const Model& model) const {
+    using D = DF<O>;
+    const float* p = model.parameter_buffer().data();
+    g.input("face", image_shape<O>);
+    std::string x = graft::io::export_layer<Encoder<O>, image_shape<O>>(g, "face", p + Model::part_offsets[0]);
+    x = graft::io::export_layer<typename D::InterT, code_shape<O>>(g, x, p + Model::part_offsets[1]);
+    x = graft::io::export_layer<Decoder<O>, D::inter_out>(g, x, p + Model::part_offsets[2]);  // decoder_src
+    export_outputs(g, x, O.resolution);
   }
 
   // Forward only, for previews and swapping: (n,3,R,R) images in, no gradients.
@@ -129,9 +156,15 @@ struct LiaeStep {
     graft::Tensor src_code = graft::nn::concat_channels({src_ab.view(), src_ab.view()});
     graft::Tensor dst_code = graft::nn::concat_channels({dst_b.view(), dst_ab.view()});
 
+    // The decoder runs on both sides: both forwards before either backward,
+    // so that its gradients are final only once both have been added (DataParallel relies on it).
     StepLosses losses;
-    auto d_src = graft::nn::split_channels(decode_side<O>(decoder, src_code, src, losses.src), {code_channels, code_channels});
-    auto d_dst = graft::nn::split_channels(decode_side<O>(decoder, dst_code, dst, losses.dst), {code_channels, code_channels});
+    auto src_out = decoder.forward(src_code.view());
+    auto dst_out = decoder.forward(dst_code.view());
+    const graft::Tensor d_src_code = decoder.backward(src_out, side_loss_gradient<O>(src_out.view(), src, losses.src));
+    const graft::Tensor d_dst_code = decoder.backward(dst_out, side_loss_gradient<O>(dst_out.view(), dst, losses.dst));
+    auto d_src = graft::nn::split_channels(d_src_code.view(), {code_channels, code_channels});
+    auto d_dst = graft::nn::split_channels(d_dst_code.view(), {code_channels, code_channels});
     graft::cpu::axpy(1.0f, d_src[1].data(), d_src[0].data(), d_src[0].numel());  // both halves are AB(src)
     encoder.backward_parameters_only(src_features, inter_ab.backward(src_ab, d_src[0]));
     graft::Tensor d_dst_features = inter_b.backward(dst_b, d_dst[0]);
@@ -147,6 +180,17 @@ struct LiaeStep {
     auto ab = model.template part<"inter_AB">().forward(features.view());
     const graft::Tensor code = graft::nn::concat_channels({ab.view(), ab.view()});
     return std::move(model.template part<"decoder">().forward(code.view()).value);
+  }
+
+  // swap() as an ONNX graph.
+  void export_swap(graft::io::OnnxGraph& g, const Model& model) const {
+    using L = LIAE<O>;
+    const float* p = model.parameter_buffer().data();
+    g.input("face", image_shape<O>);
+    const std::string features = graft::io::export_layer<Encoder<O>, image_shape<O>>(g, "face", p + Model::part_offsets[0]);
+    const std::string ab = graft::io::export_layer<typename L::InterT, code_shape<O>>(g, features, p + Model::part_offsets[1]);
+    const std::string code = g.op("Concat", {ab, ab}, {graft::io::OnnxAttribute::of("axis", std::int64_t{1})});
+    export_outputs(g, graft::io::export_layer<Decoder<O>, L::decoder_in>(g, code, p + Model::part_offsets[3]), O.resolution);
   }
 
   // Forward only: the swap decodes [AB(dst), AB(dst)], dst's expression as src would show it.

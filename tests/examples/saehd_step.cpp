@@ -2,6 +2,8 @@
 // differences of the loss, and a few optimizer steps lower the loss.
 #include <doctest/doctest.h>
 
+#include <graft/comm/threads.hpp>
+#include <graft/ddp/data_parallel.hpp>
 #include <graft/optim/adam.hpp>
 
 #include "gradient_check.hpp"
@@ -85,4 +87,45 @@ TEST_CASE("SAEHD-liae-ud step: the whole-model gradient matches finite differenc
 TEST_CASE("SAEHD-df-ud and liae steps lower the loss") {
   check_step_learns<faceswap::DfStep<tiny_ud>>();
   check_step_learns<faceswap::LiaeStep<tiny>>();
+}
+
+// DataParallel requires every forward of a module before its backward; a
+// step that interleaves them (a shared decoder run and differentiated side by
+// side) is refused. Both steps must run under it, and 2 ranks x 1 sample must
+// give the gradient of 1 rank x 2 samples (DeepFaceLab's loss is a batch sum).
+template <class Step>
+void check_step_data_parallel() {
+  const Side src(2, 32, 10), dst(2, 32, 20);
+  typename Step::Model alone(9);
+  alone.zero_gradients();
+  Step{}.forward_backward(alone, src.view(), dst.view());
+  std::vector<float> reduced;
+  comm::run_threads(2, [&](comm::Threads& c) {
+    typename Step::Model model(9);
+    ddp::DataParallel parallel(model, c, {.average = ddp::GradientAverage::sum});
+    const auto one = [&](const Side& s) {
+      const std::int64_t per = s.warped.numel() / 2, per_mask = s.mask.numel() / 2;
+      const auto r = c.rank();
+      const Shape image{1, 3, 32, 32}, mask{1, 1, 32, 32};
+      return faceswap::SideBatch{{s.warped.data() + r * per, image},
+                                 {s.target.data() + r * per, image},
+                                 {s.mask.data() + r * per_mask, mask},
+                                 {s.loss_mask.data() + r * per_mask, mask}};
+    };
+    model.zero_gradients();
+    parallel.forward_backward([&] { Step{}.forward_backward(model, one(src), one(dst)); });
+    if (c.rank() == 0) reduced.assign(model.gradient_buffer().begin(), model.gradient_buffer().end());
+  });
+  REQUIRE(reduced.size() == alone.gradient_buffer().size());
+  double worst = 0, scale = 0;
+  for (std::size_t i = 0; i < reduced.size(); ++i) {
+    worst = std::max(worst, double(std::abs(reduced[i] - alone.gradient_buffer()[i])));
+    scale = std::max(scale, double(std::abs(alone.gradient_buffer()[i])));
+  }
+  CHECK(worst <= 1e-5 * scale);
+}
+
+TEST_CASE("SAEHD-df and liae steps under DataParallel: 2 ranks x 1 sample = 1 rank x 2 samples") {
+  check_step_data_parallel<faceswap::DfStep<tiny>>();
+  check_step_data_parallel<faceswap::LiaeStep<tiny>>();
 }

@@ -280,3 +280,30 @@ TEST_CASE("train on 2 thread ranks sees the same batches and logs the losses of 
     CHECK(double(a[i]["dst_loss"]) == doctest::Approx(double(b[i]["dst_loss"])).epsilon(1e-4));
   }
 }
+
+TEST_CASE("export: onnxruntime runs the exported swap path and matches graft's inference to 1e-4") {
+  Scratch scratch("export");
+  REQUIRE(run_faceswap("train " + sets + small + "--steps 3 --preview-every 0 --no-tensorboard -o " + quoted(scratch / "model"))
+              .status == 0);
+  const auto run = run_faceswap("export -m " + quoted(scratch / "model") + " -o " + quoted(scratch / "swap.onnx") + " --check " +
+                                quoted(scratch / "check.safetensors"));
+  INFO(run.output);
+  REQUIRE(run.status == 0);
+  const auto script = std::filesystem::path(GRAFT_TEST_SOURCE_DIR) / "faceswap" / "check_onnx.py";
+  FILE* pipe = ::popen((std::string(GRAFT_PYTHON) + " " + quoted(script) + " " + quoted(scratch / "swap.onnx") + " " +
+                        quoted(scratch / "check.safetensors") + " 1e-4 2>&1")
+                           .c_str(),
+                       "r");
+  REQUIRE(pipe);
+  std::string text;
+  char buffer[4096];
+  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) text.append(buffer, n);
+  const int status = ::pclose(pipe);
+  MESSAGE(text);
+  CHECK(status == 0);
+  CHECK(text.find("swapped: largest difference") != std::string::npos);
+
+  const auto missing = run_faceswap("export -m " + quoted(scratch / "none") + " -o " + quoted(scratch / "x.onnx"));
+  CHECK(missing.status == 1);
+  CHECK(missing.output.find("no trained model here") != std::string::npos);
+}

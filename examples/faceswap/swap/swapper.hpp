@@ -4,7 +4,6 @@
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 
-#include <graft/io/checkpoint.hpp>
 #include <nlohmann/json.hpp>
 
 #include "face/canonical_face.hpp"
@@ -13,15 +12,14 @@
 #include "staging_folder.hpp"
 #include "swap.hpp"
 #include "train/trainer.hpp"
+#include "trained_model.hpp"
 
 namespace faceswap {
 
 template <class Step>
 SwapReport swap_with(const SwapOptions& o, const std::string& name) {
-  using Model = typename Step::Model;
   constexpr int r = Step::resolution;
-  auto model = std::make_unique<Model>(0);
-  graft::io::load_checkpoint(o.model / "model.safetensors", *model, {}, {.model = name, .parameters_only = true});
+  const auto model = load_trained_model<Step>(o.model, name);
 
   std::vector<FrameSource> sources;
   for (const auto& input : o.inputs) sources.emplace_back(input);

@@ -20,9 +20,10 @@ TrainSummary train(const TrainOptions& o) {
               "; add it to FACESWAP_VARIANTS in examples/faceswap/train/variants.hpp)");
 }
 
-SwapReport swap(const SwapOptions& o) {
-  graft::check(!o.inputs.empty() && !o.output.empty(), "swap: --input and --output are required");
-  const auto checkpoint = o.model / "model.safetensors";
+namespace {
+// The (model, resolution) a training folder's checkpoint was trained with.
+std::pair<std::string, int> trained_variant(const std::filesystem::path& folder) {
+  const auto checkpoint = folder / "model.safetensors";
   graft::check(std::filesystem::exists(checkpoint), checkpoint.string(),
                ": no trained model here (train one with faceswap train)");
   const graft::io::SafetensorsFile file(checkpoint);
@@ -32,13 +33,30 @@ SwapReport swap(const SwapOptions& o) {
   } catch (const std::exception&) {
     graft::fail(checkpoint.string(), ": not a faceswap model (its metadata has no run settings)");
   }
-  const std::string model = config.value("model", "");
-  const int resolution = config.value("resolution", 0);
+  return {config.value("model", ""), config.value("resolution", 0)};
+}
+}  // namespace
+
+SwapReport swap(const SwapOptions& o) {
+  graft::check(!o.inputs.empty() && !o.output.empty(), "swap: --input and --output are required");
+  const auto [model, resolution] = trained_variant(o.model);
 #define FACESWAP_DISPATCH_SWAP(arch, res) \
   if (model == #arch && resolution == res) return swap_##arch##_##res(o);
   FACESWAP_VARIANTS(FACESWAP_DISPATCH_SWAP)
 #undef FACESWAP_DISPATCH_SWAP
-  graft::fail(checkpoint.string(), ": a ", model, " model at resolution ", resolution, " is not built into this program");
+  graft::fail((o.model / "model.safetensors").string(), ": a ", model, " model at resolution ", resolution,
+              " is not built into this program");
+}
+
+void export_onnx(const ExportOptions& o) {
+  graft::check(!o.output.empty(), "export: --output (the .onnx file) is required");
+  const auto [model, resolution] = trained_variant(o.model);
+#define FACESWAP_DISPATCH_EXPORT(arch, res) \
+  if (model == #arch && resolution == res) return export_##arch##_##res(o);
+  FACESWAP_VARIANTS(FACESWAP_DISPATCH_EXPORT)
+#undef FACESWAP_DISPATCH_EXPORT
+  graft::fail((o.model / "model.safetensors").string(), ": a ", model, " model at resolution ", resolution,
+              " is not built into this program");
 }
 
 }  // namespace faceswap

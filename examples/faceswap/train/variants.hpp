@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "options.hpp"
+#include "swap/exporter.hpp"
 #include "swap/swapper.hpp"
 #include "trainer.hpp"
 
@@ -22,7 +23,8 @@ namespace faceswap {
 
 #define FACESWAP_DECLARE_VARIANT(arch, res)                 \
   TrainSummary train_##arch##_##res(const TrainOptions& o); \
-  SwapReport swap_##arch##_##res(const SwapOptions& o);
+  SwapReport swap_##arch##_##res(const SwapOptions& o);     \
+  void export_##arch##_##res(const ExportOptions& o);
 FACESWAP_VARIANTS(FACESWAP_DECLARE_VARIANT)
 #undef FACESWAP_DECLARE_VARIANT
 
@@ -59,13 +61,23 @@ TrainSummary train_on_ranks(const TrainOptions& o) {
   return summary;
 }
 
-#define FACESWAP_DEFINE_VARIANT(arch, res)                                                                               \
-  TrainSummary train_##arch##_##res(const TrainOptions& o) { return train_on_ranks<StepOf<arch##_name, res>::type>(o); } \
-  SwapReport swap_##arch##_##res(const SwapOptions& o) {                                                                 \
-    TrainOptions t;                                                                                                      \
-    t.model = #arch;                                                                                                     \
-    t.resolution = res;                                                                                                  \
-    return swap_with<StepOf<arch##_name, res>::type>(o, model_name<StepOf<arch##_name, res>::type>(t));                  \
+// The checkpoint model name of a variant (what swap and export expect to find).
+template <class Step>
+std::string variant_name(std::string_view arch, int resolution) {
+  TrainOptions t;
+  t.model = arch;
+  t.resolution = resolution;
+  return model_name<Step>(t);
+}
+
+#define FACESWAP_DEFINE_VARIANT(arch, res)                                                                    \
+  using arch##_##res##_step = StepOf<arch##_name, res>::type;                                                 \
+  TrainSummary train_##arch##_##res(const TrainOptions& o) { return train_on_ranks<arch##_##res##_step>(o); } \
+  SwapReport swap_##arch##_##res(const SwapOptions& o) {                                                      \
+    return swap_with<arch##_##res##_step>(o, variant_name<arch##_##res##_step>(#arch, res));                  \
+  }                                                                                                           \
+  void export_##arch##_##res(const ExportOptions& o) {                                                        \
+    export_with<arch##_##res##_step>(o, variant_name<arch##_##res##_step>(#arch, res));                       \
   }
 
 // The variant o.model at o.resolution; throws listing the built variants when there is none.
