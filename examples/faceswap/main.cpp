@@ -66,8 +66,8 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
   cmd->add_option("--dst", o.dst, "face set of the performance to keep");
   cmd->add_option("-o,--output", o.output, "model folder: model.safetensors, previews, loss.png, metrics.jsonl, tensorboard/");
   cmd->add_flag("--skip-bad-faces", o.skip_bad_faces, "leave out faces that cannot be read instead of stopping");
-  cmd->add_option("--model", o.model, "df, liae, quick96, or demo (a small df for CPUs)")
-      ->check(CLI::IsMember({"df", "liae", "quick96", "demo"}));
+  cmd->add_option("--model", o.model, "df, df-ud, liae, liae-ud, quick96, or demo (a small df for CPUs)")
+      ->check(CLI::IsMember({"df", "df-ud", "liae", "liae-ud", "quick96", "demo"}));
   cmd->add_option("--resolution", o.resolution, "face resolution in pixels (df and liae: 64 or 128 in this build; quick96: 96)");
   cmd->add_option("--batch", o.batch, "faces per side per step, all ranks together");
   cmd->add_option("--optimizer", o.optimizer, "adabelief (DeepFaceLab's), rmsprop or adam")

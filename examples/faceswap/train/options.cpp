@@ -115,8 +115,8 @@ TrainOptions read_train_options(const std::filesystem::path& config) {
 void validate(const TrainOptions& o) {
   graft::check(!o.src.empty() && !o.dst.empty(), "train: --src and --dst face sets are required");
   graft::check(!o.output.empty(), "train: --output (the model folder) is required");
-  graft::check(std::set<std::string>{"df", "liae", "quick96", "demo"}.contains(o.model),
-               "train: --model must be df, liae, quick96 or demo, got ", o.model);
+  graft::check(std::set<std::string>{"df", "df-ud", "liae", "liae-ud", "quick96", "demo"}.contains(o.model),
+               "train: --model must be df, df-ud, liae, liae-ud, quick96 or demo, got ", o.model);
   graft::check(std::set<std::string>{"adabelief", "rmsprop", "adam"}.contains(o.optimizer),
                "train: --optimizer must be adabelief, rmsprop or adam, got ", o.optimizer);
   graft::check(o.batch > 0 && o.ranks > 0 && o.batch % o.ranks == 0, "train: --batch ", o.batch, " must split evenly over ",

@@ -1,4 +1,5 @@
 // faceswap train's dispatch from (model, resolution) to a compiled variant.
+#include <algorithm>
 #include <cstdio>
 #include <graft/core/error.hpp>
 
@@ -8,11 +9,18 @@
 
 namespace faceswap {
 
+// "df-ud" (as users write it) -> "df_ud" (as FACESWAP_VARIANTS names it).
+std::string variant_token(std::string model) {
+  std::ranges::replace(model, '-', '_');
+  return model;
+}
+
 TrainSummary train(const TrainOptions& o) {
   validate(o);
   std::string built;
-#define FACESWAP_DISPATCH(arch, res)                                           \
-  if (o.model == #arch && o.resolution == res) return train_##arch##_##res(o); \
+  const std::string arch_token = variant_token(o.model);
+#define FACESWAP_DISPATCH(arch, res)                                              \
+  if (arch_token == #arch && o.resolution == res) return train_##arch##_##res(o); \
   built += std::string(built.empty() ? "" : ", ") + #arch " " #res;
   FACESWAP_VARIANTS(FACESWAP_DISPATCH)
 #undef FACESWAP_DISPATCH
@@ -21,7 +29,8 @@ TrainSummary train(const TrainOptions& o) {
 }
 
 namespace {
-// The (model, resolution) a training folder's checkpoint was trained with.
+// The (model, resolution) a training folder's checkpoint was trained with;
+// the model as the variant's token (df_ud for df-ud).
 std::pair<std::string, int> trained_variant(const std::filesystem::path& folder) {
   const auto checkpoint = folder / "model.safetensors";
   graft::check(std::filesystem::exists(checkpoint), checkpoint.string(),
@@ -33,7 +42,7 @@ std::pair<std::string, int> trained_variant(const std::filesystem::path& folder)
   } catch (const std::exception&) {
     graft::fail(checkpoint.string(), ": not a faceswap model (its metadata has no run settings)");
   }
-  return {config.value("model", ""), config.value("resolution", 0)};
+  return {variant_token(config.value("model", "")), config.value("resolution", 0)};
 }
 }  // namespace
 

@@ -13,6 +13,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -58,10 +59,13 @@ struct TrainSummary {
   bool lead = false;         // this process ran rank 0 (the one that reports, under mpirun)
 };
 
+// The name a checkpoint of this variant carries ("-" of df-ud written as "_").
 template <class Step>
 std::string model_name(const TrainOptions& o) {
   constexpr auto m = Step::Model::parameters.size();
-  return "faceswap-" + o.model + "-" + std::to_string(o.resolution) + "-" + std::to_string(m) + "tensors";
+  std::string arch = o.model;
+  std::ranges::replace(arch, '-', '_');
+  return "faceswap-" + arch + "-" + std::to_string(o.resolution) + "-" + std::to_string(m) + "tensors";
 }
 
 template <class Step, graft::comm::Communicator Comm>

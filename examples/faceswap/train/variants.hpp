@@ -14,10 +14,13 @@
 #include "trainer.hpp"
 
 // X(architecture, resolution): df and liae are SAEHD's (ae 256, e 64, d 64, mask 22);
-// quick96 is DeepFaceLab's Quick96 (df -ud, ae 128, mask 16) and only at 96;
-// demo is SAEHD-df cut down (ae 64, e 16, d 16, mask 8) to train in minutes
-// on a CPU, for the demo and the tests.
-#define FACESWAP_VARIANTS(X) X(df, 64) X(df, 128) X(liae, 64) X(liae, 128) X(quick96, 96) X(demo, 64)
+// df_ud and liae_ud (on the command line df-ud, liae-ud) add DeepFaceLab's -u
+// (pixel norm of the code) and -d (decoder at half resolution, 4x fewer
+// operations) options; quick96 is DeepFaceLab's Quick96 (df -ud, ae 128,
+// mask 16) and only at 96; demo is SAEHD-df cut down (ae 64, e 16, d 16,
+// mask 8) to train in minutes on a CPU, for the demo and the tests.
+#define FACESWAP_VARIANTS(X) \
+  X(df, 64) X(df, 128) X(df_ud, 128) X(liae, 64) X(liae, 128) X(liae_ud, 128) X(quick96, 96) X(demo, 64)
 
 namespace faceswap {
 
@@ -30,7 +33,8 @@ FACESWAP_VARIANTS(FACESWAP_DECLARE_VARIANT)
 
 template <std::string_view const& Arch, int Resolution>
 struct StepOf;
-inline constexpr std::string_view df_name = "df", liae_name = "liae", quick96_name = "quick96", demo_name = "demo";
+inline constexpr std::string_view df_name = "df", df_ud_name = "df_ud", liae_name = "liae", liae_ud_name = "liae_ud",
+                                  quick96_name = "quick96", demo_name = "demo";
 template <int R>
 struct StepOf<df_name, R> {
   using type = DfStep<Options{.resolution = R}>;
@@ -38,6 +42,14 @@ struct StepOf<df_name, R> {
 template <int R>
 struct StepOf<liae_name, R> {
   using type = LiaeStep<Options{.resolution = R}>;
+};
+template <int R>
+struct StepOf<df_ud_name, R> {
+  using type = DfStep<Options{.resolution = R, .u = true, .d = true}>;
+};
+template <int R>
+struct StepOf<liae_ud_name, R> {
+  using type = LiaeStep<Options{.resolution = R, .u = true, .d = true}>;
 };
 template <>
 struct StepOf<quick96_name, 96> {
