@@ -78,6 +78,8 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
   cmd->add_flag("--random-warp,!--no-random-warp", o.random_warp, "warp the network input (turn off late in training)");
   cmd->add_flag("--random-flip,!--no-random-flip", o.random_flip, "flip samples horizontally with p = 0.4");
   cmd->add_flag("--colour-transfer", o.colour_transfer, "Reinhard colour transfer of src faces towards dst faces (rct)");
+  cmd->add_flag("--eyes-mouth-priority", o.eyes_mouth_priority,
+                "weigh the eyes and the mouth 300x more (DeepFaceLab's option; sharper eyes and teeth)");
   cmd->add_option("--steps", o.steps, "stop after this many steps (0: no limit)");
   cmd->add_option("--target-loss", o.target_loss, "stop when the mean loss over --loss-window steps reaches this (0: off)");
   cmd->add_option("--loss-window", o.loss_window, "steps averaged for --target-loss");

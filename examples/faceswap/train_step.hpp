@@ -13,6 +13,7 @@
 
 #include <graft/io/onnx_export.hpp>
 #include <graft/loss/dssim.hpp>
+#include <graft/loss/l1.hpp>
 #include <graft/loss/mse.hpp>
 #include <graft/nn.hpp>
 
@@ -23,6 +24,7 @@ namespace faceswap {
 // One side of a batch: NCHW views, (B,3,R,R) images and (B,1,R,R) masks.
 struct SideBatch {
   graft::ConstView warped, target, mask, loss_mask;
+  graft::ConstView eyes_mouth{};  // (B,1,R,R) for eyes-and-mouth priority; empty (null) without it
 };
 
 struct StepLosses {
@@ -63,8 +65,10 @@ graft::Tensor side_loss_gradient(graft::ConstView out, const SideBatch& b, doubl
     else
       return 10.0 * losses::masked_dssim_backward(parts[0], b.target, b.loss_mask, dssim_filter<O>, 10.0f, d_rgb);
   };
-  const auto value = dssim() + 10.0 * losses::masked_mse_backward(parts[0], b.target, b.loss_mask, 10.0f, d_rgb) +
-                     10.0 * losses::mse_backward(parts[1], b.mask, 10.0f, d_mask);
+  auto value = dssim() + 10.0 * losses::masked_mse_backward(parts[0], b.target, b.loss_mask, 10.0f, d_rgb) +
+               10.0 * losses::mse_backward(parts[1], b.mask, 10.0f, d_mask);
+  // Eyes-and-mouth priority: DeepFaceLab adds 300 |T*EM - P*EM| (reference §3.3).
+  if (b.eyes_mouth.data) value = value + 300.0 * losses::masked_l1_backward(parts[0], b.target, b.eyes_mouth, 300.0f, d_rgb);
   loss = value.mean();
   return graft::nn::concat_channels({d_rgb.view(), d_mask.view()});
 }

@@ -129,3 +129,33 @@ TEST_CASE("SAEHD-df and liae steps under DataParallel: 2 ranks x 1 sample = 1 ra
   check_step_data_parallel<faceswap::DfStep<tiny>>();
   check_step_data_parallel<faceswap::LiaeStep<tiny>>();
 }
+
+TEST_CASE("Eyes-and-mouth priority adds 300 x the masked L1 of the eyes and mouth, value and gradient") {
+  using Step = faceswap::DfStep<tiny>;
+  const Side src(2, 32, 10), dst(2, 32, 20);
+  Tensor em(Shape{2, 1, 32, 32});
+  testing::fill_uniform(em.span(), 77, 0.0f, 1.0f);
+  Step::Model plain(3), prioritised(3);
+  plain.zero_gradients();
+  prioritised.zero_gradients();
+  const auto without = Step{}.forward_backward(plain, src.view(), dst.view());
+  faceswap::SideBatch src_em = src.view();
+  src_em.eyes_mouth = em.view();
+  const auto with = Step{}.forward_backward(prioritised, src_em, dst.view());
+  CHECK(with.dst == without.dst);
+  // The extra term, computed directly on decoder_src's output.
+  auto encoder = plain.part<"encoder">();
+  auto features = encoder.forward(src.warped);
+  auto code = plain.part<"inter">().forward(features.view());
+  auto out = plain.part<"decoder_src">().forward(code.view());
+  auto parts = nn::split_channels(out.view(), {3, 1});
+  const Tensor& rgb = parts[0];
+  Tensor ignored = Tensor::zeros(rgb.shape());
+  const double extra = 300.0 * loss::masked_l1_backward(rgb.view(), src.target, em.view(), 300.0f, ignored.view()).mean();
+  CHECK(with.src == doctest::Approx(without.src + extra).epsilon(1e-6));
+  // Only the src side's gradients change, and the decoder_src ones do.
+  double moved = 0;
+  for (std::size_t i = 0; i < plain.gradient_buffer().size(); ++i)
+    moved = std::max(moved, double(std::abs(plain.gradient_buffer()[i] - prioritised.gradient_buffer()[i])));
+  CHECK(moved > 0);
+}

@@ -185,3 +185,25 @@ TEST_CASE("BatchLoader: every face once per epoch, a new order each epoch, and r
   for (int s = 0; s < 7; ++s) fresh.next();
   CHECK(same(resumed.next().warped, fresh.next().warped));
 }
+
+TEST_CASE("Eyes-and-mouth masks: around the eyes and mouth, inside the face, moved with the face") {
+  const FaceSet set = FaceSet::load(faceswap::testing::demo / "faces" / "spkA", {.resolution = 64, .eyes_mouth = true});
+  REQUIRE(set.has_eyes_mouth());
+  const auto& meta = set.metadata()[0];
+  const double scale = 64.0 / meta.size;
+  const cv::Mat em = set.eyes_mouth(0);
+  for (std::size_t i : {37u, 44u, 62u, 66u})  // an eye lid each side, the inner lips
+    CHECK(em.at<std::uint8_t>(int(meta.landmarks[i].y * scale), int(meta.landmarks[i].x * scale)) > 128);
+  CHECK(em.at<std::uint8_t>(int(meta.landmarks[8].y * scale) - 1, int(meta.landmarks[8].x * scale)) < 20);  // the chin
+  CHECK(cv::countNonZero(em & (set.mask(0) == 0)) == 0);
+  CHECK(!demo_set().has_eyes_mouth());
+
+  SideTensors t(1, 64, true);
+  augment_into(set, 0, {1, 2, 3}, {.eyes_mouth = true}, nullptr, t, 0);
+  const auto values = t.eyes_mouth.span();
+  CHECK(*std::ranges::max_element(values) == doctest::Approx(1.0f));
+  for (std::size_t i = 0; i < values.size(); ++i)
+    if (t.mask.span()[i] == 0.0f) CHECK(values[i] < 0.05f);  // moved with the mask (interpolation aside)
+  CHECK_THROWS_WITH_AS(augment_into(demo_set(), 0, {1, 2, 3}, {.eyes_mouth = true}, nullptr, t, 0),
+                       doctest::Contains("eyes-and-mouth masks asked for"), graft::Error);
+}

@@ -92,11 +92,13 @@ void store(const cv::Mat& image, float* planes) {
 
 }  // namespace
 
-SideTensors::SideTensors(std::int64_t batch, int resolution)
+SideTensors::SideTensors(std::int64_t batch, int resolution, bool eyes_mouth)
     : warped(graft::Shape{batch, 3, resolution, resolution}),
       target(warped.shape()),
       mask(graft::Shape{batch, 1, resolution, resolution}),
-      loss_mask(mask.shape()) {}
+      loss_mask(mask.shape()) {
+  if (eyes_mouth) this->eyes_mouth = graft::Tensor(mask.shape());
+}
 
 void augment_into(const FaceSet& set, std::size_t index, const SampleKey& key, const AugmentOptions& o,
                   const FaceSet* colour_reference, SideTensors& out, std::int64_t b) {
@@ -144,6 +146,17 @@ void augment_into(const FaceSet& set, std::size_t index, const SampleKey& key, c
   store(target, out.target.data() + std::size_t(b) * 3 * plane);
   store(target_mask, out.mask.data() + std::size_t(b) * plane);
   store(loss_mask, out.loss_mask.data() + std::size_t(b) * plane);
+  if (o.eyes_mouth) {
+    graft::check(set.has_eyes_mouth() && out.eyes_mouth.numel() > 0,
+                 "augment: eyes-and-mouth masks asked for, but the face set or the batch has none");
+    cv::Mat em;
+    set.eyes_mouth(index).convertTo(em, CV_32F, 1.0 / 255);
+    em = transformed(em, t, cv::INTER_LINEAR, cv::BORDER_CONSTANT);
+    double peak = 0;
+    cv::minMaxLoc(em, nullptr, &peak);
+    if (peak > 0) em /= peak;
+    store(em, out.eyes_mouth.data() + std::size_t(b) * plane);
+  }
 }
 
 }  // namespace faceswap

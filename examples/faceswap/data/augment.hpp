@@ -9,7 +9,9 @@
 //   affine   one random rotation, scale and shift, and a flip with p = 0.4,
 //            shared by input, target and mask;
 //   masks    the target mask, and the blurred loss mask
-//            clip(gaussian_blur(M, sigma = max(1, R/32)), 0, 0.5) * 2.
+//            clip(gaussian_blur(M, sigma = max(1, R/32)), 0, 0.5) * 2;
+//            optionally the eyes-and-mouth mask, moved like the mask and
+//            divided by its maximum.
 // Every random number comes from Philox keyed by (seed, step, slot), where
 // slot is the sample's place in the step's global batch, so a sample is the
 // same whatever the number of loader threads or ranks.
@@ -29,6 +31,7 @@ struct AugmentOptions {
   double scale = 0.15;             // U(1 / (1 + s), 1 + s)
   double shift = 0.05;             // U(-t, t) of the side, in x and y
   bool colour_transfer = false;    // rct towards a random face of the colour reference set
+  bool eyes_mouth = false;         // also make the eyes-and-mouth mask (the set must have them)
 };
 
 struct SampleKey {
@@ -38,8 +41,9 @@ struct SampleKey {
 // One side's batch tensors, NCHW float in [0, 1], channels in BGR order as DeepFaceLab's.
 struct SideTensors {
   graft::Tensor warped, target, mask, loss_mask;  // (B,3,R,R) (B,3,R,R) (B,1,R,R) (B,1,R,R)
+  graft::Tensor eyes_mouth;                       // (B,1,R,R) with AugmentOptions::eyes_mouth, else empty
   SideTensors() = default;
-  SideTensors(std::int64_t batch, int resolution);
+  SideTensors(std::int64_t batch, int resolution, bool eyes_mouth = false);
 };
 
 // The sigma of DeepFaceLab's loss-mask blur at resolution R.

@@ -19,7 +19,7 @@ BatchLoader::BatchLoader(const FaceSet& set, const FaceSet* colour_reference, co
                options.ranks);
   graft::check(options.workers > 0, "batch loader: need at least one worker, got ", options.workers);
   graft::check(set.size() > 0, "batch loader: the face set is empty");
-  for (auto& slot : slots_) slot.tensors = SideTensors(options.batch, set.resolution());
+  for (auto& slot : slots_) slot.tensors = SideTensors(options.batch, set.resolution(), options.augment.eyes_mouth);
   for (int i = 0; i < options.workers; ++i) workers_.emplace_back([this] { work(); });
 }
 

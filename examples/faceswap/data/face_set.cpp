@@ -15,8 +15,28 @@ namespace fs = std::filesystem;
 
 struct Loaded {
   FaceMetadata metadata;
-  cv::Mat image, mask;
+  cv::Mat image, mask, eyes_mouth;
 };
+
+// The hulls of the eyes (36..41, 42..47) and the mouth (60..67), dilated by
+// side/32 and blurred over side/16 at the stored size, inside the face mask
+// (DeepFaceLab's eyes-and-mouth mask).
+cv::Mat eyes_mouth_mask(const Landmarks& landmarks, const cv::Mat& face_mask) {
+  const int side = face_mask.rows;
+  cv::Mat em = cv::Mat::zeros(side, side, CV_8UC1);
+  for (const auto& [first, last] : {std::pair{36, 41}, {42, 47}, {60, 67}}) {
+    std::vector<cv::Point> points, hull;
+    for (int i = first; i <= last; ++i)
+      points.emplace_back(int(std::lround(landmarks[std::size_t(i)].x)), int(std::lround(landmarks[std::size_t(i)].y)));
+    cv::convexHull(points, hull);
+    cv::fillConvexPoly(em, hull, cv::Scalar(255));
+  }
+  const int grow = std::max(1, side / 32), blur = std::max(3, side / 16) | 1;
+  cv::dilate(em, em, cv::getStructuringElement(cv::MORPH_ELLIPSE, {grow, grow}));
+  cv::GaussianBlur(em, em, {blur, blur}, 0);
+  em.setTo(0, face_mask == 0);
+  return em;
+}
 
 cv::Mat resized(const cv::Mat& m, int side, int downscale, int upscale) {
   if (m.rows == side && m.cols == side) return m;
@@ -25,7 +45,7 @@ cv::Mat resized(const cv::Mat& m, int side, int downscale, int upscale) {
   return out;
 }
 
-Loaded load_face(const fs::path& json, int resolution) {
+Loaded load_face(const fs::path& json, int resolution, bool eyes_mouth) {
   Loaded f;
   f.metadata = read_face_metadata(json);
   const fs::path folder = json.parent_path();
@@ -35,9 +55,11 @@ Loaded load_face(const fs::path& json, int resolution) {
                f.image.cols, "x", f.image.rows, ", its metadata says ", f.metadata.size, "x", f.metadata.size);
   graft::check(f.mask.size() == f.image.size(), (folder / f.metadata.mask).string(), ": is ", f.mask.cols, "x", f.mask.rows,
                ", its face is ", f.image.cols, "x", f.image.rows);
+  if (eyes_mouth) f.eyes_mouth = eyes_mouth_mask(f.metadata.landmarks, f.mask);
   const int side = resolution > 0 ? resolution : f.metadata.size;
   f.image = resized(f.image, side, cv::INTER_AREA, cv::INTER_CUBIC);
   f.mask = resized(f.mask, side, cv::INTER_AREA, cv::INTER_LINEAR);
+  if (eyes_mouth) f.eyes_mouth = resized(f.eyes_mouth, side, cv::INTER_AREA, cv::INTER_LINEAR);
   return f;
 }
 
@@ -61,7 +83,7 @@ FaceSet FaceSet::load(const fs::path& folder, const FaceSetOptions& options) {
 #pragma omp parallel for schedule(dynamic, 8)
   for (std::size_t i = 0; i < faces.size(); ++i) {
     try {
-      loaded[i] = load_face(faces[i], options.resolution);
+      loaded[i] = load_face(faces[i], options.resolution, options.eyes_mouth);
     } catch (const std::exception& e) {
       errors[i] = e.what();
     }
@@ -84,11 +106,13 @@ FaceSet FaceSet::load(const fs::path& folder, const FaceSetOptions& options) {
   const auto side = static_cast<std::size_t>(set.resolution_);
   set.pixels_.resize(set.count_ * side * side * 3);
   set.masks_.resize(set.count_ * side * side);
+  if (options.eyes_mouth) set.eyes_mouth_.resize(set.count_ * side * side);
   std::size_t at = 0;
   for (std::size_t i = 0; i < faces.size(); ++i) {
     if (!errors[i].empty()) continue;
     loaded[i]->image.copyTo(set.image(at));
     loaded[i]->mask.copyTo(set.mask(at));
+    if (options.eyes_mouth) loaded[i]->eyes_mouth.copyTo(set.eyes_mouth(at));
     ++at;
   }
   return set;
@@ -117,6 +141,11 @@ FaceSet FaceSet::from_images(const std::vector<cv::Mat>& images, const std::vect
 cv::Mat FaceSet::image(std::size_t i) const {
   const auto side = static_cast<std::size_t>(resolution_);
   return cv::Mat(resolution_, resolution_, CV_8UC3, const_cast<std::uint8_t*>(pixels_.data() + i * side * side * 3));
+}
+
+cv::Mat FaceSet::eyes_mouth(std::size_t i) const {
+  const auto side = static_cast<std::size_t>(resolution_);
+  return cv::Mat(resolution_, resolution_, CV_8UC1, const_cast<std::uint8_t*>(eyes_mouth_.data() + i * side * side));
 }
 
 cv::Mat FaceSet::mask(std::size_t i) const {

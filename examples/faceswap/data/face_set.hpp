@@ -4,7 +4,7 @@
 // would cost more than the augmentation. So the set is read once (in
 // parallel), scaled to the training resolution, and kept as 8-bit BGR
 // images and 8-bit masks in two contiguous buffers: 64 KiB per face at
-// resolution 128. A face whose image, mask or metadata cannot be read is an
+// resolution 128 (80 KiB with the eyes-and-mouth masks). A face whose image, mask or metadata cannot be read is an
 // error naming the file, or, with BadFace::skip, left out and listed.
 #pragma once
 
@@ -23,6 +23,7 @@ enum class BadFace { fail, skip };
 struct FaceSetOptions {
   int resolution = 0;  // side of the faces in memory; 0 keeps the stored size
   BadFace bad_face = BadFace::fail;
+  bool eyes_mouth = false;  // also build the eyes-and-mouth masks (for --eyes-mouth-priority)
 };
 
 class FaceSet {
@@ -37,6 +38,9 @@ class FaceSet {
   // Views into the set's memory (no copy; valid while the set lives).
   cv::Mat image(std::size_t i) const;
   cv::Mat mask(std::size_t i) const;
+  // DeepFaceLab's eyes-and-mouth mask (reference §3.2), when loaded with eyes_mouth.
+  bool has_eyes_mouth() const { return !eyes_mouth_.empty(); }
+  cv::Mat eyes_mouth(std::size_t i) const;
   // Empty for sets made by from_images.
   const std::vector<FaceMetadata>& metadata() const { return metadata_; }
   // "<file>: <reason>" for each face left out by BadFace::skip.
@@ -46,7 +50,7 @@ class FaceSet {
  private:
   std::size_t count_ = 0;
   int resolution_ = 0;
-  std::vector<std::uint8_t> pixels_, masks_;
+  std::vector<std::uint8_t> pixels_, masks_, eyes_mouth_;
   std::vector<FaceMetadata> metadata_;
   std::vector<std::string> skipped_;
 };

@@ -78,10 +78,11 @@ TrainSummary train_rank(const TrainOptions& o, Comm& comm) {
     if (lead) std::fprintf(stderr, "%s\n", graft::concat(parts...).c_str());
   };
 
-  const FaceSet src_set =
-      FaceSet::load(o.src, {.resolution = resolution, .bad_face = o.skip_bad_faces ? BadFace::skip : BadFace::fail});
-  const FaceSet dst_set =
-      FaceSet::load(o.dst, {.resolution = resolution, .bad_face = o.skip_bad_faces ? BadFace::skip : BadFace::fail});
+  const FaceSetOptions set_options{.resolution = resolution,
+                                   .bad_face = o.skip_bad_faces ? BadFace::skip : BadFace::fail,
+                                   .eyes_mouth = o.eyes_mouth_priority};
+  const FaceSet src_set = FaceSet::load(o.src, set_options);
+  const FaceSet dst_set = FaceSet::load(o.dst, set_options);
   for (const auto* set : {&src_set, &dst_set})
     for (const auto& skipped : set->skipped()) say("skipped ", skipped);
   say("src ", src_set.size(), " faces, dst ", dst_set.size(), " faces, at ", resolution, " px");
@@ -115,7 +116,10 @@ TrainSummary train_rank(const TrainOptions& o, Comm& comm) {
 
   graft::ddp::DataParallel parallel(*model, comm, {.average = graft::ddp::GradientAverage::sum});
   const std::int64_t local_batch = o.batch / comm.size();
-  const AugmentOptions augment{.random_warp = o.random_warp, .random_flip = o.random_flip, .colour_transfer = o.colour_transfer};
+  const AugmentOptions augment{.random_warp = o.random_warp,
+                               .random_flip = o.random_flip,
+                               .colour_transfer = o.colour_transfer,
+                               .eyes_mouth = o.eyes_mouth_priority};
   LoaderOptions loader{.batch = local_batch,
                        .ranks = comm.size(),
                        .rank = comm.rank(),
@@ -162,8 +166,11 @@ TrainSummary train_rank(const TrainOptions& o, Comm& comm) {
   for (std::int64_t step = first_step;; ++step) {
     const SideTensors& src = src_loader.next();
     const SideTensors& dst = dst_loader.next();
-    const SideBatch src_batch{src.warped.view(), src.target.view(), src.mask.view(), src.loss_mask.view()};
-    const SideBatch dst_batch{dst.warped.view(), dst.target.view(), dst.mask.view(), dst.loss_mask.view()};
+    const auto batch_of = [&](const SideTensors& t) {
+      return SideBatch{t.warped.view(), t.target.view(), t.mask.view(), t.loss_mask.view(),
+                       o.eyes_mouth_priority ? t.eyes_mouth.view() : graft::ConstView{}};
+    };
+    const SideBatch src_batch = batch_of(src), dst_batch = batch_of(dst);
     model->zero_gradients();
     const StepLosses local = parallel.forward_backward([&] { return step_fn.forward_backward(*model, src_batch, dst_batch); });
     std::visit([&](auto& opt) { opt.step(model->parameter_buffer(), model->gradient_buffer(), o.lr); }, optimizer);
