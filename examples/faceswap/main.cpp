@@ -171,7 +171,6 @@ int run_demo(const DemoOptions& d) {
   t.ranks = d.ranks;
   std::printf("2/3 train: a small SAEHD-df at 64 px for %lld steps on the CPU\n", static_cast<long long>(d.steps));
   std::fflush(stdout);
-  std::filesystem::create_directories(t.output);
   const auto summary = faceswap::train(t);
   std::printf("    loss %.3f after %.0f s\n", summary.final_loss, summary.seconds);
   std::printf("3/3 swap: the actor's face onto the double's clip\n");
@@ -207,7 +206,6 @@ extern "C" void on_stop_signal(int) { faceswap::stop_signal.store(1); }
 int run_train(const faceswap::TrainOptions& o) {
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
-  std::filesystem::create_directories(o.output);
   const auto summary = faceswap::train(o);
   if (!summary.lead) return 0;  // another process of an mpirun job reports
   std::printf("trained steps %lld..%lld in %.1f s; loss %.4f; model in %s\n", static_cast<long long>(summary.first_step),
@@ -260,6 +258,9 @@ int main(int argc, char** argv) {
     return 1;
   } catch (const cv::Exception& e) {
     std::fprintf(stderr, "faceswap: OpenCV: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {  // filesystem and other library errors name their cause too
+    std::fprintf(stderr, "faceswap: %s\n", e.what());
     return 1;
   }
   return 0;

@@ -112,7 +112,7 @@ TEST_CASE("Flip and affine move the mask with the image") {
       }
     CHECK(std::abs(mx / ms - ix / is) < 0.3);
     CHECK(std::abs(my / ms - iy / is) < 0.3);
-    CHECK(mean_abs_difference(t.mask, graft::Tensor(t.mask.shape())) > 0);  // the mask is there
+    CHECK(mean_abs_difference(t.mask, graft::Tensor::zeros(t.mask.shape())) > 0);  // the mask is there
     flipped += mx / ms > 32;  // the ellipse starts left of centre; flipped, it is right
   }
   CHECK(flipped > 0);  // p = 0.4 over 12 samples

@@ -141,11 +141,8 @@ TEST_CASE("Bad input: one clear message naming the file, a non-zero exit, and no
 
   // A JPEG cut in half.
   std::filesystem::create_directories(scratch / "cut");
-  {
-    std::ifstream in(faceswap::testing::demo / "faces" / "spkA" / "brbk7n_000000_0.jpg", std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(in)), {});
-    std::ofstream(scratch / "cut" / "frame.jpg", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
-  }
+  const std::string jpeg = graft::testing::read_bytes(faceswap::testing::demo / "faces" / "spkA" / "brbk7n_000000_0.jpg");
+  graft::testing::write_bytes(scratch / "cut" / "frame.jpg", jpeg.substr(0, jpeg.size() / 2));
   expect_failure("-i " + faceswap::testing::quoted(scratch / "cut" / "frame.jpg"), "frame.jpg: truncated JPEG");
 
   std::filesystem::create_directories(scratch / "walls");

@@ -6,6 +6,7 @@
 
 #include "data/face_set.hpp"
 #include "face/image_file.hpp"
+#include "scratch_directory.hpp"
 #include "support.hpp"
 
 using namespace faceswap;
@@ -38,11 +39,8 @@ TEST_CASE("A damaged face is an error naming its file, or skipped and listed") {
   Scratch scratch("faceset");
   copy_set(scratch / "set");
   const auto victim = scratch / "set" / "brbk7n_000007_0.jpg";
-  {
-    std::ifstream in(victim, std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(in)), {});
-    std::ofstream(victim, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() - 300);
-  }
+  const std::string jpeg = graft::testing::read_bytes(victim);
+  graft::testing::write_bytes(victim, jpeg.substr(0, jpeg.size() - 300));
   CHECK_THROWS_WITH_AS(FaceSet::load(scratch / "set"), doctest::Contains("brbk7n_000007_0.jpg: truncated JPEG"), graft::Error);
   const FaceSet set = FaceSet::load(scratch / "set", {.bad_face = BadFace::skip});
   CHECK(set.size() == 74);

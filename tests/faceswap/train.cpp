@@ -72,11 +72,6 @@ void wait_for_steps(const std::filesystem::path& model, std::size_t steps) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
 }
 
-std::string bytes_of(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
 }  // namespace
 
 TEST_CASE("A short CPU training run lowers the loss below a fixed threshold and writes its outputs") {
@@ -97,15 +92,9 @@ TEST_CASE("A short CPU training run lowers the loss below a fixed threshold and 
     CHECK_MESSAGE(std::filesystem::exists(model / file), file);
 
   // TensorBoard reads the event files back, with the values of metrics.jsonl.
-  const auto script = std::filesystem::path(GRAFT_TEST_SOURCE_DIR) / "faceswap" / "read_tensorboard.py";
-  FILE* pipe =
-      ::popen((std::string(GRAFT_PYTHON) + " " + quoted(script) + " " + quoted(model / "tensorboard") + " 2>&1").c_str(), "r");
-  REQUIRE(pipe);
-  std::string text;
-  char buffer[4096];
-  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) text.append(buffer, n);
-  REQUIRE_MESSAGE(::pclose(pipe) == 0, text);
-  const auto read = nlohmann::json::parse(text);
+  const auto tensorboard = faceswap::testing::run_python("read_tensorboard.py", quoted(model / "tensorboard"));
+  REQUIRE_MESSAGE(tensorboard.status == 0, tensorboard.output);
+  const auto read = nlohmann::json::parse(tensorboard.output);
   REQUIRE(read["loss/src"].size() == lines.size());
   for (std::size_t i = 0; i < lines.size(); ++i) {
     CHECK(read["loss/src"][i][0] == lines[i]["step"]);
@@ -146,7 +135,7 @@ TEST_CASE("SIGINT saves and stops; --target-loss stops at the loss and reports t
   wait_for_steps(scratch / "model", 3);
   ::kill(pid, SIGINT);
   CHECK(faceswap::testing::wait_for(pid) == 0);
-  const std::string log = bytes_of(scratch / "log");
+  const std::string log = graft::testing::read_bytes(scratch / "log");
   INFO(log);
   CHECK(log.find("stopped by a signal; saved") != std::string::npos);
   REQUIRE(std::filesystem::exists(scratch / "model" / "model.safetensors"));
@@ -178,13 +167,13 @@ TEST_CASE("Bad input: one clear message, a non-zero exit, and existing files lef
   expect("--resume -o " + quoted(model), "model.safetensors: no checkpoint to resume");
 
   REQUIRE(run_faceswap("train " + sets + small + "--steps 2 --preview-every 0 --no-tensorboard -o " + quoted(model)).status == 0);
-  const std::string original = bytes_of(model / "model.safetensors");
+  const std::string original = graft::testing::read_bytes(model / "model.safetensors");
   // Another model or resolution.
   expect("--resume -o " + quoted(model) + " --model df", "model.safetensors");
-  CHECK(bytes_of(model / "model.safetensors") == original);
+  CHECK(graft::testing::read_bytes(model / "model.safetensors") == original);
   // Another batch.
   expect("--resume -o " + quoted(model) + " --batch 4", "the run was saved with batch 8, this one asks for 4");
-  CHECK(bytes_of(model / "model.safetensors") == original);
+  CHECK(graft::testing::read_bytes(model / "model.safetensors") == original);
   // A damaged checkpoint is refused and left as it is.
   std::filesystem::copy_file(model / "model.safetensors", scratch / "backup.safetensors");
   {
@@ -192,9 +181,9 @@ TEST_CASE("Bad input: one clear message, a non-zero exit, and existing files lef
     damaged[damaged.size() / 2] ^= 0x55;
     std::ofstream(model / "model.safetensors", std::ios::binary | std::ios::trunc) << damaged;
   }
-  const std::string damaged = bytes_of(model / "model.safetensors");
+  const std::string damaged = graft::testing::read_bytes(model / "model.safetensors");
   expect("--resume -o " + quoted(model), "checksum");
-  CHECK(bytes_of(model / "model.safetensors") == damaged);
+  CHECK(graft::testing::read_bytes(model / "model.safetensors") == damaged);
 
   // Configs: an unknown key, a wrong type.
   std::ofstream(scratch / "typo.json") << R"({"stepz": 10})";
@@ -289,19 +278,11 @@ TEST_CASE("export: onnxruntime runs the exported swap path and matches graft's i
                                 quoted(scratch / "check.safetensors"));
   INFO(run.output);
   REQUIRE(run.status == 0);
-  const auto script = std::filesystem::path(GRAFT_TEST_SOURCE_DIR) / "faceswap" / "check_onnx.py";
-  FILE* pipe = ::popen((std::string(GRAFT_PYTHON) + " " + quoted(script) + " " + quoted(scratch / "swap.onnx") + " " +
-                        quoted(scratch / "check.safetensors") + " 1e-4 2>&1")
-                           .c_str(),
-                       "r");
-  REQUIRE(pipe);
-  std::string text;
-  char buffer[4096];
-  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) text.append(buffer, n);
-  const int status = ::pclose(pipe);
-  MESSAGE(text);
-  CHECK(status == 0);
-  CHECK(text.find("swapped: largest difference") != std::string::npos);
+  const auto check = faceswap::testing::run_python(
+      "check_onnx.py", quoted(scratch / "swap.onnx") + " " + quoted(scratch / "check.safetensors") + " 1e-4");
+  MESSAGE(check.output);
+  CHECK(check.status == 0);
+  CHECK(check.output.find("swapped: largest difference") != std::string::npos);
 
   const auto missing = run_faceswap("export -m " + quoted(scratch / "none") + " -o " + quoted(scratch / "x.onnx"));
   CHECK(missing.status == 1);

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <fstream>
 #include <graft/core/error.hpp>
+#include <graft/io/atomic_file.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <vector>
 
@@ -67,7 +68,7 @@ cv::Mat read_image(const std::filesystem::path& path, bool color) {
   return image;
 }
 
-void write_image(const std::filesystem::path& path, const cv::Mat& image, int jpeg_quality) {
+std::vector<unsigned char> encode_image(const std::filesystem::path& path, const cv::Mat& image, int jpeg_quality) {
   const std::string e = lower_extension(path);
   std::vector<int> params;
   if (e == ".jpg" || e == ".jpeg") params = {cv::IMWRITE_JPEG_QUALITY, jpeg_quality};
@@ -79,11 +80,21 @@ void write_image(const std::filesystem::path& path, const cv::Mat& image, int jp
     graft::fail(path.string(), ": cannot encode the image: ", ex.what());
   }
   graft::check(encoded, path.string(), ": cannot encode the image as ", e);
+  return bytes;
+}
+
+void write_image(const std::filesystem::path& path, const cv::Mat& image, int jpeg_quality) {
+  const std::vector<unsigned char> bytes = encode_image(path, image, jpeg_quality);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   graft::check(bool(out), path.string(), ": cannot open for writing");
   out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
   out.flush();
   graft::check(bool(out), path.string(), ": write failed (disk full?)");
+}
+
+void write_image_atomically(const std::filesystem::path& path, const cv::Mat& image) {
+  const std::vector<unsigned char> bytes = encode_image(path, image);
+  graft::io::write_file_atomically(path, std::as_bytes(std::span(bytes)));
 }
 
 }  // namespace faceswap

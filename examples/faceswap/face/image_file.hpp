@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <opencv2/core.hpp>
 #include <string_view>
+#include <vector>
 
 namespace faceswap {
 
@@ -20,8 +21,15 @@ bool is_image_path(const std::filesystem::path& path);
 // the file when it is missing, unreadable, truncated or not an image.
 cv::Mat read_image(const std::filesystem::path& path, bool color = true);
 
-// Encodes by extension (.jpg with `jpeg_quality`, .png lossless) and writes;
-// throws naming the file when that fails.
+// The file bytes of `image` in the format of `path`'s extension (.jpg with
+// `jpeg_quality`, .png lossless); throws naming the file when it cannot.
+std::vector<unsigned char> encode_image(const std::filesystem::path& path, const cv::Mat& image, int jpeg_quality = 95);
+
+// encode_image and write; throws naming the file when that fails.
 void write_image(const std::filesystem::path& path, const cv::Mat& image, int jpeg_quality = 95);
+
+// The same through a temporary file and a rename (io/atomic_file.hpp), for
+// images a viewer may open while they are rewritten (previews, plots).
+void write_image_atomically(const std::filesystem::path& path, const cv::Mat& image);
 
 }  // namespace faceswap

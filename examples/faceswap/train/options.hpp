@@ -7,6 +7,7 @@
 // default.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -54,6 +55,12 @@ void apply_json(TrainOptions& o, const nlohmann::json& j, const std::string& whe
 TrainOptions read_train_options(const std::filesystem::path& config);
 // Checks ranges and combinations; throws naming the option.
 void validate(const TrainOptions& o);
+
+// A model as FACESWAP_VARIANTS names it: "df-ud" (as users write it) -> "df_ud".
+inline std::string variant_token(std::string model) {
+  std::ranges::replace(model, '-', '_');
+  return model;
+}
 
 // The settings a resumed run must share with the run it continues (anything
 // that changes the model, or which samples a step sees).

@@ -1,9 +1,8 @@
 #include "preview.hpp"
 
-#include <unistd.h>
-
 #include <cmath>
 #include <graft/core/error.hpp>
+#include <graft/io/atomic_file.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "face/image_file.hpp"
@@ -23,18 +22,10 @@ cv::Mat to_image(graft::ConstView v, std::int64_t n) {
   return out;
 }
 
-void write_atomically(const std::filesystem::path& path, const cv::Mat& image) {
-  const auto temporary = path.parent_path() / (path.stem().string() + ".tmp-" + std::to_string(::getpid()) + ".png");
-  write_image(temporary, image);
-  std::error_code ec;
-  std::filesystem::rename(temporary, path, ec);
-  graft::check(!ec, path.string(), ": cannot write: ", ec.message());
-}
-
 }  // namespace
 
-void write_preview(const std::filesystem::path& path, graft::ConstView src, graft::ConstView src_predicted, graft::ConstView dst,
-                   graft::ConstView dst_predicted, graft::ConstView swap) {
+void write_preview(std::span<const std::filesystem::path> paths, graft::ConstView src, graft::ConstView src_predicted,
+                   graft::ConstView dst, graft::ConstView dst_predicted, graft::ConstView swap) {
   std::vector<cv::Mat> rows;
   for (std::int64_t n = 0; n < src.shape[0]; ++n) {
     cv::Mat row;
@@ -45,7 +36,8 @@ void write_preview(const std::filesystem::path& path, graft::ConstView src, graf
   }
   cv::Mat grid;
   cv::vconcat(rows, grid);
-  write_atomically(path, grid);
+  const std::vector<unsigned char> bytes = encode_image(paths.front(), grid);
+  for (const auto& path : paths) graft::io::write_file_atomically(path, std::as_bytes(std::span(bytes)));
 }
 
 void write_loss_plot(const std::filesystem::path& path, const std::vector<LossPoint>& history) {
@@ -73,7 +65,7 @@ void write_loss_plot(const std::filesystem::path& path, const std::vector<LossPo
     cv::putText(plot, label, {margin, 25}, cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
   }
   cv::rectangle(plot, {margin, margin}, {width - margin, height - margin}, cv::Scalar(160, 160, 160));
-  write_atomically(path, plot);
+  write_image_atomically(path, plot);
 }
 
 }  // namespace faceswap

@@ -8,14 +8,16 @@
 
 #include <filesystem>
 #include <graft/core/tensor.hpp>
+#include <span>
 #include <vector>
 
 namespace faceswap {
 
 // Images are NCHW float in [0, 1], BGR; predictions are (n, 4, R, R) of which
 // the first three channels are drawn.
-void write_preview(const std::filesystem::path& path, graft::ConstView src, graft::ConstView src_predicted, graft::ConstView dst,
-                   graft::ConstView dst_predicted, graft::ConstView swap);
+// The grid is written to every path of `paths` (encoded once).
+void write_preview(std::span<const std::filesystem::path> paths, graft::ConstView src, graft::ConstView src_predicted,
+                   graft::ConstView dst, graft::ConstView dst_predicted, graft::ConstView swap);
 
 struct LossPoint {
   std::int64_t step;

@@ -1,37 +1,43 @@
-// faceswap train's dispatch from (model, resolution) to a compiled variant.
+// faceswap train, swap and export: from (model, resolution) to a compiled variant.
 #include <algorithm>
 #include <cstdio>
 #include <graft/core/error.hpp>
-
 #include <graft/io/safetensors.hpp>
 
 #include "variants.hpp"
 
 namespace faceswap {
+namespace {
 
-// "df-ud" (as users write it) -> "df_ud" (as FACESWAP_VARIANTS names it).
-std::string variant_token(std::string model) {
-  std::ranges::replace(model, '-', '_');
-  return model;
-}
+// What each compiled variant provides (variants.hpp), in one table.
+struct Variant {
+  std::string_view arch;
+  int resolution;
+  TrainSummary (*train)(const TrainOptions&);
+  SwapReport (*swap)(const SwapOptions&);
+  void (*export_onnx)(const ExportOptions&);
+};
 
-TrainSummary train(const TrainOptions& o) {
-  validate(o);
+#define FACESWAP_VARIANT_ENTRY(arch, res) \
+  Variant{#arch, res, &train_##arch##_##res, &swap_##arch##_##res, &export_##arch##_##res},
+constexpr Variant variants[] = {FACESWAP_VARIANTS(FACESWAP_VARIANT_ENTRY)};
+#undef FACESWAP_VARIANT_ENTRY
+
+// The variant of `model` (as users write it, df-ud) at `resolution`; `where`
+// starts the error that lists the built variants when there is none.
+const Variant& find_variant(const std::string& model, int resolution, const std::string& where) {
+  const std::string token = variant_token(model);
+  for (const Variant& v : variants)
+    if (v.arch == token && v.resolution == resolution) return v;
   std::string built;
-  const std::string arch_token = variant_token(o.model);
-#define FACESWAP_DISPATCH(arch, res)                                              \
-  if (arch_token == #arch && o.resolution == res) return train_##arch##_##res(o); \
-  built += std::string(built.empty() ? "" : ", ") + #arch " " #res;
-  FACESWAP_VARIANTS(FACESWAP_DISPATCH)
-#undef FACESWAP_DISPATCH
-  graft::fail("train: ", o.model, " at resolution ", o.resolution, " is not built into this program (built: ", built,
+  for (const Variant& v : variants)
+    built += (built.empty() ? "" : ", ") + std::string(v.arch) + " " + std::to_string(v.resolution);
+  graft::fail(where, ": ", model, " at resolution ", resolution, " is not built into this program (built: ", built,
               "; add it to FACESWAP_VARIANTS in examples/faceswap/train/variants.hpp)");
 }
 
-namespace {
-// The (model, resolution) a training folder's checkpoint was trained with;
-// the model as the variant's token (df_ud for df-ud).
-std::pair<std::string, int> trained_variant(const std::filesystem::path& folder) {
+// The variant a training folder's checkpoint was trained with.
+const Variant& trained_variant(const std::filesystem::path& folder) {
   const auto checkpoint = folder / "model.safetensors";
   graft::check(std::filesystem::exists(checkpoint), checkpoint.string(),
                ": no trained model here (train one with faceswap train)");
@@ -42,30 +48,28 @@ std::pair<std::string, int> trained_variant(const std::filesystem::path& folder)
   } catch (const std::exception&) {
     graft::fail(checkpoint.string(), ": not a faceswap model (its metadata has no run settings)");
   }
-  return {variant_token(config.value("model", "")), config.value("resolution", 0)};
+  return find_variant(config.value("model", ""), config.value("resolution", 0), checkpoint.string());
 }
+
 }  // namespace
+
+TrainSummary train(const TrainOptions& o) {
+  validate(o);
+  const Variant& variant = find_variant(o.model, o.resolution, "train");
+  std::error_code ec;
+  std::filesystem::create_directories(o.output, ec);
+  graft::check(!ec, o.output.string(), ": cannot create the model folder: ", ec.message());
+  return variant.train(o);
+}
 
 SwapReport swap(const SwapOptions& o) {
   graft::check(!o.inputs.empty() && !o.output.empty(), "swap: --input and --output are required");
-  const auto [model, resolution] = trained_variant(o.model);
-#define FACESWAP_DISPATCH_SWAP(arch, res) \
-  if (model == #arch && resolution == res) return swap_##arch##_##res(o);
-  FACESWAP_VARIANTS(FACESWAP_DISPATCH_SWAP)
-#undef FACESWAP_DISPATCH_SWAP
-  graft::fail((o.model / "model.safetensors").string(), ": a ", model, " model at resolution ", resolution,
-              " is not built into this program");
+  return trained_variant(o.model).swap(o);
 }
 
 void export_onnx(const ExportOptions& o) {
   graft::check(!o.output.empty(), "export: --output (the .onnx file) is required");
-  const auto [model, resolution] = trained_variant(o.model);
-#define FACESWAP_DISPATCH_EXPORT(arch, res) \
-  if (model == #arch && resolution == res) return export_##arch##_##res(o);
-  FACESWAP_VARIANTS(FACESWAP_DISPATCH_EXPORT)
-#undef FACESWAP_DISPATCH_EXPORT
-  graft::fail((o.model / "model.safetensors").string(), ": a ", model, " model at resolution ", resolution,
-              " is not built into this program");
+  trained_variant(o.model).export_onnx(o);
 }
 
 }  // namespace faceswap

@@ -63,9 +63,7 @@ struct TrainSummary {
 template <class Step>
 std::string model_name(const TrainOptions& o) {
   constexpr auto m = Step::Model::parameters.size();
-  std::string arch = o.model;
-  std::ranges::replace(arch, '-', '_');
-  return "faceswap-" + arch + "-" + std::to_string(o.resolution) + "-" + std::to_string(m) + "tensors";
+  return "faceswap-" + variant_token(o.model) + "-" + std::to_string(o.resolution) + "-" + std::to_string(m) + "tensors";
 }
 
 template <class Step, graft::comm::Communicator Comm>
@@ -232,9 +230,8 @@ TrainSummary train_rank(const TrainOptions& o, Comm& comm) {
         const Predictions p = step_fn.predict(*model, src_view, dst_view);
         char name[64];
         std::snprintf(name, sizeof name, "step_%08lld.png", static_cast<long long>(done));
-        write_preview(o.output / "previews" / name, src_view, p.src.view(), dst_view, p.dst.view(), p.swap.view());
-        std::filesystem::copy_file(o.output / "previews" / name, o.output / "preview.png",
-                                   std::filesystem::copy_options::overwrite_existing);
+        const std::filesystem::path paths[] = {o.output / "previews" / name, o.output / "preview.png"};
+        write_preview(paths, src_view, p.src.view(), dst_view, p.dst.view(), p.swap.view());
         write_loss_plot(o.output / "loss.png", history);
       }
     }

@@ -19,10 +19,11 @@
 // operations) options; quick96 is DeepFaceLab's Quick96 (df -ud, ae 128,
 // mask 16) and only at 96; demo is SAEHD-df cut down (ae 64, e 16, d 16,
 // mask 8) to train in minutes on a CPU, for the demo and the tests.
-#define FACESWAP_VARIANTS(X)                                                                                              \
-  X(df, 64)                                                                                                               \
-  X(df, 128) X(df, 256) X(df_ud, 128) X(df_ud, 256) X(liae, 64) X(liae, 128) X(liae, 256) X(liae_ud, 128) X(liae_ud, 256) \
-      X(quick96, 96) X(demo, 64)
+#define FACESWAP_VARIANTS(X)                                                                                                  \
+  X(df, 64)                                                                                                                   \
+  X(df, 128)                                                                                                                  \
+  X(df, 256) X(df_ud, 128) X(df_ud, 256) X(liae, 64) X(liae, 128) X(liae, 256) X(liae_ud, 128) X(liae_ud, 256) X(quick96, 96) \
+      X(demo, 64)
 
 namespace faceswap {
 

@@ -16,10 +16,11 @@ namespace graft::testing {
 
 class ScratchDirectory {
  public:
-  ScratchDirectory() {
+  // `name` tells the folders of different tests apart when one is left behind.
+  explicit ScratchDirectory(const std::string& name = "io-test") {
     static std::atomic<int> counter{0};
     path_ = std::filesystem::temp_directory_path() /
-            ("graft-io-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+            ("graft-" + name + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
   }
