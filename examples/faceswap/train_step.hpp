@@ -108,9 +108,8 @@ struct DfStep {
 
   // The swap alone: dst faces (n,3,R,R) drawn by the src decoder, (n,4,R,R) rgb + mask.
   graft::Tensor swap(Model& model, graft::ConstView dst) const {
-    auto features = model.template part<"encoder">().forward(dst);
-    auto code = model.template part<"inter">().forward(features.view());
-    return std::move(model.template part<"decoder_src">().forward(code.view()).value);
+    const graft::Tensor dst_code = code(model, dst);
+    return std::move(model.template part<"decoder_src">().forward(dst_code.view()).value);
   }
 
   // swap() as an ONNX graph: input "face" (n,3,R,R), outputs "swapped" and "mask".
@@ -126,16 +125,18 @@ struct DfStep {
 
   // Forward only, for previews and swapping: (n,3,R,R) images in, no gradients.
   Predictions predict(Model& model, graft::ConstView src, graft::ConstView dst) const {
-    auto encoder = model.template part<"encoder">();
-    auto inter = model.template part<"inter">();
-    auto src_features = encoder.forward(src);
-    auto dst_features = encoder.forward(dst);
-    auto src_code = inter.forward(src_features.view());
-    auto dst_code = inter.forward(dst_features.view());
+    const graft::Tensor src_code = code(model, src), dst_code = code(model, dst);
     auto decoder_src = model.template part<"decoder_src">();
     return {std::move(decoder_src.forward(src_code.view()).value),
             std::move(model.template part<"decoder_dst">().forward(dst_code.view()).value),
             std::move(decoder_src.forward(dst_code.view()).value)};
+  }
+
+ private:
+  // inter(encoder(x)) without gradients: the code both decoders read.
+  static graft::Tensor code(Model& model, graft::ConstView x) {
+    auto features = model.template part<"encoder">().forward(x);
+    return std::move(model.template part<"inter">().forward(features.view()).value);
   }
 };
 

@@ -3,8 +3,12 @@
 #include <fstream>
 #include <graft/core/error.hpp>
 
+#include "json_value.hpp"
+
 namespace faceswap {
 namespace {
+
+constexpr std::string_view metadata = "the face metadata";  // what errors call it
 
 using nlohmann::json;
 
@@ -14,19 +18,8 @@ json points(const Landmarks& l) {
   return a;
 }
 
-// The value at `key`, with a message naming the file and the key when it is absent or of another type.
-template <class T>
-T field(const json& j, const char* key, const std::string& where) {
-  graft::check(j.is_object() && j.contains(key), where, ": the face metadata has no \"", key, "\"");
-  try {
-    return j.at(key).get<T>();
-  } catch (const json::exception&) {
-    graft::fail(where, ": \"", key, "\" has the wrong type (", j.at(key).type_name(), ")");
-  }
-}
-
 Landmarks landmarks_from(const json& j, const char* key, const std::string& where) {
-  const auto rows = field<std::vector<std::vector<double>>>(j, key, where);
+  const auto rows = json_value<std::vector<std::vector<double>>>(j, key, where, metadata);
   graft::check(rows.size() == landmark_count, where, ": \"", key, "\" holds ", rows.size(), " points, expected ", landmark_count);
   Landmarks l;
   for (std::size_t i = 0; i < landmark_count; ++i) {
@@ -55,30 +48,30 @@ json to_json(const FaceMetadata& m) {
 }
 
 FaceMetadata face_metadata_from_json(const json& j, const std::string& where) {
-  const auto format = field<std::string>(j, "format", where);
+  const auto format = json_value<std::string>(j, "format", where, metadata);
   graft::check(format == face_metadata_format, where, ": format \"", format, "\", this program reads \"", face_metadata_format,
                "\"");
   FaceMetadata m;
-  m.image = field<std::string>(j, "image", where);
-  m.mask = field<std::string>(j, "mask", where);
-  const auto type = field<std::string>(j, "face_type", where);
+  m.image = json_value<std::string>(j, "image", where, metadata);
+  m.mask = json_value<std::string>(j, "mask", where, metadata);
+  const auto type = json_value<std::string>(j, "face_type", where, metadata);
   const auto parsed = parse_face_type(type);
   graft::check(parsed.has_value(), where, ": unknown face_type \"", type, "\"");
   m.face_type = *parsed;
-  m.size = field<int>(j, "size", where);
+  m.size = json_value<int>(j, "size", where, metadata);
   graft::check(m.size > 0, where, ": size must be positive");
-  const json source = field<json>(j, "source", where);
-  m.source_file = field<std::string>(source, "file", where);
-  m.source_frame = field<std::int64_t>(source, "frame", where);
-  m.source_width = field<int>(source, "width", where);
-  m.source_height = field<int>(source, "height", where);
-  m.face_index = field<int>(j, "face_index", where);
-  const auto rect = field<std::vector<int>>(j, "source_rect", where);
+  const json source = json_value<json>(j, "source", where, metadata);
+  m.source_file = json_value<std::string>(source, "file", where, metadata);
+  m.source_frame = json_value<std::int64_t>(source, "frame", where, metadata);
+  m.source_width = json_value<int>(source, "width", where, metadata);
+  m.source_height = json_value<int>(source, "height", where, metadata);
+  m.face_index = json_value<int>(j, "face_index", where, metadata);
+  const auto rect = json_value<std::vector<int>>(j, "source_rect", where, metadata);
   graft::check(rect.size() == 4, where, ": source_rect must be [x, y, width, height]");
   m.source_rect = cv::Rect(rect[0], rect[1], rect[2], rect[3]);
   m.source_landmarks = landmarks_from(j, "source_landmarks", where);
   m.landmarks = landmarks_from(j, "landmarks", where);
-  const auto t = field<std::vector<std::vector<double>>>(j, "image_to_face", where);
+  const auto t = json_value<std::vector<std::vector<double>>>(j, "image_to_face", where, metadata);
   graft::check(t.size() == 2 && t[0].size() == 3 && t[1].size() == 3, where, ": image_to_face must be a 2x3 matrix");
   m.image_to_face = {t[0][0], t[0][1], t[0][2], t[1][0], t[1][1], t[1][2]};
   return m;

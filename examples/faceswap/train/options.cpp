@@ -4,24 +4,16 @@
 #include <graft/core/error.hpp>
 #include <set>
 
+#include "json_value.hpp"
+
 namespace faceswap {
 namespace {
 
 using nlohmann::json;
 
-template <class T>
-void read(const json& j, const char* key, T& into, const std::string& where) {
-  if (!j.contains(key)) return;
-  try {
-    into = j.at(key).get<T>();
-  } catch (const json::exception&) {
-    graft::fail(where, ": \"", key, "\" has the wrong type (", j.at(key).type_name(), ")");
-  }
-}
-
 void read_path(const json& j, const char* key, std::filesystem::path& into, const std::string& where) {
   std::string s = into.string();
-  read(j, key, s, where);
+  read_json_value(j, key, s, where);
   into = s;
 }
 
@@ -72,30 +64,30 @@ void apply_json(TrainOptions& o, const json& j, const std::string& where) {
   read_path(j, "src", o.src, where);
   read_path(j, "dst", o.dst, where);
   read_path(j, "output", o.output, where);
-  read(j, "skip_bad_faces", o.skip_bad_faces, where);
-  read(j, "model", o.model, where);
-  read(j, "resolution", o.resolution, where);
-  read(j, "batch", o.batch, where);
-  read(j, "optimizer", o.optimizer, where);
-  read(j, "lr", o.lr, where);
-  read(j, "lr_dropout", o.lr_dropout, where);
-  read(j, "seed", o.seed, where);
-  read(j, "random_warp", o.random_warp, where);
-  read(j, "random_flip", o.random_flip, where);
-  read(j, "colour_transfer", o.colour_transfer, where);
-  read(j, "eyes_mouth_priority", o.eyes_mouth_priority, where);
-  read(j, "steps", o.steps, where);
-  read(j, "target_loss", o.target_loss, where);
-  read(j, "loss_window", o.loss_window, where);
-  read(j, "preview_every", o.preview_every, where);
-  read(j, "autosave_minutes", o.autosave_minutes, where);
-  read(j, "save_every", o.save_every, where);
-  read(j, "log_every", o.log_every, where);
-  read(j, "tensorboard", o.tensorboard, where);
-  read(j, "ranks", o.ranks, where);
-  read(j, "loader_workers", o.loader_workers, where);
-  read(j, "comm_timeout_s", o.comm_timeout_s, where);
-  read(j, "resume", o.resume, where);
+  read_json_value(j, "skip_bad_faces", o.skip_bad_faces, where);
+  read_json_value(j, "model", o.model, where);
+  read_json_value(j, "resolution", o.resolution, where);
+  read_json_value(j, "batch", o.batch, where);
+  read_json_value(j, "optimizer", o.optimizer, where);
+  read_json_value(j, "lr", o.lr, where);
+  read_json_value(j, "lr_dropout", o.lr_dropout, where);
+  read_json_value(j, "seed", o.seed, where);
+  read_json_value(j, "random_warp", o.random_warp, where);
+  read_json_value(j, "random_flip", o.random_flip, where);
+  read_json_value(j, "colour_transfer", o.colour_transfer, where);
+  read_json_value(j, "eyes_mouth_priority", o.eyes_mouth_priority, where);
+  read_json_value(j, "steps", o.steps, where);
+  read_json_value(j, "target_loss", o.target_loss, where);
+  read_json_value(j, "loss_window", o.loss_window, where);
+  read_json_value(j, "preview_every", o.preview_every, where);
+  read_json_value(j, "autosave_minutes", o.autosave_minutes, where);
+  read_json_value(j, "save_every", o.save_every, where);
+  read_json_value(j, "log_every", o.log_every, where);
+  read_json_value(j, "tensorboard", o.tensorboard, where);
+  read_json_value(j, "ranks", o.ranks, where);
+  read_json_value(j, "loader_workers", o.loader_workers, where);
+  read_json_value(j, "comm_timeout_s", o.comm_timeout_s, where);
+  read_json_value(j, "resume", o.resume, where);
 }
 
 TrainOptions read_train_options(const std::filesystem::path& config) {
