@@ -2,7 +2,6 @@
 
 #include <graft/core/error.hpp>
 #include <graft/ddp/distributed_sampler.hpp>
-#include <opencv2/core/utility.hpp>
 
 namespace faceswap {
 
@@ -55,7 +54,9 @@ void BatchLoader::prepare(Slot& slot, std::int64_t step) {
 }
 
 void BatchLoader::work() {
-  cv::setNumThreads(1);  // the workers are the parallelism; OpenCV's own pool would oversubscribe
+  // No cv::setNumThreads here: with OpenCV's TBB backend it is process-global and
+  // re-creates the shared task arena, which crashed when workers called it while
+  // other threads were inside OpenCV. Nested parallel_for_ calls share TBB's pool.
   std::unique_lock lock(mutex_);
   for (;;) {
     // A step may be claimed when its slot is free: the caller has given back the step that held it.
