@@ -27,6 +27,7 @@
 #include <graft/train/metrics.hpp>
 #include <memory>
 #include <variant>
+#include <vector>
 
 #include "data/batch_loader.hpp"
 #include "options.hpp"
@@ -51,8 +52,22 @@ struct Decision {
   std::uint8_t stop = 0, save = 0, reached_target = 0;
 };
 
+// What one step took on the reporting rank (graft-bench's throughput and
+// scaling projections are computed from these).
+struct StepTiming {
+  double end_s = 0;              // seconds of training (across resumes) when the step ended
+  double loss = 0;               // mean of src and dst over the loss window, as reported
+  double forward_backward_s = 0;  // forward and backward of this rank's batch
+  double reduced_s = 0;           // from the start of forward until every gradient bucket was all-reduced
+  std::vector<float> bucket_ready_s;  // when each bucket's gradients were final, from the start of forward
+};
+
 struct TrainSummary {
   std::int64_t first_step = 0, last_step = 0;
+  int ranks = 1;                           // of the job (thread ranks or MPI processes)
+  std::int64_t parameters = 0;             // the model's parameter count
+  std::vector<std::int64_t> bucket_bytes;  // DataParallel's gradient buckets, in all-reduce order
+  std::vector<StepTiming> steps;           // this run's steps (filled on rank 0 only)
   double seconds = 0;        // of this run's training
   double time_to_loss = -1;  // seconds of training (across resumes) to reach --target-loss; -1 if not reached
   double final_loss = 0;     // mean of src and dst over the loss window
@@ -147,7 +162,9 @@ TrainSummary train_rank(const TrainOptions& o, Comm& comm) {
   std::deque<double> window;
   double window_sum = 0;
   std::vector<LossPoint> history;
-  TrainSummary summary{.first_step = first_step, .last_step = first_step};
+  TrainSummary summary{.first_step = first_step, .last_step = first_step, .ranks = comm.size(),
+                       .parameters = Model::parameter_count};
+  for (const auto& bucket : parallel.buckets()) summary.bucket_bytes.push_back(bucket.bytes());
   const bool interactive = ::isatty(2);
 
   auto save = [&](std::int64_t steps_done) {
@@ -198,6 +215,13 @@ TrainSummary train_rank(const TrainOptions& o, Comm& comm) {
 
     if (lead) {
       const double t = seconds();
+      const auto& timeline = parallel.last_timeline();
+      const auto since_began = [&](auto time_point) { return std::chrono::duration<double>(time_point - timeline.began).count(); };
+      StepTiming& timing = summary.steps.emplace_back(StepTiming{.end_s = t,
+                                                                 .loss = smoothed,
+                                                                 .forward_backward_s = since_began(timeline.backward_returned),
+                                                                 .reduced_s = since_began(timeline.reduced)});
+      for (const auto& bucket : timeline.buckets) timing.bucket_ready_s.push_back(float(since_began(bucket.queued)));
       const double images_per_second = double(2 * o.batch) * double(done - first_step) / std::max(1e-9, t - previous_seconds);
       if (done % o.log_every == 0 || d.stop) {
         metrics->write({{"step", done},
