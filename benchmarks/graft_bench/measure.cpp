@@ -34,7 +34,7 @@ const std::vector<Recipe>& recipes() {
         {"demo-64",
          "faceswap's CPU demo model (SAEHD-df cut down, 64 px), batch 8 per side, AdaBelief lr 2e-4, seed 1, the shipped "
          "GRID face sets",
-         demo, 0.95, 3000},
+         demo, 0.6, 3000},
     };
   }();
   return all;

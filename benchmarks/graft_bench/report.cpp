@@ -79,7 +79,13 @@ nlohmann::json describe_machine() {
 nlohmann::json describe_software() {
   const dnnl_version_t* dnnl = dnnl_version();
   nlohmann::json software{{"graft", graft::version_string},
+#if defined(__clang__)
+                          {"compiler", "Clang " __clang_version__},
+#elif defined(__GNUC__)
+                          {"compiler", "GCC " __VERSION__},
+#else
                           {"compiler", __VERSION__},
+#endif
                           {"openmp", _OPENMP},
                           {"onednn", std::to_string(dnnl->major) + "." + std::to_string(dnnl->minor) + "." +
                                          std::to_string(dnnl->patch)},

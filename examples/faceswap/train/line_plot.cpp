@@ -43,6 +43,16 @@ void write_line_plot(const std::filesystem::path& path, std::span<const PlotSeri
     std::snprintf(label, sizeof label, "%s: x %.4g .. %.4g, y %.4g .. %.4g%s", options.title.c_str(), x_low, x_high,
                   unlog(y_low), unlog(y_high), options.log_y ? " (log)" : "");
     cv::putText(plot, label, {margin, 25}, cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    // The ranges again at the box's corners, where the eye looks for them.
+    const auto corner = [&](double value, cv::Point at) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.3g", value);
+      cv::putText(plot, text, at, cv::FONT_HERSHEY_SIMPLEX, 0.35, cv::Scalar(80, 80, 80), 1, cv::LINE_AA);
+    };
+    corner(unlog(y_high), {2, top + 10});
+    corner(unlog(y_low), {2, plot_bottom});
+    corner(x_low, {margin, plot_bottom + 14});
+    corner(x_high, {width - margin - 30, plot_bottom + 14});
   }
   for (std::size_t i = 0; i < series.size(); ++i) {
     const int y = margin + legend_line * int(i) + 4;
