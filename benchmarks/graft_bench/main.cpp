@@ -124,9 +124,9 @@ struct Project {
 };
 
 int run_project(const Project& p) {
+  graft_bench::Interconnect link = graft_bench::find_interconnect(p.interconnect);
   const nlohmann::json report = graft_bench::read_report(p.report);
   const graft_bench::StepProfile profile = graft_bench::profile_of(report, p.report.string());
-  graft_bench::Interconnect link = graft_bench::find_interconnect(p.interconnect);
   if (p.busbw) link = {.name = "custom", .gpus_per_node = 1 << 30, .busbw_GBps = *p.busbw, .source = "--busbw"};
   if (p.latency_us) link.latency_us = *p.latency_us;
   const double wire_bytes = p.wire == "bf16" ? 2 : 4;

@@ -192,3 +192,29 @@ TEST_CASE("Measurements refuse what this build cannot do, naming the option") {
   CHECK_THROWS_WITH(measure_throughput(o), doctest::Contains("--steps >= --warmup + 3"));
   CHECK_THROWS_WITH(find_recipe("df-512"), doctest::Contains("recipes: demo-64"));
 }
+
+TEST_CASE("The graft-bench program: a bad report, preset or price is one message and a non-zero exit, and no output") {
+  ScratchDirectory dir("bench-test");
+  const std::string program = GRAFT_BENCH_PROGRAM;
+  graft::testing::write_bytes(dir / "notes.json", R"({"step": 3})");
+  write_report(dir / "g5.json", throughput_report(100, 1, "NVIDIA A10G"));
+  auto run = [&](const std::string& arguments, std::string& output) {
+    return graft::testing::run_captured("'" + program + "' " + arguments, dir / "run.log", output);
+  };
+  std::string output;
+  CHECK(run("compare '" + (dir / "notes.json").string() + "'", output) == 1);
+  CHECK(output.find("notes.json: not a graft-bench report") != std::string::npos);
+  CHECK(run("compare '" + (dir / "g5.json").string() + "' --price p5.json=98.32", output) == 1);
+  CHECK(output.find("--price p5.json=...: no such report") != std::string::npos);
+  CHECK(run("compare '" + (dir / "g5.json").string() + "' --price g5.json=cheap", output) == 1);
+  CHECK(output.find("'cheap' is not a number") != std::string::npos);
+  CHECK(run("project --report '" + (dir / "g5.json").string() + "' --interconnect p4d -o '" + (dir / "p.json").string() + "'",
+            output) == 1);
+  CHECK(output.find("no interconnect preset 'p4d'") != std::string::npos);
+  CHECK(!std::filesystem::exists(dir / "p.json"));
+  CHECK(run("throughput --recipe df-512 -o '" + (dir / "t.json").string() + "'", output) == 1);
+  CHECK(output.find("no recipe 'df-512' (recipes: demo-64)") != std::string::npos);
+  CHECK(!std::filesystem::exists(dir / "t.json"));
+  CHECK(run("compare '" + (dir / "g5.json").string() + "' --price g5.json=16.29", output) == 0);
+  CHECK(output.find("| g5 | throughput | 1x NVIDIA A10G |") != std::string::npos);
+}
