@@ -11,6 +11,7 @@
 #pragma once
 
 #include "graft/optim/optimizer.hpp"
+#include "graft/optim/update_rules.hpp"
 
 namespace graft::optim {
 
@@ -55,19 +56,12 @@ class AdaBelief : public OptimizerState<2> {
 
   const Config& config() const { return config_; }
 
+  // The update of step t at learning rate lr (shared with the CUDA backend).
+  AdaBeliefRule rule(float lr, std::int64_t /*t*/ = 0) const { return {lr, config_.beta1, config_.beta2, config_.eps}; }
+
   void step(std::span<float> params, std::span<const float> grads, float lr) {
     const std::int64_t t = begin_step(params, grads);
-    const float beta1 = config_.beta1, beta2 = config_.beta2, eps = config_.eps;
-    float* w = params.data();
-    const float* g = grads.data();
-    float* m = slot(0);
-    float* v = slot(1);
-    for_each_element(params.size(), config_.lr_dropout, config_.lr_dropout_seed, t, [=](std::int64_t i, float keep) {
-      m[i] = beta1 * m[i] + (1.0f - beta1) * g[i];
-      const float deviation = g[i] - m[i];
-      v[i] = beta2 * v[i] + (1.0f - beta2) * (deviation * deviation);
-      w[i] -= keep * (lr * m[i] / (std::sqrt(v[i]) + eps));
-    });
+    apply_rule(rule(lr), params, grads, {slot(0), slot(1)}, config_.lr_dropout, config_.lr_dropout_seed, t);
   }
 
  private:

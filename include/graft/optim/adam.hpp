@@ -10,6 +10,7 @@
 #pragma once
 
 #include "graft/optim/optimizer.hpp"
+#include "graft/optim/update_rules.hpp"
 
 namespace graft::optim {
 
@@ -55,23 +56,18 @@ class BasicAdam : public OptimizerState<2> {
 
   const Config& config() const { return config_; }
 
+  // The update of step t at learning rate lr (shared with the CUDA backend).
+  AdamRule rule(float lr, std::int64_t t) const {
+    const auto step_size = static_cast<float>(lr / (1.0 - std::pow(static_cast<double>(config_.beta1), static_cast<double>(t))));
+    const auto sqrt_correction2 =
+        static_cast<float>(std::sqrt(1.0 - std::pow(static_cast<double>(config_.beta2), static_cast<double>(t))));
+    return {step_size,    sqrt_correction2, config_.beta1, config_.beta2, config_.eps, Decoupled ? 0.0f : config_.weight_decay,
+            Decoupled ? 1.0f - lr * config_.weight_decay : 1.0f};
+  }
+
   void step(std::span<float> params, std::span<const float> grads, float lr) {
-    const auto t = static_cast<double>(begin_step(params, grads));
-    const auto step_size = static_cast<float>(lr / (1.0 - std::pow(static_cast<double>(config_.beta1), t)));
-    const auto sqrt_correction2 = static_cast<float>(std::sqrt(1.0 - std::pow(static_cast<double>(config_.beta2), t)));
-    const float shrink = Decoupled ? 1.0f - lr * config_.weight_decay : 1.0f;
-    const float l2 = Decoupled ? 0.0f : config_.weight_decay;
-    const float beta1 = config_.beta1, beta2 = config_.beta2, eps = config_.eps;
-    float* w = params.data();
-    const float* g = grads.data();
-    float* m = slot(0);
-    float* v = slot(1);
-    for_each_element(params.size(), [=](std::int64_t i) {
-      const float d = g[i] + l2 * w[i];
-      m[i] = beta1 * m[i] + (1.0f - beta1) * d;
-      v[i] = beta2 * v[i] + (1.0f - beta2) * (d * d);
-      w[i] = shrink * w[i] - step_size * (m[i] / (std::sqrt(v[i]) / sqrt_correction2 + eps));
-    });
+    const std::int64_t t = begin_step(params, grads);
+    apply_rule(rule(lr, t), params, grads, {slot(0), slot(1)});
   }
 
  private:

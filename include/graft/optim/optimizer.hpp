@@ -25,6 +25,7 @@
 #include "graft/core/error.hpp"
 #include "graft/core/philox.hpp"
 #include "graft/core/state_slot.hpp"
+#include "graft/optim/update_rules.hpp"
 #include "graft/optim/config.hpp"
 
 namespace graft::optim {
@@ -131,10 +132,25 @@ void for_each_element(std::size_t size, float keep_probability, std::uint64_t se
   for (std::int64_t b = 0; b < blocks; ++b) {
     const Philox::Block bits = rng.block(static_cast<std::uint64_t>(b), static_cast<std::uint64_t>(step));
     for (std::int64_t k = 0; k < 4 && 4 * b + k < n; ++k) {
-      const float u = static_cast<float>(bits[static_cast<std::size_t>(k)] >> 8) * (1.0f / 16777216.0f);
-      update(4 * b + k, u < keep_probability ? 1.0f : 0.0f);
+      update(4 * b + k, lr_dropout_keep(bits[static_cast<std::size_t>(k)], keep_probability));
     }
   }
+}
+
+// One optimizer step on the CPU: rule (update_rules.hpp) for every element,
+// with its state read from and written back to `slots`.
+template <class Rule>
+void apply_rule(const Rule& rule, std::span<float> params, std::span<const float> grads,
+                const std::array<float*, Rule::slots>& slots, float keep_probability = 1.0f, std::uint64_t seed = 0,
+                std::int64_t step = 0) {
+  float* w = params.data();
+  const float* g = grads.data();
+  for_each_element(params.size(), keep_probability, seed, step, [=](std::int64_t i, float keep) {
+    float state[Rule::slots];
+    for (int k = 0; k < Rule::slots; ++k) state[k] = slots[static_cast<std::size_t>(k)][i];
+    rule(w[i], g[i], state, keep);
+    for (int k = 0; k < Rule::slots; ++k) slots[static_cast<std::size_t>(k)][i] = state[k];
+  });
 }
 
 }  // namespace graft::optim

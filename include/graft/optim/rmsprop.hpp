@@ -9,6 +9,7 @@
 #pragma once
 
 #include "graft/optim/optimizer.hpp"
+#include "graft/optim/update_rules.hpp"
 
 namespace graft::optim {
 
@@ -46,16 +47,12 @@ class Rmsprop : public OptimizerState<1> {
 
   const Config& config() const { return config_; }
 
+  // The update of step t at learning rate lr (shared with the CUDA backend).
+  RmspropRule rule(float lr, std::int64_t /*t*/ = 0) const { return {lr, config_.rho, config_.eps}; }
+
   void step(std::span<float> params, std::span<const float> grads, float lr) {
     const std::int64_t t = begin_step(params, grads);
-    const float rho = config_.rho, eps = config_.eps;
-    float* w = params.data();
-    const float* g = grads.data();
-    float* a = slot(0);
-    for_each_element(params.size(), config_.lr_dropout, config_.lr_dropout_seed, t, [=](std::int64_t i, float keep) {
-      a[i] = rho * a[i] + (1.0f - rho) * (g[i] * g[i]);
-      w[i] -= keep * (lr * g[i] / (std::sqrt(a[i]) + eps));
-    });
+    apply_rule(rule(lr), params, grads, {slot(0)}, config_.lr_dropout, config_.lr_dropout_seed, t);
   }
 
  private:

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "graft/optim/optimizer.hpp"
+#include "graft/optim/update_rules.hpp"
 
 namespace graft::optim {
 
@@ -49,19 +50,15 @@ class Sgd : public OptimizerState<1> {
 
   const Config& config() const { return config_; }
 
+  // The update of step t at learning rate lr (shared with the CUDA backend).
+  SgdRule rule(float lr, std::int64_t t) const {
+    return {lr,     config_.momentum, 1.0f - config_.dampening, config_.weight_decay, t == 1, config_.momentum == 0.0f,
+            config_.nesterov};
+  }
+
   void step(std::span<float> params, std::span<const float> grads, float lr) {
-    const bool first = begin_step(params, grads) == 1;
-    float* w = params.data();
-    const float* g = grads.data();
-    float* buffer = slot(0);
-    const float momentum = config_.momentum, undamped = 1.0f - config_.dampening, decay = config_.weight_decay;
-    const bool plain = momentum == 0.0f, nesterov = config_.nesterov;
-    for_each_element(params.size(), [=](std::int64_t i) {
-      const float d = g[i] + decay * w[i];
-      const float b = first ? d : momentum * buffer[i] + undamped * d;
-      buffer[i] = b;
-      w[i] -= lr * (plain ? d : nesterov ? d + momentum * b : b);
-    });
+    const std::int64_t t = begin_step(params, grads);
+    apply_rule(rule(lr, t), params, grads, {slot(0)});
   }
 
  private:

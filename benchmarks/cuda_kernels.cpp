@@ -1,0 +1,85 @@
+// The CUDA backend's own kernels at SAEHD-df-128's sizes: the fused
+// optimizer step over the whole flat buffer, and the memory-bound layers.
+// Timed with CUDA events (manual time), reported as bytes per second to
+// compare with the card's memory bandwidth (H100 SXM: 3.35 TB/s).
+// Runs on a GPU (tests/gpu/run.sh).
+#include <benchmark/benchmark.h>
+
+#include <vector>
+
+#include "graft/backend/cuda/elementwise.hpp"
+#include "graft/backend/cuda/memory.hpp"
+#include "graft/backend/cuda/optim.hpp"
+#include "graft/backend/cuda/stream.hpp"
+#include "graft/optim/adabelief.hpp"
+#include "graft/optim/adam.hpp"
+#include "random_fill.hpp"
+
+namespace cuda = graft::cuda;
+
+namespace {
+
+constexpr std::int64_t df128_parameters = 57'500'000;  // SAEHD-df-128's flat buffer, rounded
+
+cuda::DeviceBuffer<float> random_device(std::size_t n, std::uint64_t seed, cudaStream_t stream) {
+  std::vector<float> host(n);
+  graft::testing::fill_uniform(host, seed, -1e-2f, 1e-2f);
+  cuda::DeviceBuffer<float> d(n, stream);
+  d.copy_from_host(host.data());
+  return d;
+}
+
+// Runs `work` once per iteration between two events; `bytes` moved per run.
+template <class Work>
+void time_on_device(benchmark::State& state, cudaStream_t stream, double bytes, Work&& work) {
+  cuda::Event start(true), stop(true);
+  work();  // warm-up
+  for (auto _ : state) {
+    start.record(stream);
+    work();
+    stop.record(stream);
+    stop.synchronize();
+    state.SetIterationTime(stop.milliseconds_since(start) / 1e3);
+  }
+  state.SetBytesProcessed(std::int64_t(bytes) * state.iterations());
+}
+
+template <class Optimizer>
+void optimizer_step(benchmark::State& state) {
+  const cuda::Stream stream;
+  const auto n = std::size_t(df128_parameters);
+  auto w = random_device(n, 1, stream), g = random_device(n, 2, stream);
+  cuda::DeviceBuffer<graft::bf16> copy(n, stream);
+  cuda::DeviceOptimizer<Optimizer> optimizer({}, std::int64_t(n), stream);
+  // Read w, g and the two moments; write w, the moments and the bf16 copy.
+  const double bytes = double(n) * (4 * 4 + 3 * 4 + 2);
+  time_on_device(state, stream, bytes, [&] { optimizer.step(w.data(), g.data(), copy.data(), 5e-5f); });
+}
+BENCHMARK(optimizer_step<graft::optim::AdaBelief>)->Name("adabelief_step/df128")->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(optimizer_step<graft::optim::Adam>)->Name("adam_step/df128")->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+// decoder.res2's activation at resolution 128, batch 64 per side: 128 x 128 x 128 x 128 values.
+void leaky_relu_bf16(benchmark::State& state) {
+  const cuda::Stream stream;
+  const std::int64_t n = 128LL * 128 * 128 * 128;
+  cuda::DeviceBuffer<float> x = random_device(std::size_t(n), 3, stream);
+  cuda::DeviceBuffer<graft::bf16> xb(std::size_t(n), stream), yb(std::size_t(n), stream);
+  cuda::to_bf16(x.data(), xb.data(), n, stream);
+  time_on_device(state, stream, double(n) * 4, [&] { cuda::leaky_relu_forward(xb.data(), yb.data(), n, 0.1f, stream); });
+}
+BENCHMARK(leaky_relu_bf16)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+// decoder.upscale2 at resolution 128, batch 128: (64, 64, 512) -> (128, 128, 128).
+void depth_to_space(benchmark::State& state) {
+  const cuda::Stream stream;
+  const std::int64_t batch = 128, h = 64, w = 64, c = 128;
+  const std::int64_t n = batch * h * w * 4 * c;
+  auto in = random_device(std::size_t(n), 4, stream);
+  cuda::DeviceBuffer<float> out(std::size_t(n), stream);
+  time_on_device(state, stream, double(n) * 8, [&] { cuda::depth_to_space_forward(in.data(), out.data(), batch, h, w, c, 2, stream); });
+}
+BENCHMARK(depth_to_space)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

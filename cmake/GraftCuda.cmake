@@ -1,0 +1,35 @@
+# graft::cuda: device memory, streams and the backend's own kernels, for
+# sm_86 (A10G, AWS G5) and sm_90 (H100, AWS P5).
+#
+# ptxas reports register spills and local memory of every kernel as
+# warnings, and -Werror makes them errors: a hot kernel that spills does not
+# build.
+if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+  set(CMAKE_CUDA_ARCHITECTURES 86 90)
+endif()
+enable_language(CUDA)
+# CMake 3.25 does not know nvcc 13's C++20 flag; graft's CUDA code is C++20
+# (concepts, class-type template parameters), as its C++ is.
+if(NOT CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+  set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+  set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+endif()
+find_package(CUDAToolkit REQUIRED)
+
+add_library(graft_cuda STATIC
+  src/backend/cuda/memory.cpp
+  src/backend/cuda/elementwise.cu
+  src/backend/cuda/optim.cu)
+add_library(graft::cuda ALIAS graft_cuda)
+set_target_properties(graft_cuda PROPERTIES EXPORT_NAME cuda POSITION_INDEPENDENT_CODE ON CUDA_STANDARD 20
+                                            CUDA_STANDARD_REQUIRED ON)
+target_include_directories(graft_cuda PUBLIC
+  $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
+  $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+target_compile_features(graft_cuda INTERFACE cxx_std_20)
+target_compile_definitions(graft_cuda PUBLIC GRAFT_WITH_CUDA=1)
+# The static runtime: a binary built here runs on a GPU machine whatever its CUDA install.
+target_link_libraries(graft_cuda PUBLIC CUDA::cudart_static)
+target_compile_options(graft_cuda PRIVATE
+  $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -Xptxas=-warn-spills,-warn-lmem-usage,-Werror>
+  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra>)

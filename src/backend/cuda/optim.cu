@@ -1,0 +1,67 @@
+#include <cuda_bf16.h>
+
+#include "graft/backend/cuda/check.hpp"
+#include "graft/backend/cuda/optim.hpp"
+#include "graft/core/philox.hpp"
+
+namespace graft::cuda {
+namespace {
+
+constexpr int threads = 256;
+
+// Slot pointers by value: a kernel argument, not a pointer to host memory.
+template <int N>
+struct Slots {
+  float* at[N];
+};
+
+// One thread per four consecutive elements: lr_dropout's draws for them are
+// one Philox block (counter = element / 4, stream = step), as on the CPU.
+template <class Rule>
+__global__ void fused_step_kernel(Rule rule, float* w, const float* g, Slots<Rule::slots> slots, __nv_bfloat16* w_bf16,
+                                  std::int64_t n, float keep_probability, std::uint64_t seed, std::int64_t step) {
+  const std::int64_t quads = (n + 3) / 4;
+  const Philox rng(seed);
+  for (std::int64_t q = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; q < quads; q += std::int64_t(gridDim.x) * blockDim.x) {
+    Philox::Block bits{};
+    if (keep_probability < 1.0f) bits = rng.block(std::uint64_t(q), std::uint64_t(step));
+    for (int k = 0; k < 4; ++k) {
+      const std::int64_t i = 4 * q + k;
+      if (i >= n) break;
+      const float keep = keep_probability < 1.0f ? optim::lr_dropout_keep(bits[std::size_t(k)], keep_probability) : 1.0f;
+      float state[Rule::slots];
+      for (int s = 0; s < Rule::slots; ++s) state[s] = slots.at[s][i];
+      float weight = w[i];
+      rule(weight, g[i], state, keep);
+      for (int s = 0; s < Rule::slots; ++s) slots.at[s][i] = state[s];
+      w[i] = weight;
+      if (w_bf16) w_bf16[i] = __float2bfloat16_rn(weight);
+    }
+  }
+}
+
+}  // namespace
+
+template <class Rule>
+void fused_step(const Rule& rule, float* w, const float* g, const std::array<float*, Rule::slots>& slots, bf16* w_bf16,
+                std::int64_t n, const LrDropout& dropout, std::int64_t step, cudaStream_t stream) {
+  if (n == 0) return;
+  Slots<Rule::slots> device_slots{};
+  for (int s = 0; s < Rule::slots; ++s) device_slots.at[s] = slots[std::size_t(s)];
+  const std::int64_t quads = (n + 3) / 4;
+  const auto blocks = static_cast<unsigned>(std::min<std::int64_t>((quads + threads - 1) / threads, 65536));
+  fused_step_kernel<<<blocks, threads, 0, stream>>>(rule, w, g, device_slots, reinterpret_cast<__nv_bfloat16*>(w_bf16), n,
+                                                    dropout.keep_probability, dropout.seed, step);
+  check_launch("fused_step");
+}
+
+template void fused_step(const optim::AdaBeliefRule&, float*, const float*, const std::array<float*, 2>&, bf16*, std::int64_t,
+                         const LrDropout&, std::int64_t, cudaStream_t);
+template void fused_step(const optim::AdamRule&, float*, const float*, const std::array<float*, 2>&, bf16*, std::int64_t,
+                         const LrDropout&, std::int64_t, cudaStream_t);
+template void fused_step(const optim::RmspropRule&, float*, const float*, const std::array<float*, 1>&, bf16*, std::int64_t,
+                         const LrDropout&, std::int64_t, cudaStream_t);
+template void fused_step(const optim::SgdRule&, float*, const float*, const std::array<float*, 1>&, bf16*, std::int64_t,
+                         const LrDropout&, std::int64_t, cudaStream_t);
+
+}  // namespace graft::cuda

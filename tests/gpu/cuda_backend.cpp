@@ -1,0 +1,220 @@
+// The CUDA backend against the CPU backend, on random inputs, with every
+// device output poisoned (all bits set: NaN) before the kernel runs, so that
+// a kernel that skips an element cannot pass. Needs a GPU: run by
+// tests/gpu/run.sh, not by ctest (CI has none).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "graft/backend/cpu/elementwise.hpp"
+#include "graft/backend/cuda/elementwise.hpp"
+#include "graft/backend/cuda/memory.hpp"
+#include "graft/backend/cuda/optim.hpp"
+#include "graft/backend/cuda/stream.hpp"
+#include "graft/nn/depth_to_space.hpp"
+#include "graft/nn/pixel_norm.hpp"
+#include "graft/optim/adabelief.hpp"
+#include "graft/optim/adam.hpp"
+#include "graft/optim/rmsprop.hpp"
+#include "graft/optim/sgd.hpp"
+#include "random_fill.hpp"
+
+namespace cuda = graft::cuda;
+using graft::bf16;
+
+namespace {
+
+std::vector<float> random_values(std::size_t n, std::uint64_t seed, float low = -2.0f, float high = 2.0f) {
+  std::vector<float> v(n);
+  graft::testing::fill_uniform(v, seed, low, high);
+  return v;
+}
+
+template <class T>
+cuda::DeviceBuffer<T> to_device(const std::vector<T>& host, cudaStream_t stream) {
+  cuda::DeviceBuffer<T> d(host.size(), stream);
+  d.copy_from_host(host.data());
+  return d;
+}
+
+template <class T>
+std::vector<T> to_host(const cuda::DeviceBuffer<T>& d) {
+  std::vector<T> host(d.size());
+  d.copy_to_host(host.data());
+  return host;
+}
+
+template <class T>
+cuda::DeviceBuffer<T> poisoned(std::size_t n, cudaStream_t stream) {
+  cuda::DeviceBuffer<T> d(n, stream);
+  d.fill_bytes(0xFF);
+  return d;
+}
+
+// The largest |a - b| / max(|b|, floor) over the two vectors (NaN counts as infinite).
+double max_relative_error(const std::vector<float>& a, const std::vector<float>& b, double floor = 1e-3) {
+  REQUIRE(a.size() == b.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double e = std::abs(double(a[i]) - b[i]) / std::max(std::abs(double(b[i])), floor);
+    worst = std::isnan(e) ? INFINITY : std::max(worst, e);
+  }
+  return worst;
+}
+
+float f32(bf16 v) { return static_cast<float>(v); }
+
+}  // namespace
+
+TEST_CASE("LeakyReLU and sigmoid match the CPU backend, f32 and bf16") {
+  const cuda::Stream stream;
+  const std::size_t n = 1'000'003;  // not a multiple of the block
+  const auto x = random_values(n, 1), dy = random_values(n, 2);
+  const auto dx_ = to_device(x, stream), ddy = to_device(dy, stream);
+  std::vector<float> y(n), dx(n);
+
+  auto y_gpu = poisoned<float>(n, stream), dx_gpu = poisoned<float>(n, stream);
+  cuda::leaky_relu_forward(dx_.data(), y_gpu.data(), std::int64_t(n), 0.1f, stream);
+  cuda::leaky_relu_backward(y_gpu.data(), ddy.data(), dx_gpu.data(), std::int64_t(n), 0.1f, stream);
+  graft::cpu::leaky_relu_forward(x.data(), y.data(), std::int64_t(n), 0.1f);
+  graft::cpu::leaky_relu_backward(y.data(), dy.data(), dx.data(), std::int64_t(n), 0.1f);
+  CHECK(to_host(y_gpu) == y);  // one multiplication: exact
+  CHECK(to_host(dx_gpu) == dx);
+
+  cuda::sigmoid_forward(dx_.data(), y_gpu.data(), std::int64_t(n), stream);
+  cuda::sigmoid_backward(y_gpu.data(), ddy.data(), dx_gpu.data(), std::int64_t(n), stream);
+  graft::cpu::sigmoid_forward(x.data(), y.data(), std::int64_t(n));
+  graft::cpu::sigmoid_backward(y.data(), dy.data(), dx.data(), std::int64_t(n));
+  CHECK(max_relative_error(to_host(y_gpu), y) < 1e-6);  // expf against std::exp: a few ulps
+  CHECK(max_relative_error(to_host(dx_gpu), dx) < 1e-5);
+
+  // bf16: round to nearest even exactly as graft::bf16; the activation computed in f32 from bf16 inputs.
+  auto xb = poisoned<bf16>(n, stream), yb = poisoned<bf16>(n, stream);
+  cuda::to_bf16(dx_.data(), xb.data(), std::int64_t(n), stream);
+  const auto xb_host = to_host(xb);
+  for (std::size_t i = 0; i < n; i += 997) CHECK(xb_host[i].bits == bf16(x[i]).bits);
+  cuda::leaky_relu_forward(xb.data(), yb.data(), std::int64_t(n), 0.1f, stream);
+  const auto yb_host = to_host(yb);
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float v = f32(xb_host[i]);
+    wrong += yb_host[i].bits != bf16(v > 0 ? v : 0.1f * v).bits;
+  }
+  CHECK(wrong == 0);
+  auto back = poisoned<float>(n, stream);
+  cuda::to_f32(yb.data(), back.data(), std::int64_t(n), stream);
+  const auto back_host = to_host(back);
+  for (std::size_t i = 0; i < n; i += 991) CHECK(back_host[i] == f32(yb_host[i]));
+}
+
+TEST_CASE("DepthToSpace (NHWC on the GPU) matches the CPU's NCHW layer, both directions") {
+  constexpr std::int64_t N = 3, C = 5, B = 2, H = 7, W = 6;
+  using Layer = graft::nn::DepthToSpace<B>::Impl<graft::Shape{C * B * B, H, W}>;
+  const cuda::Stream stream;
+  const auto in_nchw = random_values(std::size_t(N * C * B * B * H * W), 3);
+  const auto dout_nchw = random_values(std::size_t(N * C * H * B * W * B), 4);
+  std::vector<float> out_nchw(dout_nchw.size()), din_nchw(in_nchw.size());
+  Layer::Trace trace;
+  Layer::forward(nullptr, {in_nchw.data(), {N, C * B * B, H, W}}, {out_nchw.data(), {N, C, H * B, W * B}}, trace);
+  Layer::backward(nullptr, nullptr, {in_nchw.data(), {N, C * B * B, H, W}}, {out_nchw.data(), {N, C, H * B, W * B}},
+                  {dout_nchw.data(), {N, C, H * B, W * B}}, {din_nchw.data(), {N, C * B * B, H, W}}, trace);
+
+  auto nhwc = [](const std::vector<float>& nchw, std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w) {
+    std::vector<float> out(nchw.size());
+    for (std::int64_t a = 0; a < n; ++a)
+      for (std::int64_t k = 0; k < c; ++k)
+        for (std::int64_t y = 0; y < h; ++y)
+          for (std::int64_t x = 0; x < w; ++x) out[std::size_t(((a * h + y) * w + x) * c + k)] = nchw[std::size_t(((a * c + k) * h + y) * w + x)];
+    return out;
+  };
+  const auto in = to_device(nhwc(in_nchw, N, C * B * B, H, W), stream);
+  const auto dout = to_device(nhwc(dout_nchw, N, C, H * B, W * B), stream);
+  auto out = poisoned<float>(dout.size(), stream), din = poisoned<float>(in.size(), stream);
+  cuda::depth_to_space_forward(in.data(), out.data(), N, H, W, C, B, stream);
+  cuda::depth_to_space_backward(dout.data(), din.data(), N, H, W, C, B, stream);
+  CHECK(to_host(out) == nhwc(out_nchw, N, C, H * B, W * B));  // a copy: exact
+  CHECK(to_host(din) == nhwc(din_nchw, N, C * B * B, H, W));
+}
+
+TEST_CASE("PixelNorm matches the CPU layer, forward and backward") {
+  constexpr std::int64_t N = 4, F = 32768;  // SAEHD's code: 512 x 8 x 8 per sample
+  using Layer = graft::nn::PixelNorm::Impl<graft::Shape{F}>;
+  const cuda::Stream stream;
+  const auto x = random_values(std::size_t(N * F), 5), dy = random_values(std::size_t(N * F), 6);
+  std::vector<float> y(x.size()), dx(x.size());
+  Layer::Trace trace;
+  Layer::forward(nullptr, {x.data(), {N, F}}, {y.data(), {N, F}}, trace);
+  Layer::backward(nullptr, nullptr, {x.data(), {N, F}}, {y.data(), {N, F}}, {dy.data(), {N, F}}, {dx.data(), {N, F}}, trace);
+  const auto xd = to_device(x, stream), dyd = to_device(dy, stream);
+  auto yd = poisoned<float>(x.size(), stream), dxd = poisoned<float>(x.size(), stream);
+  cuda::pixel_norm_forward(xd.data(), yd.data(), N, F, stream);
+  cuda::pixel_norm_backward(xd.data(), dyd.data(), dxd.data(), N, F, stream);
+  CHECK(max_relative_error(to_host(yd), y) < 1e-5);
+  CHECK(max_relative_error(to_host(dxd), dx) < 1e-5);
+}
+
+namespace {
+
+// `steps` steps of the same optimizer on the CPU and on the GPU from the same
+// weights and gradients; returns the worst relative difference of weights and state.
+template <class Optimizer>
+void check_optimizer(typename Optimizer::Config config, const char* what) {
+  INFO(what);
+  const std::size_t n = 300'001;
+  const cuda::Stream stream;
+  auto w_cpu = random_values(n, 7, -0.5f, 0.5f);
+  auto w_gpu = to_device(w_cpu, stream);
+  auto copy = poisoned<bf16>(n, stream);
+  Optimizer cpu(config);
+  cuda::DeviceOptimizer<Optimizer> gpu(config, std::int64_t(n), stream);
+  for (int step = 1; step <= 5; ++step) {
+    const auto g = random_values(n, 100 + std::uint64_t(step), -1e-2f, 1e-2f);
+    const auto gd = to_device(g, stream);
+    const float lr = 1e-3f * float(step);  // a schedule: each step its own rate
+    cpu.step(w_cpu, g, lr);
+    gpu.step(w_gpu.data(), gd.data(), copy.data(), lr);
+  }
+  const auto w = to_host(w_gpu);
+  CHECK(max_relative_error(w, w_cpu) < 1e-5);
+  const auto state = cpu.state();
+  for (std::size_t k = 0; k < state.size(); ++k) {
+    std::vector<float> slot(n);
+    cuda::check(cudaMemcpy(slot.data(), gpu.slot(int(k)), n * sizeof(float), cudaMemcpyDeviceToHost), "cudaMemcpy");
+    CHECK_MESSAGE(max_relative_error(slot, {state[k].values.begin(), state[k].values.end()}, 1e-6) < 1e-5, state[k].name);
+  }
+  const auto copy_host = to_host(copy);
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < n; ++i) wrong += copy_host[i].bits != bf16(w[i]).bits;
+  CHECK(wrong == 0);
+  CHECK(gpu.steps() == 5);
+}
+
+}  // namespace
+
+TEST_CASE("Each optimizer's fused kernel matches the CPU optimizer and writes the bf16 copy") {
+  check_optimizer<graft::optim::AdaBelief>({}, "AdaBelief");
+  check_optimizer<graft::optim::AdaBelief>({.lr_dropout = 0.3f, .lr_dropout_seed = 9}, "AdaBelief, lr_dropout 0.3");
+  check_optimizer<graft::optim::Adam>({.weight_decay = 1e-2f}, "Adam");
+  check_optimizer<graft::optim::AdamW>({.weight_decay = 1e-2f}, "AdamW");
+  check_optimizer<graft::optim::Rmsprop>({.lr_dropout = 0.7f, .lr_dropout_seed = 3}, "RMSprop, lr_dropout 0.7");
+  check_optimizer<graft::optim::Sgd>({.momentum = 0.9f, .weight_decay = 1e-3f, .nesterov = true}, "SGD, Nesterov");
+}
+
+TEST_CASE("The caching allocator reuses freed blocks on the same stream and says what failed") {
+  const cuda::Stream stream;
+  auto& allocator = cuda::DeviceAllocator::current();
+  { cuda::DeviceBuffer<float> warm(1 << 20, stream); }
+  const auto before = allocator.stats();
+  for (int i = 0; i < 10; ++i) {
+    cuda::DeviceBuffer<float> again(1 << 20, stream);  // the same size class: no cudaMalloc
+    CHECK(allocator.stats().in_use_bytes == before.in_use_bytes + std::int64_t(cuda::DeviceAllocator::size_class(4 << 20)));
+  }
+  CHECK(allocator.stats().device_allocations == before.device_allocations);
+  CHECK(cuda::DeviceAllocator::size_class(1) == 512);
+  CHECK(cuda::DeviceAllocator::size_class((1 << 20) + 1) == (4u << 20));
+  CHECK_THROWS_WITH(cuda::DeviceBuffer<float>(std::size_t(1) << 50, stream), doctest::Contains("cudaMalloc"));
+  allocator.release_cached();
+  CHECK(allocator.stats().reserved_bytes == allocator.stats().in_use_bytes);
+}

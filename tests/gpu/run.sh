@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# On a GPU machine: runs the CUDA backend's tests and benchmarks that
+# tests/gpu/build.sh staged in build-gpu/carry, and ends with a short table.
+# Exit status non-zero if a test failed. Results go to $OUT when set (the
+# device tool brings that folder back).
+set -u
+cd "$(dirname "$0")/../.."
+stage=${GRAFT_GPU_STAGE:-build-gpu/carry}
+export LD_LIBRARY_PATH="$PWD/$stage/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+out=${OUT:-/tmp/graft-gpu}
+mkdir -p "$out"
+
+echo "== machine"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
+date -u +%Y-%m-%dT%H:%M:%SZ
+
+echo "== tests (CUDA against the CPU backend)"
+"$stage/bin/test_cuda" 2>&1 | tee "$out/test_cuda.txt"
+tests=${PIPESTATUS[0]}
+
+echo "== benchmarks"
+"$stage/bin/bench_cuda" --benchmark_min_time=0.2 --benchmark_out="$out/bench_cuda.json" --benchmark_out_format=json
+bench=$?
+
+echo "== summary"
+printf '| %-32s | %12s | %10s |\n' benchmark "time (us)" "GB/s"
+python3 - "$out/bench_cuda.json" <<'PY' 2>/dev/null || echo "(python3 missing: see $out/bench_cuda.json)"
+import json, sys
+for b in json.load(open(sys.argv[1]))["benchmarks"]:
+    print(f"| {b['name']:<32} | {b['real_time']:12.1f} | {b.get('bytes_per_second', 0) / 1e9:10.1f} |")
+PY
+echo "tests: $([ "$tests" -eq 0 ] && echo passed || echo FAILED), benchmarks: $([ "$bench" -eq 0 ] && echo ran || echo FAILED)"
+[ "$tests" -eq 0 ] && [ "$bench" -eq 0 ]
