@@ -33,3 +33,7 @@ target_link_libraries(graft_cuda PUBLIC CUDA::cudart_static)
 target_compile_options(graft_cuda PRIVATE
   $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -Xptxas=-warn-spills,-warn-lmem-usage,-Werror>
   $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra>)
+# Brought in by FetchContent, graft compiles its CUDA code only for a target that links graft::cuda.
+if(NOT PROJECT_IS_TOP_LEVEL)
+  set_target_properties(graft_cuda PROPERTIES EXCLUDE_FROM_ALL ON)
+endif()

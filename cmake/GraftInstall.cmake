@@ -1,7 +1,8 @@
-# cmake --install: the headers, libgraft, and graftConfig.cmake /
-# graftConfigVersion.cmake with the exported targets graft::graft and
-# graft::mpi. A consumer's find_package(graft) looks up the same
-# dependencies graft was built against (cmake/graftConfig.cmake.in).
+# cmake --install: the headers, libgraft (and libgraft_cuda), and
+# graftConfig.cmake / graftConfigVersion.cmake with the exported targets
+# graft::graft, graft::mpi and graft::cuda (the last two where built). A
+# consumer's find_package(graft) looks up the same dependencies graft was
+# built against (cmake/graftConfig.cmake.in).
 include(CMakePackageConfigHelpers)
 
 # An exported target may only link to imported targets (found packages): a
@@ -30,6 +31,9 @@ set(graft_exported graft)
 if(GRAFT_WITH_MPI)
   set_target_properties(graft_mpi PROPERTIES EXPORT_NAME mpi)
   list(APPEND graft_exported graft_mpi)
+endif()
+if(TARGET graft_cuda)
+  list(APPEND graft_exported graft_cuda)
 endif()
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/graft DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS ${graft_exported} EXPORT graftTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
