@@ -30,6 +30,16 @@ target_compile_features(graft_cuda INTERFACE cxx_std_20)
 target_compile_definitions(graft_cuda PUBLIC GRAFT_WITH_CUDA=1)
 # The static runtime: a binary built here runs on a GPU machine whatever its CUDA install.
 target_link_libraries(graft_cuda PUBLIC CUDA::cudart_static)
+# NCCL (comm::Nccl, header-only) where the CUDA install has it.
+find_library(GRAFT_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
+find_path(GRAFT_NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+if(GRAFT_NCCL_LIBRARY AND GRAFT_NCCL_INCLUDE_DIR)
+  target_link_libraries(graft_cuda PUBLIC ${GRAFT_NCCL_LIBRARY})
+  target_include_directories(graft_cuda PUBLIC $<BUILD_INTERFACE:${GRAFT_NCCL_INCLUDE_DIR}>)
+  target_compile_definitions(graft_cuda PUBLIC GRAFT_WITH_NCCL=1)
+else()
+  message(STATUS "graft: NCCL not found; comm::Nccl is left out")
+endif()
 target_compile_options(graft_cuda PRIVATE
   $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -Xptxas=-warn-spills,-warn-lmem-usage,-Werror>
   $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra>)

@@ -10,6 +10,7 @@
 
 #include "graft/backend/cpu/elementwise.hpp"
 #include "graft/backend/cuda/elementwise.hpp"
+#include "graft/backend/cuda/graph.hpp"
 #include "graft/backend/cuda/memory.hpp"
 #include "graft/backend/cuda/optim.hpp"
 #include "graft/backend/cuda/stream.hpp"
@@ -19,7 +20,12 @@
 #include "graft/optim/adam.hpp"
 #include "graft/optim/rmsprop.hpp"
 #include "graft/optim/sgd.hpp"
+#include "graft/comm/single.hpp"
+#include "graft/comm/threads.hpp"
 #include "random_fill.hpp"
+#if defined(GRAFT_WITH_NCCL)
+#include "graft/comm/nccl.hpp"
+#endif
 
 namespace cuda = graft::cuda;
 using graft::bf16;
@@ -218,3 +224,86 @@ TEST_CASE("The caching allocator reuses freed blocks on the same stream and says
   allocator.release_cached();
   CHECK(allocator.stats().reserved_bytes == allocator.stats().in_use_bytes);
 }
+
+TEST_CASE("A captured step replays to the same parameters as the uncaptured step, allocating nothing") {
+  // The step: LeakyReLU of the weights into a scratch buffer (a stand-in for
+  // forward and backward), its output as the gradient, then AdaBelief.
+  const std::size_t n = 200'003;
+  const cuda::Stream stream;
+  const auto start = random_values(n, 11, -0.5f, 0.5f);
+  auto run = [&](bool captured) {
+    auto w = to_device(start, stream);
+    cuda::DeviceBuffer<float> g(n, stream);
+    cuda::DeviceBuffer<bf16> copy(n, stream);
+    cuda::DeviceOptimizer<graft::optim::AdaBelief> optimizer({}, std::int64_t(n), stream);
+    auto step = [&] {
+      cuda::leaky_relu_forward(w.data(), g.data(), std::int64_t(n), 0.2f, stream);
+      optimizer.step(w.data(), g.data(), copy.data(), 1e-3f);
+    };
+    step();  // warm-up, uncaptured
+    cuda::StepGraph graph;
+    const auto before = cuda::DeviceAllocator::current().stats();
+    for (int i = 0; i < 4; ++i) {
+      if (!captured) {
+        step();
+        continue;
+      }
+      if (!graph.ready()) graph.capture(stream, step);
+      graph.replay(stream);
+    }
+    stream.synchronize();
+    CHECK(cuda::DeviceAllocator::current().stats().device_allocations == before.device_allocations);
+    return to_host(w);
+  };
+  // The rule's step count is captured by value: a replayed step must not
+  // depend on it, which AdaBelief's does not (no bias correction).
+  CHECK(run(true) == run(false));
+  CHECK_THROWS_WITH(cuda::StepGraph().replay(stream), doctest::Contains("nothing captured yet"));
+}
+
+#if defined(GRAFT_WITH_NCCL)
+TEST_CASE("comm::Nccl: all-reduce and broadcast on every GPU, also inside a captured graph") {
+  int devices = 0;
+  cuda::check(cudaGetDeviceCount(&devices), "cudaGetDeviceCount");
+  const std::size_t n = 1 << 20;
+  // One thread rank per GPU, the NCCL id carried by comm::Threads.
+  graft::comm::run_threads(devices, [&](graft::comm::Threads& threads) {
+    graft::comm::Nccl nccl(threads, threads.rank());
+    const cuda::Stream stream;
+    std::vector<float> mine(n);
+    graft::testing::fill_uniform(mine, 20 + std::uint64_t(threads.rank()));
+    auto data = to_device(mine, stream);
+    nccl.all_reduce_sum(data.data(), n, stream);
+    nccl.wait(stream, "the test's all-reduce");
+    std::vector<float> expected(n, 0.0f);
+    for (int r = 0; r < devices; ++r) {
+      std::vector<float> theirs(n);
+      graft::testing::fill_uniform(theirs, 20 + std::uint64_t(r));
+      for (std::size_t i = 0; i < n; ++i) expected[i] += theirs[i];
+    }
+    CHECK(max_relative_error(to_host(data), expected, 1e-3) < 1e-6 * devices);
+
+    // Captured: the mean of equal values is the value, replayed three times.
+    data.copy_from_host(mine.data());
+    nccl.broadcast(data.data(), n, 0, stream);
+    cuda::StepGraph graph;
+    graph.capture(stream, [&] { nccl.all_reduce_mean(data.data(), n, stream); });
+    for (int i = 0; i < 3; ++i) graph.replay(stream);
+    nccl.wait(stream, "the captured all-reduce");
+    std::vector<float> root(n);
+    graft::testing::fill_uniform(root, 20);
+    CHECK(max_relative_error(to_host(data), root, 1e-3) < 1e-6);
+  });
+}
+
+TEST_CASE("comm::Nccl over comm::Single: world size 1, and an aborted communicator says why") {
+  graft::comm::Single single;
+  graft::comm::Nccl nccl(single, 0);
+  CHECK(nccl.size() == 1);
+  const cuda::Stream stream;
+  cuda::DeviceBuffer<float> data(16, stream);
+  nccl.abort("the test stopped it");
+  CHECK_THROWS_WITH_AS(nccl.all_reduce_sum(data.data(), 16, stream), doctest::Contains("the test stopped it"),
+                       graft::comm::Aborted);
+}
+#endif
