@@ -19,7 +19,8 @@ find_package(CUDAToolkit REQUIRED)
 add_library(graft_cuda STATIC
   src/backend/cuda/memory.cpp
   src/backend/cuda/elementwise.cu
-  src/backend/cuda/optim.cu)
+  src/backend/cuda/optim.cu
+  src/backend/cuda/bias_gradient.cu)
 add_library(graft::cuda ALIAS graft_cuda)
 set_target_properties(graft_cuda PROPERTIES EXPORT_NAME cuda POSITION_INDEPENDENT_CODE ON CUDA_STANDARD 20
                                             CUDA_STANDARD_REQUIRED ON)
@@ -39,6 +40,29 @@ if(GRAFT_NCCL_LIBRARY AND GRAFT_NCCL_INCLUDE_DIR)
   target_compile_definitions(graft_cuda PUBLIC GRAFT_WITH_NCCL=1)
 else()
   message(STATUS "graft: NCCL not found; comm::Nccl is left out")
+endif()
+# cuDNN's graph API through the header-only cudnn-frontend (PyPI's
+# nvidia-cudnn-frontend, which scripts/setup-debian.sh installs; its headers
+# land in Python's site-packages/include). Without it the convolutions are left out.
+find_package(Python3 COMPONENTS Interpreter QUIET)
+if(Python3_FOUND)
+  execute_process(COMMAND ${Python3_EXECUTABLE} -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+                  OUTPUT_VARIABLE graft_python_site OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+endif()
+find_path(GRAFT_CUDNN_FRONTEND_INCLUDE_DIR cudnn_frontend.h HINTS ${graft_python_site}/include)
+find_library(GRAFT_CUDNN_LIBRARY cudnn HINTS ${CUDAToolkit_LIBRARY_DIR})
+if(GRAFT_CUDNN_FRONTEND_INCLUDE_DIR AND GRAFT_CUDNN_LIBRARY)
+  target_sources(graft_cuda PRIVATE src/backend/cuda/conv.cpp)
+  # PRIVATE: the frontend is an implementation detail of conv.cpp; consumers link cuDNN.
+  target_include_directories(graft_cuda SYSTEM PRIVATE ${GRAFT_CUDNN_FRONTEND_INCLUDE_DIR})
+  # The frontend loads cuDNN's engines and NVRTC (used only by its experimental
+  # kernels) with dlopen, so a binary does not need the 100 MB NVRTC to start.
+  target_compile_definitions(graft_cuda PRIVATE NV_CUDNN_FRONTEND_USE_DYNAMIC_LOADING)
+  target_link_libraries(graft_cuda PUBLIC ${CMAKE_DL_LIBS})
+  target_link_libraries(graft_cuda PUBLIC ${GRAFT_CUDNN_LIBRARY})
+  target_compile_definitions(graft_cuda PUBLIC GRAFT_WITH_CUDNN=1)
+else()
+  message(STATUS "graft: cudnn-frontend or cuDNN not found (pip install nvidia-cudnn-frontend); cuda::Cudnn is left out")
 endif()
 target_compile_options(graft_cuda PRIVATE
   $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -Xptxas=-warn-spills,-warn-lmem-usage,-Werror>

@@ -19,3 +19,8 @@ if ! python3 -c "import safetensors, numpy, tensorboard, onnxruntime" 2> /dev/nu
   python3 -m pip install --quiet safetensors numpy tensorboard onnxruntime 2> /dev/null ||
     python3 -m pip install --quiet --break-system-packages safetensors numpy tensorboard onnxruntime
 fi
+# With the CUDA toolkit: cuDNN's C++ frontend (header-only) for graft's GPU convolutions.
+if [ -x /usr/local/cuda/bin/nvcc ] && ! python3 -c "import cudnn" 2> /dev/null; then
+  python3 -m pip install --quiet nvidia-cudnn-frontend 2> /dev/null ||
+    python3 -m pip install --quiet --break-system-packages nvidia-cudnn-frontend
+fi

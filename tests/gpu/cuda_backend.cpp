@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "graft/backend/cpu/elementwise.hpp"
+#include "graft/backend/cuda/conv.hpp"
 #include "graft/backend/cuda/elementwise.hpp"
 #include "graft/backend/cuda/graph.hpp"
 #include "graft/backend/cuda/memory.hpp"
@@ -305,5 +306,124 @@ TEST_CASE("comm::Nccl over comm::Single: world size 1, and an aborted communicat
   nccl.abort("the test stopped it");
   CHECK_THROWS_WITH_AS(nccl.all_reduce_sum(data.data(), 16, stream), doctest::Contains("the test stopped it"),
                        graft::comm::Aborted);
+}
+#endif
+
+#if defined(GRAFT_WITH_CUDNN)
+namespace {
+
+std::vector<bf16> to_bf16_host(const std::vector<float>& v) {
+  std::vector<bf16> out;
+  for (float x : v) out.push_back(bf16(x));
+  return out;
+}
+
+// Direct convolution in double over the bf16 values, NHWC / KRSC: an
+// independent reference for cuDNN (forward, data and weight gradients).
+struct ReferenceConv {
+  const graft::cpu::Conv2dGeometry& g;
+  double x(const std::vector<bf16>& v, std::int64_t n, std::int64_t y, std::int64_t xx, std::int64_t c) const {
+    if (y < 0 || y >= g.in_h || xx < 0 || xx >= g.in_w) return 0.0;
+    return double(static_cast<float>(v[std::size_t(((n * g.in_h + y) * g.in_w + xx) * g.in_channels + c)]));
+  }
+  std::vector<double> forward(const std::vector<bf16>& in, const std::vector<bf16>& w, const std::vector<bf16>& bias,
+                              float slope) const {
+    const std::int64_t oh = g.out_h(), ow = g.out_w(), k_count = g.out_channels, r = g.kernel, c_count = g.in_channels;
+    std::vector<double> out(std::size_t(g.batch * oh * ow * k_count));
+    for (std::int64_t n = 0; n < g.batch; ++n)
+      for (std::int64_t oy = 0; oy < oh; ++oy)
+        for (std::int64_t ox = 0; ox < ow; ++ox)
+          for (std::int64_t k = 0; k < k_count; ++k) {
+            double s = double(static_cast<float>(bias[std::size_t(k)]));
+            for (std::int64_t i = 0; i < r; ++i)
+              for (std::int64_t j = 0; j < r; ++j)
+                for (std::int64_t c = 0; c < c_count; ++c)
+                  s += x(in, n, oy * g.stride - g.padding + i, ox * g.stride - g.padding + j, c) *
+                       double(static_cast<float>(w[std::size_t(((k * r + i) * r + j) * c_count + c)]));
+            out[std::size_t(((n * oh + oy) * ow + ox) * k_count + k)] = s > 0 ? s : slope * s;
+          }
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("cuDNN convolutions (NHWC bf16, fused bias + LeakyReLU) against a direct double convolution") {
+  const cuda::Stream stream;
+  cuda::Cudnn cudnn;
+  for (const graft::cpu::Conv2dGeometry g : {graft::cpu::Conv2dGeometry{2, 16, 12, 12, 32, 5, 2, 2},
+                                             graft::cpu::Conv2dGeometry{2, 32, 8, 8, 64, 3, 1, 1}}) {
+    INFO("C ", g.in_channels, " -> K ", g.out_channels, ", kernel ", g.kernel, ", stride ", g.stride);
+    const auto x = to_bf16_host(random_values(std::size_t(g.batch * g.in_h * g.in_w * g.in_channels), 30));
+    const auto w = to_bf16_host(random_values(std::size_t(g.out_channels * g.kernel * g.kernel * g.in_channels), 31, -0.2f, 0.2f));
+    const auto b = to_bf16_host(random_values(std::size_t(g.out_channels), 32));
+    const std::size_t out_count = std::size_t(g.batch * g.out_h() * g.out_w() * g.out_channels);
+    const auto xd = to_device(x, stream), wd = to_device(w, stream), bd = to_device(b, stream);
+    auto yd = poisoned<bf16>(out_count, stream);
+    cudnn.conv2d_forward(g, xd.data(), wd.data(), bd.data(), yd.data(), 0.1f, stream);
+    const auto y = to_host(yd);
+    const auto expected = ReferenceConv{g}.forward(x, w, b, 0.1f);
+    double worst = 0;  // bf16 output: 2^-9 relative rounding, plus fp32 accumulation
+    for (std::size_t i = 0; i < out_count; ++i)
+      worst = std::max(worst, std::abs(double(static_cast<float>(y[i])) - expected[i]) / (std::abs(expected[i]) + 1e-2));
+    CHECK(worst < 8e-3);
+
+    // Gradients: dy random; dx and dw against the direct sums.
+    const auto dy = to_bf16_host(random_values(out_count, 33));
+    const auto dyd = to_device(dy, stream);
+    auto dxd = poisoned<bf16>(x.size(), stream);
+    auto dwd = poisoned<float>(w.size(), stream);
+    cudnn.conv2d_backward_data(g, dyd.data(), wd.data(), dxd.data(), stream);
+    cudnn.conv2d_backward_weights(g, xd.data(), dyd.data(), dwd.data(), stream);
+    const auto dx = to_host(dxd);
+    const auto dw = to_host(dwd);
+    std::vector<double> dx_ref(x.size(), 0.0), dw_ref(w.size(), 0.0);
+    const ReferenceConv ref{g};
+    const std::int64_t oh = g.out_h(), ow = g.out_w(), r = g.kernel, C = g.in_channels, K = g.out_channels;
+    for (std::int64_t n = 0; n < g.batch; ++n)
+      for (std::int64_t oy = 0; oy < oh; ++oy)
+        for (std::int64_t ox = 0; ox < ow; ++ox)
+          for (std::int64_t k = 0; k < K; ++k) {
+            const double d = double(static_cast<float>(dy[std::size_t(((n * oh + oy) * ow + ox) * K + k)]));
+            for (std::int64_t i = 0; i < r; ++i)
+              for (std::int64_t j = 0; j < r; ++j) {
+                const std::int64_t yy = oy * g.stride - g.padding + i, xx = ox * g.stride - g.padding + j;
+                if (yy < 0 || yy >= g.in_h || xx < 0 || xx >= g.in_w) continue;
+                for (std::int64_t c = 0; c < C; ++c) {
+                  const std::size_t wi = std::size_t(((k * r + i) * r + j) * C + c);
+                  dx_ref[std::size_t(((n * g.in_h + yy) * g.in_w + xx) * C + c)] += d * double(static_cast<float>(w[wi]));
+                  dw_ref[wi] += d * ref.x(x, n, yy, xx, c);
+                }
+              }
+          }
+    double worst_dx = 0, worst_dw = 0;
+    for (std::size_t i = 0; i < dx.size(); ++i)
+      worst_dx = std::max(worst_dx, std::abs(double(static_cast<float>(dx[i])) - dx_ref[i]) / (std::abs(dx_ref[i]) + 1e-2));
+    for (std::size_t i = 0; i < dw.size(); ++i)
+      worst_dw = std::max(worst_dw, std::abs(double(dw[i]) - dw_ref[i]) / (std::abs(dw_ref[i]) + 1e-2));
+    CHECK(worst_dx < 8e-3);
+    CHECK(worst_dw < 1e-4);  // fp32 output of bf16 products: only the accumulation rounds
+  }
+  CHECK(cudnn.cached_graphs() == 6);  // three graphs per geometry, built once
+}
+
+TEST_CASE("The bias gradient sums dy over the rows per channel, the same bits every run") {
+  const cuda::Stream stream;
+  const std::int64_t rows = 2 * 64 * 64, channels = 96;
+  const auto dy = to_bf16_host(random_values(std::size_t(rows * channels), 40));
+  const auto dyd = to_device(dy, stream);
+  const std::vector<float> start = random_values(std::size_t(channels), 41);
+  auto run = [&] {
+    auto db = to_device(start, stream);
+    cuda::bias_gradient(dyd.data(), db.data(), rows, channels, stream);
+    return to_host(db);
+  };
+  const auto db = run();
+  CHECK(db == run());
+  for (std::int64_t c = 0; c < channels; ++c) {
+    double s = start[std::size_t(c)];
+    for (std::int64_t r = 0; r < rows; ++r) s += double(static_cast<float>(dy[std::size_t(r * channels + c)]));
+    CHECK(std::abs(db[std::size_t(c)] - s) < 1e-4 * (1 + std::abs(s)) + 1e-3);
+  }
 }
 #endif

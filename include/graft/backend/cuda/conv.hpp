@@ -1,0 +1,56 @@
+// Convolutions on the GPU through cuDNN 9's graph API (cudnn-frontend), in
+// the layout and precision that run fastest on tensor cores: channels-last
+// bf16 tensors, fp32 accumulation.
+//
+//   x (N, H, W, C), w (K, R, S, C), y (N, OH, OW, K), bias (K)
+//
+// The forward fuses the bias and the LeakyReLU into the convolution (one
+// cuDNN graph: conv -> add -> relu with a lower clip slope), as the CPU
+// backend fuses them into oneDNN's convolution. Backward data and weights
+// are cuDNN graphs too; the weight gradient is fp32, for the fp32 master
+// gradients. Graphs are built once per geometry and kept (building one takes
+// milliseconds). Their workspace comes from the caching allocator: run a
+// step once before capturing it, so that nothing is allocated inside.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "graft/backend/cpu/conv.hpp"  // Conv2dGeometry: one geometry type for both backends
+#include "graft/core/dtype.hpp"
+
+namespace graft::cuda {
+
+using cpu::Conv2dGeometry;
+
+// A cuDNN handle and the graphs built with it: one per thread and GPU.
+class Cudnn {
+ public:
+  Cudnn();
+  ~Cudnn();
+  Cudnn(const Cudnn&) = delete;
+  Cudnn& operator=(const Cudnn&) = delete;
+
+  // y = leaky_relu(conv(x, w) + bias) (without the activation when no slope is given; bias may be null).
+  void conv2d_forward(const Conv2dGeometry& g, const bf16* x, const bf16* w, const bf16* bias, bf16* y,
+                      std::optional<float> leaky_slope, cudaStream_t stream);
+  // dx = the gradient of the convolution for dy (already through the activation); overwritten.
+  void conv2d_backward_data(const Conv2dGeometry& g, const bf16* dy, const bf16* w, bf16* dx, cudaStream_t stream);
+  // dw (K, R, S, C), fp32, overwritten.
+  void conv2d_backward_weights(const Conv2dGeometry& g, const bf16* x, const bf16* dy, float* dw, cudaStream_t stream);
+
+  std::size_t cached_graphs() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// db (K) += the sum of dy (rows x K, channels last) over the rows, in fp32,
+// in a fixed order (two passes, no atomics): the same bits on every run.
+void bias_gradient(const bf16* dy, float* db, std::int64_t rows, std::int64_t channels, cudaStream_t stream);
+
+}  // namespace graft::cuda

@@ -1,0 +1,179 @@
+#include "graft/backend/cuda/conv.hpp"
+
+#include <cudnn.h>
+#include <cudnn_frontend.h>
+
+#include <dlfcn.h>
+
+#include <bit>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "graft/backend/cuda/check.hpp"
+#include "graft/backend/cuda/memory.hpp"
+
+// cudnn-frontend built with NV_CUDNN_FRONTEND_USE_DYNAMIC_LOADING finds cuDNN
+// through this handle, which its user opens (see load_cudnn).
+namespace cudnn_frontend {
+void* cudnn_dlhandle = nullptr;
+}
+
+namespace graft::cuda {
+namespace {
+
+namespace fe = cudnn_frontend;
+
+void load_cudnn() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    for (const char* name : {"libcudnn.so.9", "libcudnn.so"})
+      if ((fe::cudnn_dlhandle = ::dlopen(name, RTLD_NOW | RTLD_GLOBAL))) return;
+  });
+  graft::check(fe::cudnn_dlhandle != nullptr, "cuDNN: cannot load libcudnn.so.9 (", ::dlerror(),
+               "); put cuDNN 9 on the library path");
+}
+using TensorPtr = std::shared_ptr<fe::graph::Tensor_attributes>;
+
+void check_cudnn(cudnnStatus_t status, const char* call, std::source_location at = std::source_location::current()) {
+  if (status != CUDNN_STATUS_SUCCESS) fail(call, ": ", cudnnGetErrorString(status), " at ", where(at));
+}
+
+void check_frontend(fe::error_t status, const std::string& what, const Conv2dGeometry& g) {
+  if (status.is_good()) return;
+  fail("cuDNN ", what, " for the convolution N ", g.batch, ", C ", g.in_channels, ", ", g.in_h, "x", g.in_w, " -> K ",
+       g.out_channels, ", kernel ", g.kernel, ", stride ", g.stride, ", padding ", g.padding, ": ", status.get_message());
+}
+
+// NHWC activations and KRSC weights, given to cuDNN as (N, C, H, W) dims with channels-last strides.
+TensorPtr activation(fe::graph::Graph& graph, const char* name, std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w) {
+  return graph.tensor(fe::graph::Tensor_attributes().set_name(name).set_dim({n, c, h, w}).set_stride({h * w * c, 1, w * c, c}));
+}
+TensorPtr weights(fe::graph::Graph& graph, const Conv2dGeometry& g) {
+  const std::int64_t k = g.out_channels, c = g.in_channels, r = g.kernel;
+  return graph.tensor(fe::graph::Tensor_attributes().set_name("w").set_dim({k, c, r, r}).set_stride({c * r * r, 1, r * c, c}));
+}
+
+enum class Kind { forward, backward_data, backward_weights };
+
+struct Plan {
+  std::shared_ptr<fe::graph::Graph> graph;
+  TensorPtr a, b, bias, out;  // the operands in the order of the call
+  std::int64_t workspace = 0;
+};
+
+}  // namespace
+
+struct Cudnn::Impl {
+  cudnnHandle_t handle = nullptr;
+  using Key = std::tuple<Kind, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                         std::int64_t, bool, bool, std::uint32_t>;
+  std::map<Key, Plan> plans;
+  DeviceBuffer<std::byte> workspace;
+  mutable std::mutex mutex;
+
+  Plan& plan(Kind kind, const Conv2dGeometry& g, bool bias, std::optional<float> slope) {
+    const Key key{kind,     g.batch,  g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel, g.stride, g.padding,
+                  bias,     slope.has_value(), slope ? std::bit_cast<std::uint32_t>(*slope) : 0u};
+    if (auto it = plans.find(key); it != plans.end()) return it->second;
+    Plan p;
+    p.graph = std::make_shared<fe::graph::Graph>();
+    auto& graph = *p.graph;
+    graph.set_io_data_type(fe::DataType_t::BFLOAT16)
+        .set_intermediate_data_type(fe::DataType_t::FLOAT)
+        .set_compute_data_type(fe::DataType_t::FLOAT);
+    const std::vector<std::int64_t> padding{g.padding, g.padding}, stride{g.stride, g.stride}, dilation{1, 1};
+    const std::int64_t oh = g.out_h(), ow = g.out_w();
+    switch (kind) {
+      case Kind::forward: {
+        p.a = activation(graph, "x", g.batch, g.in_channels, g.in_h, g.in_w);
+        p.b = weights(graph, g);
+        TensorPtr y = graph.conv_fprop(
+            p.a, p.b, fe::graph::Conv_fprop_attributes().set_padding(padding).set_stride(stride).set_dilation(dilation));
+        if (bias) {
+          const std::int64_t k = g.out_channels;
+          p.bias = graph.tensor(fe::graph::Tensor_attributes().set_name("bias").set_dim({1, k, 1, 1}).set_stride({k, 1, k, k}));
+          y = graph.pointwise(y, p.bias, fe::graph::Pointwise_attributes().set_mode(fe::PointwiseMode_t::ADD));
+        }
+        if (slope)
+          y = graph.pointwise(
+              y, fe::graph::Pointwise_attributes().set_mode(fe::PointwiseMode_t::RELU_FWD).set_relu_lower_clip_slope(*slope));
+        y->set_output(true).set_data_type(fe::DataType_t::BFLOAT16);
+        y->set_dim({g.batch, g.out_channels, oh, ow}).set_stride({oh * ow * g.out_channels, 1, ow * g.out_channels, g.out_channels});
+        p.out = y;
+        break;
+      }
+      case Kind::backward_data: {
+        p.a = activation(graph, "dy", g.batch, g.out_channels, oh, ow);
+        p.b = weights(graph, g);
+        p.out = graph.conv_dgrad(
+            p.a, p.b, fe::graph::Conv_dgrad_attributes().set_padding(padding).set_stride(stride).set_dilation(dilation));
+        p.out->set_output(true).set_data_type(fe::DataType_t::BFLOAT16);
+        p.out->set_dim({g.batch, g.in_channels, g.in_h, g.in_w})
+            .set_stride({g.in_h * g.in_w * g.in_channels, 1, g.in_w * g.in_channels, g.in_channels});
+        break;
+      }
+      case Kind::backward_weights: {
+        p.a = activation(graph, "x", g.batch, g.in_channels, g.in_h, g.in_w);
+        p.b = activation(graph, "dy", g.batch, g.out_channels, oh, ow);
+        p.out = graph.conv_wgrad(
+            p.b, p.a, fe::graph::Conv_wgrad_attributes().set_padding(padding).set_stride(stride).set_dilation(dilation));
+        const std::int64_t k = g.out_channels, c = g.in_channels, r = g.kernel;
+        p.out->set_output(true).set_data_type(fe::DataType_t::FLOAT);
+        p.out->set_dim({k, c, r, r}).set_stride({c * r * r, 1, r * c, c});
+        break;
+      }
+    }
+    check_frontend(graph.validate(), "graph validation", g);
+    check_frontend(graph.build_operation_graph(handle), "operation graph", g);
+    check_frontend(graph.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}), "execution plans", g);
+    check_frontend(graph.check_support(handle), "support (no engine takes this graph)", g);
+    check_frontend(graph.build_plans(handle), "plan build", g);
+    check_frontend(graph.get_workspace_size(p.workspace), "workspace size", g);
+    return plans.emplace(key, std::move(p)).first->second;
+  }
+
+  void run(Plan& p, std::unordered_map<TensorPtr, void*> operands, const Conv2dGeometry& g, cudaStream_t stream) {
+    check_cudnn(cudnnSetStream(handle, stream), "cudnnSetStream");
+    if (std::size_t(p.workspace) > workspace.size()) workspace = DeviceBuffer<std::byte>(std::size_t(p.workspace), stream);
+    check_frontend(p.graph->execute(handle, operands, workspace.data()), "execution", g);
+  }
+};
+
+Cudnn::Cudnn() : impl_(std::make_unique<Impl>()) {
+  load_cudnn();
+  check_cudnn(cudnnCreate(&impl_->handle), "cudnnCreate");
+}
+
+Cudnn::~Cudnn() {
+  impl_->workspace = {};
+  if (impl_->handle) cudnnDestroy(impl_->handle);
+}
+
+void Cudnn::conv2d_forward(const Conv2dGeometry& g, const bf16* x, const bf16* w, const bf16* bias, bf16* y,
+                           std::optional<float> leaky_slope, cudaStream_t stream) {
+  std::lock_guard lock(impl_->mutex);
+  Plan& p = impl_->plan(Kind::forward, g, bias != nullptr, leaky_slope);
+  std::unordered_map<TensorPtr, void*> operands{{p.a, const_cast<bf16*>(x)}, {p.b, const_cast<bf16*>(w)}, {p.out, y}};
+  if (bias) operands.emplace(p.bias, const_cast<bf16*>(bias));
+  impl_->run(p, std::move(operands), g, stream);
+}
+
+void Cudnn::conv2d_backward_data(const Conv2dGeometry& g, const bf16* dy, const bf16* w, bf16* dx, cudaStream_t stream) {
+  std::lock_guard lock(impl_->mutex);
+  Plan& p = impl_->plan(Kind::backward_data, g, false, std::nullopt);
+  impl_->run(p, {{p.a, const_cast<bf16*>(dy)}, {p.b, const_cast<bf16*>(w)}, {p.out, dx}}, g, stream);
+}
+
+void Cudnn::conv2d_backward_weights(const Conv2dGeometry& g, const bf16* x, const bf16* dy, float* dw, cudaStream_t stream) {
+  std::lock_guard lock(impl_->mutex);
+  Plan& p = impl_->plan(Kind::backward_weights, g, false, std::nullopt);
+  impl_->run(p, {{p.a, const_cast<bf16*>(x)}, {p.b, const_cast<bf16*>(dy)}, {p.out, dw}}, g, stream);
+}
+
+std::size_t Cudnn::cached_graphs() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->plans.size();
+}
+
+}  // namespace graft::cuda
