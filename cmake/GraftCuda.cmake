@@ -18,6 +18,7 @@ find_package(CUDAToolkit REQUIRED)
 
 add_library(graft_cuda STATIC
   src/backend/cuda/memory.cpp
+  src/backend/cuda/dense.cpp
   src/backend/cuda/elementwise.cu
   src/backend/cuda/optim.cu
   src/backend/cuda/bias_gradient.cu)
@@ -30,7 +31,7 @@ target_include_directories(graft_cuda PUBLIC
 target_compile_features(graft_cuda INTERFACE cxx_std_20)
 target_compile_definitions(graft_cuda PUBLIC GRAFT_WITH_CUDA=1)
 # The static runtime: a binary built here runs on a GPU machine whatever its CUDA install.
-target_link_libraries(graft_cuda PUBLIC CUDA::cudart_static)
+target_link_libraries(graft_cuda PUBLIC CUDA::cudart_static CUDA::cublasLt)
 # NCCL (comm::Nccl, header-only) where the CUDA install has it.
 find_library(GRAFT_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
 find_path(GRAFT_NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})

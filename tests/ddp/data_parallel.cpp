@@ -63,26 +63,39 @@ TEST_CASE("DataParallel: no_sync over M micro-steps equals one step on the conca
 }
 
 TEST_CASE("DataParallel: buckets are sent during backward, in order, and the first is reduced before backward ends") {
-  std::vector<ddp::StepTimeline> timelines(2);
+  // Whether the communication thread finishes the first bucket before
+  // backward returns depends on the scheduler: on a loaded 2-core machine it
+  // may not get a core in time. So five steps run; every one must send every
+  // bucket during backward and in order, and at least one must show the
+  // overlap.
+  constexpr int steps = 5;
+  std::vector<std::vector<ddp::StepTimeline>> timelines(2, std::vector<ddp::StepTimeline>(steps));
   std::size_t bucket_count = 0;
   comm::run_threads(2, [&](comm::Threads& c) {
     Model m(seed);
     ddp::DataParallel dp(m, c, small_buckets);
     bucket_count = dp.buckets().size();
-    m.zero_gradients();
-    dp.forward_backward([&] { run_slice(m, slice_of(0, 64, 2, c.rank(), 1, 0)); });
-    timelines[static_cast<std::size_t>(c.rank())] = dp.last_timeline();
+    for (int step = 0; step < steps; ++step) {
+      m.zero_gradients();
+      dp.forward_backward([&] { run_slice(m, slice_of(0, 64, 2, c.rank(), 1, 0)); });
+      timelines[static_cast<std::size_t>(c.rank())][static_cast<std::size_t>(step)] = dp.last_timeline();
+    }
   });
   CHECK(bucket_count >= 8);
-  for (const auto& t : timelines) {
-    REQUIRE(t.buckets.size() == bucket_count);
-    for (std::size_t b = 0; b < t.buckets.size(); ++b) {
-      INFO("bucket ", b);
-      CHECK(t.buckets[b].queued_during_backward);  // every bucket, the encoder's too, is final inside backward
-      if (b > 0) CHECK(t.buckets[b].started >= t.buckets[b - 1].finished);  // one at a time, in order
+  for (const auto& rank : timelines) {
+    int overlapped = 0;
+    for (const auto& t : rank) {
+      REQUIRE(t.buckets.size() == bucket_count);
+      for (std::size_t b = 0; b < t.buckets.size(); ++b) {
+        INFO("bucket ", b);
+        CHECK(t.buckets[b].queued_during_backward);  // every bucket, the encoder's too, is final inside backward
+        if (b > 0) CHECK(t.buckets[b].started >= t.buckets[b - 1].finished);  // one at a time, in order
+      }
+      // decoder_dst's last layers: reduced while the rest of backward was still running.
+      overlapped += t.buckets[0].finished < t.backward_returned;
     }
-    // decoder_dst's last layers: reduced while the rest of backward was still running.
-    CHECK(t.buckets[0].finished < t.backward_returned);
+    MESSAGE("the first bucket was reduced before backward returned in ", overlapped, " of ", steps, " steps");
+    CHECK(overlapped >= 1);
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include "graft/backend/cpu/elementwise.hpp"
 #include "graft/backend/cuda/conv.hpp"
+#include "graft/backend/cuda/dense.hpp"
 #include "graft/backend/cuda/elementwise.hpp"
 #include "graft/backend/cuda/graph.hpp"
 #include "graft/backend/cuda/memory.hpp"
@@ -72,6 +73,12 @@ double max_relative_error(const std::vector<float>& a, const std::vector<float>&
 }
 
 float f32(bf16 v) { return static_cast<float>(v); }
+
+std::vector<bf16> to_bf16_host(const std::vector<float>& v) {
+  std::vector<bf16> out;
+  for (float x : v) out.push_back(bf16(x));
+  return out;
+}
 
 }  // namespace
 
@@ -312,12 +319,6 @@ TEST_CASE("comm::Nccl over comm::Single: world size 1, and an aborted communicat
 #if defined(GRAFT_WITH_CUDNN)
 namespace {
 
-std::vector<bf16> to_bf16_host(const std::vector<float>& v) {
-  std::vector<bf16> out;
-  for (float x : v) out.push_back(bf16(x));
-  return out;
-}
-
 // Direct convolution in double over the bf16 values, NHWC / KRSC: an
 // independent reference for cuDNN (forward, data and weight gradients).
 struct ReferenceConv {
@@ -427,3 +428,46 @@ TEST_CASE("The bias gradient sums dy over the rows per channel, the same bits ev
   }
 }
 #endif
+
+TEST_CASE("cuBLASLt dense layers (bias in the epilogue) against double products, row-major as nn::Dense") {
+  const cuda::Stream stream;
+  cuda::CublasLt lt;
+  const cuda::DenseShape s{8, 320, 96};  // a batch of 8, 320 -> 96 features
+  const auto x = to_bf16_host(random_values(std::size_t(s.batch * s.in_features), 50));
+  const auto w = to_bf16_host(random_values(std::size_t(s.out_features * s.in_features), 51, -0.1f, 0.1f));
+  const auto b = to_bf16_host(random_values(std::size_t(s.out_features), 52));
+  const auto dy = to_bf16_host(random_values(std::size_t(s.batch * s.out_features), 53));
+  const auto start_dw = random_values(w.size(), 54);
+  const auto xd = to_device(x, stream), wd = to_device(w, stream), bd = to_device(b, stream), dyd = to_device(dy, stream);
+  auto yd = poisoned<bf16>(std::size_t(s.batch * s.out_features), stream);
+  auto dxd = poisoned<bf16>(x.size(), stream);
+  auto dwd = to_device(start_dw, stream);
+  lt.dense_forward(s, xd.data(), wd.data(), bd.data(), yd.data(), stream);
+  lt.dense_backward_data(s, dyd.data(), wd.data(), dxd.data(), stream);
+  lt.dense_backward_weights(s, xd.data(), dyd.data(), dwd.data(), stream);
+  const auto y = to_host(yd), dx = to_host(dxd);
+  const auto dw = to_host(dwd);
+  auto v = [](const std::vector<bf16>& m, std::int64_t i) { return double(static_cast<float>(m[std::size_t(i)])); };
+  double worst_y = 0, worst_dx = 0, worst_dw = 0;
+  for (std::int64_t n = 0; n < s.batch; ++n)
+    for (std::int64_t o = 0; o < s.out_features; ++o) {
+      double e = v(b, o);
+      for (std::int64_t i = 0; i < s.in_features; ++i) e += v(x, n * s.in_features + i) * v(w, o * s.in_features + i);
+      worst_y = std::max(worst_y, std::abs(v(y, n * s.out_features + o) - e) / (std::abs(e) + 1e-2));
+    }
+  for (std::int64_t n = 0; n < s.batch; ++n)
+    for (std::int64_t i = 0; i < s.in_features; ++i) {
+      double e = 0;
+      for (std::int64_t o = 0; o < s.out_features; ++o) e += v(dy, n * s.out_features + o) * v(w, o * s.in_features + i);
+      worst_dx = std::max(worst_dx, std::abs(v(dx, n * s.in_features + i) - e) / (std::abs(e) + 1e-2));
+    }
+  for (std::int64_t o = 0; o < s.out_features; ++o)
+    for (std::int64_t i = 0; i < s.in_features; ++i) {
+      double e = start_dw[std::size_t(o * s.in_features + i)];  // accumulated into, not overwritten
+      for (std::int64_t n = 0; n < s.batch; ++n) e += v(dy, n * s.out_features + o) * v(x, n * s.in_features + i);
+      worst_dw = std::max(worst_dw, std::abs(double(dw[std::size_t(o * s.in_features + i)]) - e) / (std::abs(e) + 1e-2));
+    }
+  CHECK(worst_y < 8e-3);  // bf16 outputs
+  CHECK(worst_dx < 8e-3);
+  CHECK(worst_dw < 1e-5);  // fp32
+}
