@@ -7,6 +7,8 @@
 
 #include <vector>
 
+#include "graft/backend/cuda/conv.hpp"
+#include "graft/backend/cuda/dense.hpp"
 #include "graft/backend/cuda/elementwise.hpp"
 #include "graft/backend/cuda/memory.hpp"
 #include "graft/backend/cuda/optim.hpp"
@@ -79,6 +81,52 @@ void depth_to_space(benchmark::State& state) {
   time_on_device(state, stream, double(n) * 8, [&] { cuda::depth_to_space_forward(in.data(), out.data(), batch, h, w, c, 2, stream); });
 }
 BENCHMARK(depth_to_space)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+template <class T>
+cuda::DeviceBuffer<T> random_bf16(std::size_t n, std::uint64_t seed, cudaStream_t stream) {
+  auto f = random_device(n, seed, stream);
+  cuda::DeviceBuffer<T> out(n, stream);
+  cuda::to_bf16(f.data(), out.data(), std::int64_t(n), stream);
+  return out;
+}
+
+// Tensor-core work: FLOP/s of the SAEHD-df-128 layers at batch 128 (64 per side), bf16.
+void set_flops(benchmark::State& state, double flops) {
+  state.counters["TFLOP/s"] = benchmark::Counter(flops * double(state.iterations()) / 1e12, benchmark::Counter::kIsRate);
+}
+
+#if defined(GRAFT_WITH_CUDNN)
+// decoder.upscale1's convolution (256 -> 4 x 256 channels at 16 x 16) and encoder.down2 (128 -> 256, 5x5, stride 2).
+void conv_forward(benchmark::State& state) {
+  const cuda::Stream stream;
+  cuda::Cudnn cudnn;
+  const bool decoder = state.range(0) == 0;
+  const graft::cpu::Conv2dGeometry g = decoder ? graft::cpu::Conv2dGeometry{128, 256, 16, 16, 1024, 3, 1, 1}
+                                               : graft::cpu::Conv2dGeometry{128, 128, 32, 32, 256, 5, 2, 2};
+  auto x = random_bf16<graft::bf16>(std::size_t(g.batch * g.in_channels * g.in_h * g.in_w), 5, stream);
+  auto w = random_bf16<graft::bf16>(std::size_t(g.out_channels * g.in_channels * g.kernel * g.kernel), 6, stream);
+  auto b = random_bf16<graft::bf16>(std::size_t(g.out_channels), 7, stream);
+  cuda::DeviceBuffer<graft::bf16> y(std::size_t(g.batch * g.out_channels * g.out_h() * g.out_w()), stream);
+  const double flops = 2.0 * double(g.batch * g.out_channels * g.out_h() * g.out_w() * g.in_channels * g.kernel * g.kernel);
+  time_on_device(state, stream, 0, [&] { cudnn.conv2d_forward(g, x.data(), w.data(), b.data(), y.data(), 0.1f, stream); });
+  set_flops(state, flops);
+}
+BENCHMARK(conv_forward)->Arg(0)->Arg(1)->ArgName("encoder")->UseManualTime()->Unit(benchmark::kMicrosecond);
+#endif
+
+// inter.dense1: 32768 -> 256 features at batch 128.
+void dense_forward(benchmark::State& state) {
+  const cuda::Stream stream;
+  cuda::CublasLt lt;
+  const cuda::DenseShape s{128, 32768, 256};
+  auto x = random_bf16<graft::bf16>(std::size_t(s.batch * s.in_features), 8, stream);
+  auto w = random_bf16<graft::bf16>(std::size_t(s.out_features * s.in_features), 9, stream);
+  auto b = random_bf16<graft::bf16>(std::size_t(s.out_features), 10, stream);
+  cuda::DeviceBuffer<graft::bf16> y(std::size_t(s.batch * s.out_features), stream);
+  time_on_device(state, stream, 0, [&] { lt.dense_forward(s, x.data(), w.data(), b.data(), y.data(), stream); });
+  set_flops(state, 2.0 * double(s.batch * s.in_features * s.out_features));
+}
+BENCHMARK(dense_forward)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

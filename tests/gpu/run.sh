@@ -23,11 +23,11 @@ echo "== benchmarks"
 bench=$?
 
 echo "== summary"
-printf '| %-32s | %12s | %10s |\n' benchmark "time (us)" "GB/s"
+printf '| %-32s | %12s | %10s | %10s |\n' benchmark "time (us)" "GB/s" "TFLOP/s"
 python3 - "$out/bench_cuda.json" <<'PY' 2>/dev/null || echo "(python3 missing: see $out/bench_cuda.json)"
 import json, sys
 for b in json.load(open(sys.argv[1]))["benchmarks"]:
-    print(f"| {b['name']:<32} | {b['real_time']:12.1f} | {b.get('bytes_per_second', 0) / 1e9:10.1f} |")
+    print(f"| {b['name']:<32} | {b['real_time']:12.1f} | {b.get('bytes_per_second', 0) / 1e9:10.1f} | {b.get('TFLOP/s', 0):10.1f} |")
 PY
 echo "tests: $([ "$tests" -eq 0 ] && echo passed || echo FAILED), benchmarks: $([ "$bench" -eq 0 ] && echo ran || echo FAILED)"
 [ "$tests" -eq 0 ] && [ "$bench" -eq 0 ]
