@@ -21,7 +21,8 @@ add_library(graft_cuda STATIC
   src/backend/cuda/dense.cpp
   src/backend/cuda/elementwise.cu
   src/backend/cuda/optim.cu
-  src/backend/cuda/bias_gradient.cu)
+  src/backend/cuda/bias_gradient.cu
+  src/backend/cuda/loss.cu)
 add_library(graft::cuda ALIAS graft_cuda)
 set_target_properties(graft_cuda PROPERTIES EXPORT_NAME cuda POSITION_INDEPENDENT_CODE ON CUDA_STANDARD 20
                                             CUDA_STANDARD_REQUIRED ON)

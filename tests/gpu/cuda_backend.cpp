@@ -13,9 +13,12 @@
 #include "graft/backend/cuda/dense.hpp"
 #include "graft/backend/cuda/elementwise.hpp"
 #include "graft/backend/cuda/graph.hpp"
+#include "graft/backend/cuda/loss.hpp"
 #include "graft/backend/cuda/memory.hpp"
 #include "graft/backend/cuda/optim.hpp"
 #include "graft/backend/cuda/stream.hpp"
+#include "graft/loss/dssim.hpp"
+#include "graft/loss/mse.hpp"
 #include "graft/nn/depth_to_space.hpp"
 #include "graft/nn/pixel_norm.hpp"
 #include "graft/optim/adabelief.hpp"
@@ -470,4 +473,42 @@ TEST_CASE("cuBLASLt dense layers (bias in the epilogue) against double products,
   CHECK(worst_y < 8e-3);  // bf16 outputs
   CHECK(worst_dx < 8e-3);
   CHECK(worst_dw < 1e-5);  // fp32
+}
+
+TEST_CASE("Masked DSSIM and MSE match the CPU losses: per-sample values and gradients") {
+  const cuda::Stream stream;
+  for (const int resolution : {64, 128}) {
+    const cuda::ImageShape s{3, 3, resolution, resolution};
+    INFO("resolution ", resolution);
+    const std::size_t n = std::size_t(s.batch * s.channels * s.height * s.width), mask_n = std::size_t(s.batch * s.height * s.width);
+    const auto pred = random_values(n, 60, 0.0f, 1.0f), target = random_values(n, 61, 0.0f, 1.0f);
+    const auto mask = random_values(mask_n, 62, 0.0f, 1.0f);
+    const graft::Shape images{s.batch, s.channels, s.height, s.width}, masks{s.batch, 1, s.height, s.width};
+    const float weight = 10.0f / float(s.batch);
+    const int filter = graft::loss::dssim_filter_size(resolution);
+
+    std::vector<float> grad_cpu(n, 0.5f);  // gradients are added: start from something
+    const auto dssim_cpu = graft::loss::masked_dssim_backward({pred.data(), images}, {target.data(), images},
+                                                              {mask.data(), masks}, filter, weight, {grad_cpu.data(), images});
+    std::vector<float> mse_grad_cpu(n, 0.5f);
+    const auto mse_cpu = graft::loss::masked_mse_backward({pred.data(), images}, {target.data(), images}, {mask.data(), masks},
+                                                          weight, {mse_grad_cpu.data(), images});
+
+    const auto p = to_device(pred, stream), t = to_device(target, stream), m = to_device(mask, stream);
+    auto grad = to_device(std::vector<float>(n, 0.5f), stream), mse_grad = to_device(std::vector<float>(n, 0.5f), stream);
+    auto values = poisoned<double>(std::size_t(s.batch), stream), mse_values = poisoned<double>(std::size_t(s.batch), stream);
+    cuda::masked_dssim(s, p.data(), t.data(), m.data(), filter, weight, values.data(), grad.data(), stream);
+    cuda::masked_mse(s, p.data(), t.data(), m.data(), weight, mse_values.data(), mse_grad.data(), stream);
+    const auto v = to_host(values), mv = to_host(mse_values);
+    for (std::int64_t b = 0; b < s.batch; ++b) {
+      CHECK(v[std::size_t(b)] == doctest::Approx(dssim_cpu.per_sample[std::size_t(b)]).epsilon(1e-6));
+      CHECK(mv[std::size_t(b)] == doctest::Approx(mse_cpu.per_sample[std::size_t(b)]).epsilon(1e-12));
+    }
+    CHECK(max_relative_error(to_host(grad), grad_cpu) < 1e-5);
+    CHECK(max_relative_error(to_host(mse_grad), mse_grad_cpu) < 1e-6);
+    // Values only: the gradient buffer is left alone.
+    cuda::masked_dssim(s, p.data(), t.data(), nullptr, filter, weight, values.data(), nullptr, stream);
+    const auto plain = graft::loss::dssim({pred.data(), images}, {target.data(), images}, filter);
+    CHECK(to_host(values)[0] == doctest::Approx(plain.per_sample[0]).epsilon(1e-6));
+  }
 }

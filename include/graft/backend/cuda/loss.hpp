@@ -1,0 +1,33 @@
+// SAEHD's image losses on the GPU, with the CPU's contract (loss/dssim.hpp,
+// loss/mse.hpp): images NCHW f32 (B, C, H, W), an optional mask (B, 1, H, W)
+// multiplying prediction and target, a value per sample, and the gradient
+// added into dpred.
+//
+// Per-sample values are written to `values` (B doubles on the device) so a
+// captured step never waits for them; every sample weighs `weight` in the
+// gradient (SAEHD: 10 / batch). Sums run in double and in a fixed order (no
+// atomics): the same bits on every run. The SSIM of a pixel is the CPU's
+// formula itself (loss/ssim_pixel.hpp).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace graft::cuda {
+
+struct ImageShape {
+  std::int64_t batch, channels, height, width;
+};
+
+// values[b] = mean over channels of (1 - SSIM) / 2 of pred * mask against
+// target * mask, Gaussian window `filter_size` (sigma 1.5, VALID); with
+// dpred, also dpred += weight * dvalues[b]/dpred.
+void masked_dssim(const ImageShape& shape, const float* pred, const float* target, const float* mask, int filter_size,
+                  float weight, double* values, float* dpred, cudaStream_t stream);
+
+// values[b] = mean of ((pred - target) * mask)^2; with dpred, dpred += weight * dvalues[b]/dpred.
+void masked_mse(const ImageShape& shape, const float* pred, const float* target, const float* mask, float weight,
+                double* values, float* dpred, cudaStream_t stream);
+
+}  // namespace graft::cuda

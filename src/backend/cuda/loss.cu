@@ -1,0 +1,223 @@
+#include "graft/backend/cuda/check.hpp"
+#include "graft/backend/cuda/loss.hpp"
+#include "graft/backend/cuda/memory.hpp"
+#include "graft/loss/dssim.hpp"
+#include "graft/loss/ssim_pixel.hpp"
+
+namespace graft::cuda {
+namespace {
+
+constexpr int threads = 256;
+constexpr int max_taps = 64;
+
+unsigned blocks_for(std::int64_t n) {
+  const std::int64_t wanted = (n + threads - 1) / threads;
+  return static_cast<unsigned>(wanted < 65536 ? (wanted > 0 ? wanted : 1) : 65536);
+}
+
+// The Gaussian window's taps, by value into every kernel.
+struct Taps {
+  int count, first;
+  float w[max_taps];
+};
+
+#define GRID_STRIDE(i, n) \
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < (n); i += std::int64_t(gridDim.x) * blockDim.x)
+
+// The four quantities whose local means SSIM needs, at one pixel: x, y, x^2 + y^2, x y (x = p m, y = t m).
+__device__ void moments_at(const float* p, const float* t, const float* m, std::int64_t i, float (&q)[4]) {
+  const float x = m ? p[i] * m[i] : p[i], y = m ? t[i] * m[i] : t[i];
+  q[0] = x, q[1] = y, q[2] = x * x + y * y, q[3] = x * y;
+}
+
+// rows[q][plane][y][xo] = sum_k tap_k * quantity_q(plane, y, xo + first + k)
+__global__ void row_pass(const float* pred, const float* target, const float* mask, ImageShape s, std::int64_t wo, Taps taps,
+                         float* rows) {
+  const std::int64_t planes = s.batch * s.channels, count = planes * s.height * wo;
+  GRID_STRIDE(i, count) {
+    const std::int64_t xo = i % wo, y = (i / wo) % s.height, plane = i / (wo * s.height);
+    const float* p = pred + plane * s.height * s.width + y * s.width;
+    const float* t = target + plane * s.height * s.width + y * s.width;
+    const float* m = mask ? mask + (plane / s.channels) * s.height * s.width + y * s.width : nullptr;
+    float sum[4] = {0, 0, 0, 0};
+    for (int k = 0; k < taps.count; ++k) {
+      float q[4];
+      moments_at(p, t, m, xo + taps.first + k, q);
+      for (int j = 0; j < 4; ++j) sum[j] += taps.w[k] * q[j];
+    }
+    for (int j = 0; j < 4; ++j) rows[j * count + i] = sum[j];
+  }
+}
+
+// The column pass gives the four means at (yo, xo); SSIM there, and (for the
+// gradient) its partials scaled by `per_pixel`, into three maps.
+__global__ void column_pass(const float* rows, ImageShape s, std::int64_t ho, std::int64_t wo, Taps taps, double c1, double c2,
+                            double per_pixel_scale, double* ssim, float* grads) {
+  const std::int64_t planes = s.batch * s.channels, row_count = planes * s.height * wo, count = planes * ho * wo;
+  GRID_STRIDE(i, count) {
+    const std::int64_t xo = i % wo, yo = (i / wo) % ho, plane = i / (wo * ho);
+    float mean[4] = {0, 0, 0, 0};
+    for (int k = 0; k < taps.count; ++k) {
+      const std::int64_t r = (plane * s.height + yo + taps.first + k) * wo + xo;
+      for (int j = 0; j < 4; ++j) mean[j] += taps.w[k] * rows[j * row_count + r];
+    }
+    const graft::loss::detail::SsimPixel px = graft::loss::detail::ssim_pixel(mean[0], mean[1], mean[2], mean[3], c1, c2);
+    ssim[i] = px.value;
+    if (grads) {
+      grads[i] = float(per_pixel_scale * px.d_mx);
+      grads[count + i] = float(per_pixel_scale * px.d_sq);
+      grads[2 * count + i] = float(per_pixel_scale * px.d_xy);
+    }
+  }
+}
+
+// Sum of `per_plane` doubles for each plane, one block per plane, in a fixed order.
+__global__ void plane_sums(const double* values, std::int64_t per_plane, double* sums) {
+  __shared__ double partial[threads];
+  const double* v = values + blockIdx.x * per_plane;
+  double s = 0;
+  for (std::int64_t i = threadIdx.x; i < per_plane; i += blockDim.x) s += v[i];
+  partial[threadIdx.x] = s;
+  __syncthreads();
+  for (int stride = threads / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) sums[blockIdx.x] = partial[0];
+}
+
+// values[b] = mean over channels of (1 - ssim_sum / n) / 2
+__global__ void dssim_values(const double* ssim_sums, std::int64_t batch, std::int64_t channels, double n_out, double* values) {
+  GRID_STRIDE(b, batch) {
+    double v = 0;
+    for (std::int64_t c = 0; c < channels; ++c) v += (1.0 - ssim_sums[b * channels + c] / n_out) / 2.0;
+    values[b] = v / double(channels);
+  }
+}
+
+// The adjoint of the column pass: rows_g[q][plane][y][xo] = sum over taps reaching y.
+__global__ void column_adjoint(const float* grads, ImageShape s, std::int64_t ho, std::int64_t wo, Taps taps, float* rows_g) {
+  const std::int64_t planes = s.batch * s.channels, count = planes * s.height * wo, g_count = planes * ho * wo;
+  GRID_STRIDE(i, count) {
+    const std::int64_t xo = i % wo, y = (i / wo) % s.height, plane = i / (wo * s.height);
+    float sum[3] = {0, 0, 0};
+    for (int k = 0; k < taps.count; ++k) {
+      const std::int64_t yo = y - taps.first - k;
+      if (yo < 0 || yo >= ho) continue;
+      const std::int64_t g = (plane * ho + yo) * wo + xo;
+      for (int j = 0; j < 3; ++j) sum[j] += taps.w[k] * grads[j * g_count + g];
+    }
+    for (int j = 0; j < 3; ++j) rows_g[j * count + i] = sum[j];
+  }
+}
+
+// The adjoint of the row pass, then through x = p m, x^2 + y^2 and x y to dpred.
+__global__ void row_adjoint(const float* rows_g, const float* pred, const float* target, const float* mask, ImageShape s,
+                            std::int64_t wo, Taps taps, float* dpred) {
+  const std::int64_t planes = s.batch * s.channels, count = planes * s.height * s.width, r_count = planes * s.height * wo;
+  GRID_STRIDE(i, count) {
+    const std::int64_t x = i % s.width, y = (i / s.width) % s.height, plane = i / (s.width * s.height);
+    float a[3] = {0, 0, 0};
+    for (int k = 0; k < taps.count; ++k) {
+      const std::int64_t xo = x - taps.first - k;
+      if (xo < 0 || xo >= wo) continue;
+      const std::int64_t r = (plane * s.height + y) * wo + xo;
+      for (int j = 0; j < 3; ++j) a[j] += taps.w[k] * rows_g[j * r_count + r];
+    }
+    const float m = mask ? mask[(plane / s.channels) * s.height * s.width + y * s.width + x] : 1.0f;
+    const float xv = pred[i] * m, yv = target[i] * m;
+    dpred[i] += m * (a[0] + 2.0f * xv * a[1] + yv * a[2]);
+  }
+}
+
+// MSE: per-plane sums of ((p - t) m)^2 in double, and the gradient.
+__global__ void squared_error_sums(const float* pred, const float* target, const float* mask, ImageShape s, double* sums) {
+  __shared__ double partial[threads];
+  const std::int64_t plane = blockIdx.x, n = s.height * s.width;
+  const float* p = pred + plane * n;
+  const float* t = target + plane * n;
+  const float* m = mask ? mask + (plane / s.channels) * n : nullptr;
+  double total = 0;
+  for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const double d = (double(p[i]) - t[i]) * (m ? double(m[i]) : 1.0);
+    total += d * d;
+  }
+  partial[threadIdx.x] = total;
+  __syncthreads();
+  for (int stride = threads / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) sums[plane] = partial[0];
+}
+
+__global__ void mse_values(const double* sums, std::int64_t batch, std::int64_t channels, double count, double* values) {
+  GRID_STRIDE(b, batch) {
+    double v = 0;
+    for (std::int64_t c = 0; c < channels; ++c) v += sums[b * channels + c];
+    values[b] = v / count;
+  }
+}
+
+__global__ void mse_gradient(const float* pred, const float* target, const float* mask, ImageShape s, double scale, float* dpred) {
+  const std::int64_t n = s.height * s.width, count = s.batch * s.channels * n;
+  GRID_STRIDE(i, count) {
+    const double m = mask ? double(mask[(i / (n * s.channels)) * n + i % n]) : 1.0;
+    const double d = (double(pred[i]) - target[i]) * m;
+    dpred[i] += float(scale * 2.0 * d * m);
+  }
+}
+
+}  // namespace
+
+void masked_dssim(const ImageShape& s, const float* pred, const float* target, const float* mask, int filter_size, float weight,
+                  double* values, float* dpred, cudaStream_t stream) {
+  graft::check(filter_size >= 1 && filter_size <= s.height && filter_size <= s.width, "cuda::masked_dssim: filter_size ",
+               filter_size, " does not fit images of ", s.height, "x", s.width);
+  const graft::loss::DssimOptions options;
+  const auto window = graft::loss::detail::gaussian_taps(filter_size, options.sigma);
+  graft::check(window.taps.size() <= std::size_t(max_taps), "cuda::masked_dssim: ", window.taps.size(), " taps, at most ",
+               max_taps);
+  Taps taps{int(window.taps.size()), int(window.first), {}};
+  for (std::size_t k = 0; k < window.taps.size(); ++k) taps.w[k] = window.taps[k];
+  const std::int64_t ho = s.height - filter_size + 1, wo = s.width - filter_size + 1, planes = s.batch * s.channels;
+  const double c1 = (options.k1 * options.max_val) * (options.k1 * options.max_val);
+  const double c2 = (options.k2 * options.max_val) * (options.k2 * options.max_val);
+  // dL_b/dssim_c = -1 / (2 C), spread over the valid map's pixels.
+  const double per_pixel = -double(weight) / (2.0 * double(s.channels)) / double(ho * wo);
+
+  DeviceBuffer<float> rows(std::size_t(4 * planes * s.height * wo), stream);
+  DeviceBuffer<double> ssim(std::size_t(planes * ho * wo), stream), sums(std::size_t(planes), stream);
+  DeviceBuffer<float> grads(dpred ? std::size_t(3 * planes * ho * wo) : 0, stream);
+  row_pass<<<blocks_for(planes * s.height * wo), threads, 0, stream>>>(pred, target, mask, s, wo, taps, rows.data());
+  check_launch("masked_dssim (row pass)");
+  column_pass<<<blocks_for(planes * ho * wo), threads, 0, stream>>>(rows.data(), s, ho, wo, taps, c1, c2, per_pixel, ssim.data(),
+                                                                     dpred ? grads.data() : nullptr);
+  check_launch("masked_dssim (column pass)");
+  plane_sums<<<unsigned(planes), threads, 0, stream>>>(ssim.data(), ho * wo, sums.data());
+  check_launch("masked_dssim (sums)");
+  dssim_values<<<blocks_for(s.batch), threads, 0, stream>>>(sums.data(), s.batch, s.channels, double(ho * wo), values);
+  check_launch("masked_dssim (values)");
+  if (!dpred) return;
+  // The rows buffer is spent; its first three quarters take the column adjoint.
+  column_adjoint<<<blocks_for(planes * s.height * wo), threads, 0, stream>>>(grads.data(), s, ho, wo, taps, rows.data());
+  check_launch("masked_dssim (column adjoint)");
+  row_adjoint<<<blocks_for(planes * s.height * s.width), threads, 0, stream>>>(rows.data(), pred, target, mask, s, wo, taps, dpred);
+  check_launch("masked_dssim (row adjoint)");
+}
+
+void masked_mse(const ImageShape& s, const float* pred, const float* target, const float* mask, float weight, double* values,
+                float* dpred, cudaStream_t stream) {
+  const std::int64_t planes = s.batch * s.channels, count = s.channels * s.height * s.width;
+  DeviceBuffer<double> sums(std::size_t(planes), stream);
+  squared_error_sums<<<unsigned(planes), threads, 0, stream>>>(pred, target, mask, s, sums.data());
+  check_launch("masked_mse (sums)");
+  mse_values<<<blocks_for(s.batch), threads, 0, stream>>>(sums.data(), s.batch, s.channels, double(count), values);
+  check_launch("masked_mse (values)");
+  if (!dpred) return;
+  mse_gradient<<<blocks_for(planes * s.height * s.width), threads, 0, stream>>>(pred, target, mask, s,
+                                                                                 double(weight) / double(count), dpred);
+  check_launch("masked_mse (gradient)");
+}
+
+}  // namespace graft::cuda
