@@ -236,39 +236,49 @@ TEST_CASE("The caching allocator reuses freed blocks on the same stream and says
   CHECK(allocator.stats().reserved_bytes == allocator.stats().in_use_bytes);
 }
 
-TEST_CASE("A captured step replays to the same parameters as the uncaptured step, allocating nothing") {
-  // The step: LeakyReLU of the weights into a scratch buffer (a stand-in for
-  // forward and backward), its output as the gradient, then AdaBelief.
+namespace {
+
+// The step: LeakyReLU of the weights into a scratch buffer (a stand-in for
+// forward and backward), its output as the gradient, then the optimizer; run
+// `steps` times plainly or captured once and replayed. The optimizer's step
+// count and learning rate live on the device, so the replays are steps 2, 3,
+// ... (Adam's bias correction and lr_dropout's mask depend on it).
+template <class Optimizer>
+std::vector<float> run_steps(typename Optimizer::Config config, bool captured, int steps) {
   const std::size_t n = 200'003;
   const cuda::Stream stream;
-  const auto start = random_values(n, 11, -0.5f, 0.5f);
-  auto run = [&](bool captured) {
-    auto w = to_device(start, stream);
-    cuda::DeviceBuffer<float> g(n, stream);
-    cuda::DeviceBuffer<bf16> copy(n, stream);
-    cuda::DeviceOptimizer<graft::optim::AdaBelief> optimizer({}, std::int64_t(n), stream);
-    auto step = [&] {
-      cuda::leaky_relu_forward(w.data(), g.data(), std::int64_t(n), 0.2f, stream);
-      optimizer.step(w.data(), g.data(), copy.data(), 1e-3f);
-    };
-    step();  // warm-up, uncaptured
-    cuda::StepGraph graph;
-    const auto before = cuda::DeviceAllocator::current().stats();
-    for (int i = 0; i < 4; ++i) {
-      if (!captured) {
-        step();
-        continue;
-      }
-      if (!graph.ready()) graph.capture(stream, step);
-      graph.replay(stream);
-    }
-    stream.synchronize();
-    CHECK(cuda::DeviceAllocator::current().stats().device_allocations == before.device_allocations);
-    return to_host(w);
+  auto w = to_device(random_values(n, 11, -0.5f, 0.5f), stream);
+  cuda::DeviceBuffer<float> g(n, stream);
+  cuda::DeviceBuffer<bf16> copy(n, stream);
+  cuda::DeviceOptimizer<Optimizer> optimizer(config, std::int64_t(n), stream);
+  auto step = [&] {
+    cuda::leaky_relu_forward(w.data(), g.data(), std::int64_t(n), 0.2f, stream);
+    optimizer.step(w.data(), g.data(), copy.data(), 1e-3f);
   };
-  // The rule's step count is captured by value: a replayed step must not
-  // depend on it, which AdaBelief's does not (no bias correction).
-  CHECK(run(true) == run(false));
+  step();  // warm-up, uncaptured: the allocator holds every block a step needs
+  cuda::StepGraph graph;
+  const auto before = cuda::DeviceAllocator::current().stats();
+  for (int i = 1; i < steps; ++i) {
+    if (!captured) {
+      step();
+      continue;
+    }
+    if (!graph.ready()) graph.capture(stream, step);
+    graph.replay(stream);
+  }
+  stream.synchronize();
+  CHECK(cuda::DeviceAllocator::current().stats().device_allocations == before.device_allocations);
+  CHECK(optimizer.steps() == steps);
+  return to_host(w);
+}
+
+}  // namespace
+
+TEST_CASE("A captured step replays to the same parameters as the uncaptured steps, allocating nothing") {
+  CHECK(run_steps<graft::optim::Adam>({}, true, 5) == run_steps<graft::optim::Adam>({}, false, 5));
+  const graft::optim::AdaBeliefConfig dropout{.lr_dropout = 0.5f, .lr_dropout_seed = 4};
+  CHECK(run_steps<graft::optim::AdaBelief>(dropout, true, 5) == run_steps<graft::optim::AdaBelief>(dropout, false, 5));
+  const cuda::Stream stream;
   CHECK_THROWS_WITH(cuda::StepGraph().replay(stream), doctest::Contains("nothing captured yet"));
 }
 

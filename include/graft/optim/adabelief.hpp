@@ -57,11 +57,12 @@ class AdaBelief : public OptimizerState<2> {
   const Config& config() const { return config_; }
 
   // The update of step t at learning rate lr (shared with the CUDA backend).
-  AdaBeliefRule rule(float lr, std::int64_t /*t*/ = 0) const { return {lr, config_.beta1, config_.beta2, config_.eps}; }
+  AdaBeliefRule::Hyper hyper() const { return {config_.beta1, config_.beta2, config_.eps}; }
+  AdaBeliefRule rule(float lr, std::int64_t t) const { return AdaBeliefRule::at(hyper(), lr, t); }
 
   void step(std::span<float> params, std::span<const float> grads, float lr) {
     const std::int64_t t = begin_step(params, grads);
-    apply_rule(rule(lr), params, grads, {slot(0), slot(1)}, config_.lr_dropout, config_.lr_dropout_seed, t);
+    apply_rule(rule(lr, t), params, grads, {slot(0), slot(1)}, config_.lr_dropout, config_.lr_dropout_seed, t);
   }
 
  private:

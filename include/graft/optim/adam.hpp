@@ -57,13 +57,8 @@ class BasicAdam : public OptimizerState<2> {
   const Config& config() const { return config_; }
 
   // The update of step t at learning rate lr (shared with the CUDA backend).
-  AdamRule rule(float lr, std::int64_t t) const {
-    const auto step_size = static_cast<float>(lr / (1.0 - std::pow(static_cast<double>(config_.beta1), static_cast<double>(t))));
-    const auto sqrt_correction2 =
-        static_cast<float>(std::sqrt(1.0 - std::pow(static_cast<double>(config_.beta2), static_cast<double>(t))));
-    return {step_size,    sqrt_correction2, config_.beta1, config_.beta2, config_.eps, Decoupled ? 0.0f : config_.weight_decay,
-            Decoupled ? 1.0f - lr * config_.weight_decay : 1.0f};
-  }
+  AdamRule::Hyper hyper() const { return {config_.beta1, config_.beta2, config_.eps, config_.weight_decay, Decoupled}; }
+  AdamRule rule(float lr, std::int64_t t) const { return AdamRule::at(hyper(), lr, t); }
 
   void step(std::span<float> params, std::span<const float> grads, float lr) {
     const std::int64_t t = begin_step(params, grads);

@@ -48,11 +48,12 @@ class Rmsprop : public OptimizerState<1> {
   const Config& config() const { return config_; }
 
   // The update of step t at learning rate lr (shared with the CUDA backend).
-  RmspropRule rule(float lr, std::int64_t /*t*/ = 0) const { return {lr, config_.rho, config_.eps}; }
+  RmspropRule::Hyper hyper() const { return {config_.rho, config_.eps}; }
+  RmspropRule rule(float lr, std::int64_t t) const { return RmspropRule::at(hyper(), lr, t); }
 
   void step(std::span<float> params, std::span<const float> grads, float lr) {
     const std::int64_t t = begin_step(params, grads);
-    apply_rule(rule(lr), params, grads, {slot(0)}, config_.lr_dropout, config_.lr_dropout_seed, t);
+    apply_rule(rule(lr, t), params, grads, {slot(0)}, config_.lr_dropout, config_.lr_dropout_seed, t);
   }
 
  private:

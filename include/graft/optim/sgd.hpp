@@ -51,10 +51,8 @@ class Sgd : public OptimizerState<1> {
   const Config& config() const { return config_; }
 
   // The update of step t at learning rate lr (shared with the CUDA backend).
-  SgdRule rule(float lr, std::int64_t t) const {
-    return {lr,     config_.momentum, 1.0f - config_.dampening, config_.weight_decay, t == 1, config_.momentum == 0.0f,
-            config_.nesterov};
-  }
+  SgdRule::Hyper hyper() const { return {config_.momentum, config_.dampening, config_.weight_decay, config_.nesterov}; }
+  SgdRule rule(float lr, std::int64_t t) const { return SgdRule::at(hyper(), lr, t); }
 
   void step(std::span<float> params, std::span<const float> grads, float lr) {
     const std::int64_t t = begin_step(params, grads);

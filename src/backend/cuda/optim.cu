@@ -15,11 +15,16 @@ struct Slots {
   float* at[N];
 };
 
+__global__ void advance_step(StepScalars* scalars) { scalars->step += 1; }
+
 // One thread per four consecutive elements: lr_dropout's draws for them are
 // one Philox block (counter = element / 4, stream = step), as on the CPU.
 template <class Rule>
-__global__ void fused_step_kernel(Rule rule, float* w, const float* g, Slots<Rule::slots> slots, __nv_bfloat16* w_bf16,
-                                  std::int64_t n, float keep_probability, std::uint64_t seed, std::int64_t step) {
+__global__ void fused_step_kernel(typename Rule::Hyper hyper, const StepScalars* scalars, float* w, const float* g,
+                                  Slots<Rule::slots> slots, __nv_bfloat16* w_bf16, std::int64_t n, float keep_probability,
+                                  std::uint64_t seed) {
+  const std::int64_t step = scalars->step;
+  const Rule rule = Rule::at(hyper, scalars->lr, step);
   const std::int64_t quads = (n + 3) / 4;
   const Philox rng(seed);
   for (std::int64_t q = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; q < quads; q += std::int64_t(gridDim.x) * blockDim.x) {
@@ -43,25 +48,25 @@ __global__ void fused_step_kernel(Rule rule, float* w, const float* g, Slots<Rul
 }  // namespace
 
 template <class Rule>
-void fused_step(const Rule& rule, float* w, const float* g, const std::array<float*, Rule::slots>& slots, bf16* w_bf16,
-                std::int64_t n, const LrDropout& dropout, std::int64_t step, cudaStream_t stream) {
+void fused_step(const typename Rule::Hyper& hyper, StepScalars* scalars, float* w, const float* g,
+                const std::array<float*, Rule::slots>& slots, bf16* w_bf16, std::int64_t n, const LrDropout& dropout,
+                cudaStream_t stream) {
+  advance_step<<<1, 1, 0, stream>>>(scalars);
+  check_launch("fused_step (step count)");
   if (n == 0) return;
   Slots<Rule::slots> device_slots{};
   for (int s = 0; s < Rule::slots; ++s) device_slots.at[s] = slots[std::size_t(s)];
   const std::int64_t quads = (n + 3) / 4;
   const auto blocks = static_cast<unsigned>(std::min<std::int64_t>((quads + threads - 1) / threads, 65536));
-  fused_step_kernel<<<blocks, threads, 0, stream>>>(rule, w, g, device_slots, reinterpret_cast<__nv_bfloat16*>(w_bf16), n,
-                                                    dropout.keep_probability, dropout.seed, step);
+  fused_step_kernel<Rule><<<blocks, threads, 0, stream>>>(hyper, scalars, w, g, device_slots,
+                                                          reinterpret_cast<__nv_bfloat16*>(w_bf16), n, dropout.keep_probability,
+                                                          dropout.seed);
   check_launch("fused_step");
 }
 
-template void fused_step(const optim::AdaBeliefRule&, float*, const float*, const std::array<float*, 2>&, bf16*, std::int64_t,
-                         const LrDropout&, std::int64_t, cudaStream_t);
-template void fused_step(const optim::AdamRule&, float*, const float*, const std::array<float*, 2>&, bf16*, std::int64_t,
-                         const LrDropout&, std::int64_t, cudaStream_t);
-template void fused_step(const optim::RmspropRule&, float*, const float*, const std::array<float*, 1>&, bf16*, std::int64_t,
-                         const LrDropout&, std::int64_t, cudaStream_t);
-template void fused_step(const optim::SgdRule&, float*, const float*, const std::array<float*, 1>&, bf16*, std::int64_t,
-                         const LrDropout&, std::int64_t, cudaStream_t);
+GRAFT_CUDA_FUSED_STEP(AdaBeliefRule, )
+GRAFT_CUDA_FUSED_STEP(AdamRule, )
+GRAFT_CUDA_FUSED_STEP(RmspropRule, )
+GRAFT_CUDA_FUSED_STEP(SgdRule, )
 
 }  // namespace graft::cuda

@@ -24,24 +24,39 @@ struct LrDropout {
   std::uint64_t seed = 0;
 };
 
-// w, g, the slots and w_bf16 (may be null) hold n values each, on the device.
+// What changes from step to step, in device memory: the kernel reads it when
+// it runs, so a captured step replays as the next step, not as the one it
+// was captured at.
+struct StepScalars {
+  float lr;
+  std::int64_t step;  // of the step running now: 1, 2, ...
+};
+
+// One step: step += 1 (on the device), then the rule made from `hyper` and
+// the scalars for every element. w, g, the slots and w_bf16 (may be null)
+// hold n values each, on the device.
 template <class Rule>
-void fused_step(const Rule& rule, float* w, const float* g, const std::array<float*, Rule::slots>& slots, bf16* w_bf16,
-                std::int64_t n, const LrDropout& dropout, std::int64_t step, cudaStream_t stream);
+void fused_step(const typename Rule::Hyper& hyper, StepScalars* scalars, float* w, const float* g,
+                const std::array<float*, Rule::slots>& slots, bf16* w_bf16, std::int64_t n, const LrDropout& dropout,
+                cudaStream_t stream);
 
-extern template void fused_step(const optim::AdaBeliefRule&, float*, const float*, const std::array<float*, 2>&, bf16*,
-                                std::int64_t, const LrDropout&, std::int64_t, cudaStream_t);
-extern template void fused_step(const optim::AdamRule&, float*, const float*, const std::array<float*, 2>&, bf16*,
-                                std::int64_t, const LrDropout&, std::int64_t, cudaStream_t);
-extern template void fused_step(const optim::RmspropRule&, float*, const float*, const std::array<float*, 1>&, bf16*,
-                                std::int64_t, const LrDropout&, std::int64_t, cudaStream_t);
-extern template void fused_step(const optim::SgdRule&, float*, const float*, const std::array<float*, 1>&, bf16*, std::int64_t,
-                                const LrDropout&, std::int64_t, cudaStream_t);
+#define GRAFT_CUDA_FUSED_STEP(Rule, extern_)                                                                               \
+  extern_ template void fused_step<optim::Rule>(const optim::Rule::Hyper&, StepScalars*, float*, const float*,          \
+                                                 const std::array<float*, optim::Rule::slots>&, bf16*, std::int64_t, \
+                                                 const LrDropout&, cudaStream_t);
+GRAFT_CUDA_FUSED_STEP(AdaBeliefRule, extern)
+GRAFT_CUDA_FUSED_STEP(AdamRule, extern)
+GRAFT_CUDA_FUSED_STEP(RmspropRule, extern)
+GRAFT_CUDA_FUSED_STEP(SgdRule, extern)
 
-// A CPU optimizer's configuration and step count, with its state in device
-// memory: `DeviceOptimizer<optim::AdaBelief> opt(config, n, stream)`, then
-// `opt.step(w, g, w_bf16, lr)` each step. Its steps match the CPU
-// optimizer's to rounding (tests/gpu).
+// A CPU optimizer's configuration, with its state, step count and learning
+// rate in device memory: `DeviceOptimizer<optim::AdaBelief> opt(config, n, stream)`,
+// then `opt.step(w, g, w_bf16, lr)` each step, or captured once and replayed.
+// Its steps match the CPU optimizer's to rounding (tests/gpu).
+//
+// The learning rate goes through pinned host memory that the step's copy
+// reads when it runs; set_lr() before a replay changes it (once the previous
+// step has started: a constant rate, SAEHD's, needs nothing).
 template <class Optimizer>
 class DeviceOptimizer {
  public:
@@ -49,20 +64,36 @@ class DeviceOptimizer {
   using Rule = decltype(std::declval<const Optimizer&>().rule(0.0f, std::int64_t{1}));
 
   DeviceOptimizer(Config config, std::int64_t size, cudaStream_t stream)
-      : host_(config), size_(size), state_(std::size_t(size) * Rule::slots, stream), stream_(stream) {
+      : host_(config), size_(size), state_(std::size_t(size) * Rule::slots, stream), scalars_(1, stream), stream_(stream) {
     state_.fill_bytes(0);
+    scalars_.fill_bytes(0);
+    check(cudaMallocHost(reinterpret_cast<void**>(&pinned_lr_), sizeof(float)), "cudaMallocHost (the learning rate)");
   }
+  ~DeviceOptimizer() { cudaFreeHost(pinned_lr_); }
+  DeviceOptimizer(const DeviceOptimizer&) = delete;
+  DeviceOptimizer& operator=(const DeviceOptimizer&) = delete;
 
+  void set_lr(float lr) { *pinned_lr_ = lr; }
+
+  // Enqueues one step on the stream (capturable).
   void step(float* w, const float* g, bf16* w_bf16, float lr) {
-    ++steps_;
+    set_lr(lr);
+    check(cudaMemcpyAsync(&scalars_.data()->lr, pinned_lr_, sizeof(float), cudaMemcpyHostToDevice, stream_),
+          "cudaMemcpyAsync (the learning rate)");
     std::array<float*, Rule::slots> slots;
     for (int k = 0; k < Rule::slots; ++k) slots[std::size_t(k)] = state_.data() + k * size_;
     LrDropout dropout;
     if constexpr (requires(const Config& c) { c.lr_dropout; }) dropout = {host_.config().lr_dropout, host_.config().lr_dropout_seed};
-    fused_step(host_.rule(lr, steps_), w, g, slots, w_bf16, size_, dropout, steps_, stream_);
+    fused_step<Rule>(host_.hyper(), scalars_.data(), w, g, slots, w_bf16, size_, dropout, stream_);
   }
 
-  std::int64_t steps() const { return steps_; }
+  // Steps run so far, replays included (reads the device; synchronises the stream).
+  std::int64_t steps() const {
+    StepScalars s{};
+    check(cudaMemcpyAsync(&s, scalars_.data(), sizeof s, cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync (the step count)");
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    return s.step;
+  }
   // Slot k (in the CPU optimizer's order) on the device.
   const float* slot(int k) const { return state_.data() + k * size_; }
 
@@ -70,8 +101,9 @@ class DeviceOptimizer {
   Optimizer host_;
   std::int64_t size_;
   DeviceBuffer<float> state_;
+  DeviceBuffer<StepScalars> scalars_;
+  float* pinned_lr_ = nullptr;
   cudaStream_t stream_;
-  std::int64_t steps_ = 0;
 };
 
 }  // namespace graft::cuda
