@@ -20,7 +20,9 @@ if ! python3 -c "import safetensors, numpy, tensorboard, onnxruntime" 2> /dev/nu
     python3 -m pip install --quiet --break-system-packages safetensors numpy tensorboard onnxruntime
 fi
 # With the CUDA toolkit: cuDNN's C++ frontend (header-only) for graft's GPU convolutions.
+# Optional: without it graft builds and the GPU convolutions are left out.
 if [ -x /usr/local/cuda/bin/nvcc ] && ! python3 -c "import cudnn" 2> /dev/null; then
   python3 -m pip install --quiet nvidia-cudnn-frontend 2> /dev/null ||
-    python3 -m pip install --quiet --break-system-packages nvidia-cudnn-frontend
+    python3 -m pip install --quiet --break-system-packages nvidia-cudnn-frontend 2> /dev/null ||
+    echo "setup-debian.sh: could not install nvidia-cudnn-frontend; graft's GPU convolutions will be left out" >&2
 fi
