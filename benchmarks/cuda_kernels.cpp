@@ -5,6 +5,7 @@
 // Runs on a GPU (tests/gpu/run.sh).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "graft/backend/cuda/conv.hpp"
@@ -23,9 +24,13 @@ namespace {
 
 constexpr std::int64_t df128_parameters = 57'500'000;  // SAEHD-df-128's flat buffer, rounded
 
+// Random values, without drawing hundreds of millions of them one by one on
+// the host (Google Benchmark may set a benchmark up several times): a block
+// of Philox draws, repeated.
 cuda::DeviceBuffer<float> random_device(std::size_t n, std::uint64_t seed, cudaStream_t stream) {
-  std::vector<float> host(n);
-  graft::testing::fill_uniform(host, seed, -1e-2f, 1e-2f);
+  std::vector<float> block(std::min<std::size_t>(n, 1 << 16)), host(n);
+  graft::testing::fill_uniform(block, seed, -1e-2f, 1e-2f);
+  for (std::size_t i = 0; i < n; i += block.size()) std::copy_n(block.begin(), std::min(block.size(), n - i), host.begin() + std::ptrdiff_t(i));
   cuda::DeviceBuffer<float> d(n, stream);
   d.copy_from_host(host.data());
   return d;

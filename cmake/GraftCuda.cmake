@@ -43,6 +43,10 @@ if(GRAFT_NCCL_LIBRARY AND GRAFT_NCCL_INCLUDE_DIR)
 else()
   message(STATUS "graft: NCCL not found; comm::Nccl is left out")
 endif()
+# The optimizers' rules are the CPU's own formulas: without fused multiply-adds
+# the GPU rounds them as the CPU does (no -march there), and the kernel is
+# memory-bound, so FMA would save nothing.
+set_source_files_properties(src/backend/cuda/optim.cu PROPERTIES COMPILE_OPTIONS --fmad=false)
 # cuDNN's graph API through the header-only cudnn-frontend (PyPI's
 # nvidia-cudnn-frontend, which scripts/setup-debian.sh installs; its headers
 # land in Python's site-packages/include). Without it the convolutions are left out.

@@ -14,4 +14,6 @@ cp build-gpu/tests/test_cuda build-gpu/benchmarks/bench_cuda "$stage/bin/"
 for program in build-gpu/tests/test_cuda build-gpu/benchmarks/bench_cuda; do
   for library in $(ldd "$program" | awk '/libbenchmark|libgomp/ {print $3}'); do cp -L "$library" "$stage/lib/"; done
 done
+# cuDNN's frontend opens the CUDA runtime by name (graft itself links it statically): carry it, it is small.
+cp -L /usr/local/cuda/lib64/libcudart.so.13 "$stage/lib/" 2> /dev/null || true
 du -sh "$stage"

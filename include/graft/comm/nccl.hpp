@@ -72,11 +72,13 @@ class Nccl {
   // Every rank ends with root's `count` floats.
   void broadcast(float* data, std::size_t count, int root, cudaStream_t stream) {
     check_root("comm::Nccl", root, size_);
+    check_alive();
     check_nccl(ncclBroadcast(data, data, count, ncclFloat32, root, comm_, stream), "ncclBroadcast");
   }
 
   // Waits until `stream` has finished, watching for NCCL errors and the timeout (see above).
   void wait(cudaStream_t stream, std::string_view what = "the step's collectives") {
+    check_alive();
     const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
     for (;;) {
       const cudaError_t done = cudaStreamQuery(stream);
@@ -100,8 +102,11 @@ class Nccl {
   }
 
  private:
-  void reduce(void* data, std::size_t count, ncclDataType_t type, ncclRedOp_t op, cudaStream_t stream) {
+  void check_alive() const {
     if (!comm_) throw Aborted(concat("comm::Nccl rank ", rank_, ": the communicator was aborted (", reason_, ")"));
+  }
+  void reduce(void* data, std::size_t count, ncclDataType_t type, ncclRedOp_t op, cudaStream_t stream) {
+    check_alive();
     check_nccl(ncclAllReduce(data, data, count, type, op, comm_, stream), "ncclAllReduce");
   }
   [[noreturn]] void fail_with(const std::string& message) {

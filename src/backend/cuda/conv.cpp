@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "graft/backend/cuda/check.hpp"
+#include "graft/backend/cuda/elementwise.hpp"
 #include "graft/backend/cuda/memory.hpp"
 
 // cudnn-frontend built with NV_CUDNN_FRONTEND_USE_DYNAMIC_LOADING finds cuDNN
@@ -30,8 +31,10 @@ void load_cudnn() {
     for (const char* name : {"libcudnn.so.9", "libcudnn.so"})
       if ((fe::cudnn_dlhandle = ::dlopen(name, RTLD_NOW | RTLD_GLOBAL))) return;
   });
-  graft::check(fe::cudnn_dlhandle != nullptr, "cuDNN: cannot load libcudnn.so.9 (", ::dlerror(),
-               "); put cuDNN 9 on the library path");
+  if (!fe::cudnn_dlhandle) {
+    const char* why = ::dlerror();
+    graft::fail("cuDNN: cannot load libcudnn.so.9 (", why ? why : "not found", "); put cuDNN 9 on the library path");
+  }
 }
 using TensorPtr = std::shared_ptr<fe::graph::Tensor_attributes>;
 
@@ -60,6 +63,7 @@ struct Plan {
   std::shared_ptr<fe::graph::Graph> graph;
   TensorPtr a, b, bias, out;  // the operands in the order of the call
   std::int64_t workspace = 0;
+  bool bf16_weight_gradient = false;  // no engine wrote fp32 dw: bf16, converted after
 };
 
 }  // namespace
@@ -76,7 +80,18 @@ struct Cudnn::Impl {
     const Key key{kind,     g.batch,  g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel, g.stride, g.padding,
                   bias,     slope.has_value(), slope ? std::bit_cast<std::uint32_t>(*slope) : 0u};
     if (auto it = plans.find(key); it != plans.end()) return it->second;
+    if (kind != Kind::backward_weights) return plans.emplace(key, build(kind, g, bias, slope, false)).first->second;
+    // The weight gradient in fp32 where an engine takes it, else in bf16.
+    try {
+      return plans.emplace(key, build(kind, g, bias, slope, false)).first->second;
+    } catch (const Error&) {
+      return plans.emplace(key, build(kind, g, bias, slope, true)).first->second;
+    }
+  }
+
+  Plan build(Kind kind, const Conv2dGeometry& g, bool bias, std::optional<float> slope, bool bf16_weight_gradient) {
     Plan p;
+    p.bf16_weight_gradient = bf16_weight_gradient;
     p.graph = std::make_shared<fe::graph::Graph>();
     auto& graph = *p.graph;
     graph.set_io_data_type(fe::DataType_t::BFLOAT16)
@@ -119,7 +134,7 @@ struct Cudnn::Impl {
         p.out = graph.conv_wgrad(
             p.b, p.a, fe::graph::Conv_wgrad_attributes().set_padding(padding).set_stride(stride).set_dilation(dilation));
         const std::int64_t k = g.out_channels, c = g.in_channels, r = g.kernel;
-        p.out->set_output(true).set_data_type(fe::DataType_t::FLOAT);
+        p.out->set_output(true).set_data_type(bf16_weight_gradient ? fe::DataType_t::BFLOAT16 : fe::DataType_t::FLOAT);
         p.out->set_dim({k, c, r, r}).set_stride({c * r * r, 1, r * c, c});
         break;
       }
@@ -130,7 +145,7 @@ struct Cudnn::Impl {
     check_frontend(graph.check_support(handle), "support (no engine takes this graph)", g);
     check_frontend(graph.build_plans(handle), "plan build", g);
     check_frontend(graph.get_workspace_size(p.workspace), "workspace size", g);
-    return plans.emplace(key, std::move(p)).first->second;
+    return p;
   }
 
   void run(Plan& p, std::unordered_map<TensorPtr, void*> operands, const Conv2dGeometry& g, cudaStream_t stream) {
@@ -146,6 +161,7 @@ Cudnn::Cudnn() : impl_(std::make_unique<Impl>()) {
 }
 
 Cudnn::~Cudnn() {
+  impl_->plans.clear();  // the plans were built with the handle: they go first
   impl_->workspace = {};
   if (impl_->handle) cudnnDestroy(impl_->handle);
 }
@@ -168,7 +184,14 @@ void Cudnn::conv2d_backward_data(const Conv2dGeometry& g, const bf16* dy, const 
 void Cudnn::conv2d_backward_weights(const Conv2dGeometry& g, const bf16* x, const bf16* dy, float* dw, cudaStream_t stream) {
   std::lock_guard lock(impl_->mutex);
   Plan& p = impl_->plan(Kind::backward_weights, g, false, std::nullopt);
-  impl_->run(p, {{p.a, const_cast<bf16*>(x)}, {p.b, const_cast<bf16*>(dy)}, {p.out, dw}}, g, stream);
+  if (!p.bf16_weight_gradient) {
+    impl_->run(p, {{p.a, const_cast<bf16*>(x)}, {p.b, const_cast<bf16*>(dy)}, {p.out, dw}}, g, stream);
+    return;
+  }
+  const std::int64_t count = g.out_channels * g.kernel * g.kernel * g.in_channels;
+  DeviceBuffer<bf16> dw_bf16(std::size_t(count), stream);
+  impl_->run(p, {{p.a, const_cast<bf16*>(x)}, {p.b, const_cast<bf16*>(dy)}, {p.out, dw_bf16.data()}}, g, stream);
+  to_f32(dw_bf16.data(), dw, count, stream);
 }
 
 std::size_t Cudnn::cached_graphs() const {

@@ -33,6 +33,14 @@ void check_cublas(cublasStatus_t status, const char* call, std::source_location 
 
 constexpr std::size_t workspace_bytes = 32 << 20;  // what cuBLAS recommends for Hopper
 
+// The largest power of two, up to 256, that divides the address.
+std::uint32_t alignment(const void* p) {
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  std::uint32_t a = 256;
+  while (a > 1 && address % a != 0) a /= 2;
+  return a;
+}
+
 enum class Kind { forward, forward_bias, backward_data, backward_weights };
 
 // One matmul D = op(A) op(B) (+ C) in cuBLASLt's column-major terms, with its chosen algorithm.
@@ -58,12 +66,14 @@ struct Plan {
 struct CublasLt::Impl {
   cublasLtHandle_t handle = nullptr;
   DeviceBuffer<std::byte> workspace;
-  std::map<std::tuple<Kind, std::int64_t, std::int64_t, std::int64_t>, Plan> plans;
+  // Keyed by the operands' alignments too: cuBLASLt picks algorithms for the alignment it is promised.
+  std::map<std::tuple<Kind, std::int64_t, std::int64_t, std::int64_t, std::uint32_t, std::uint32_t, std::uint32_t>, Plan> plans;
   std::mutex mutex;
 
   // m x n = op(A: k x m or m x k) op(B); column-major, leading dimensions as stored.
-  Plan& plan(Kind kind, const DenseShape& s) {
-    const auto key = std::make_tuple(kind, s.batch, s.in_features, s.out_features);
+  Plan& plan(Kind kind, const DenseShape& s, const void* a_ptr, const void* b_ptr, const void* d_ptr) {
+    const std::uint32_t align_a = alignment(a_ptr), align_b = alignment(b_ptr), align_d = alignment(d_ptr);
+    const auto key = std::make_tuple(kind, s.batch, s.in_features, s.out_features, align_a, align_b, align_d);
     if (auto it = plans.find(key); it != plans.end()) return it->second;
     const std::int64_t N = s.batch, In = s.in_features, Out = s.out_features;
     // Row-major x (N, In) is column-major In x N; w (Out, In) is In x Out; y (N, Out) is Out x N.
@@ -104,6 +114,13 @@ struct CublasLt::Impl {
     const std::size_t limit = workspace_bytes;
     check_cublas(cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &limit, sizeof limit),
                  "cublasLtMatmulPreferenceSetAttribute");
+    // Weights sit at any offset of the flat buffer: promise only the alignment the pointers have.
+    for (const auto& [attribute, value] : {std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, align_a},
+                                           std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, align_b},
+                                           std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, align_d},
+                                           std::pair{CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_d}})
+      check_cublas(cublasLtMatmulPreferenceSetAttribute(preference, attribute, &value, sizeof value),
+                   "cublasLtMatmulPreferenceSetAttribute (alignment)");
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
     const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(handle, p.op, p.a, p.b, p.c, p.c, preference, 1, &result, &found);
@@ -136,18 +153,18 @@ CublasLt::~CublasLt() {
 
 void CublasLt::dense_forward(const DenseShape& s, const bf16* x, const bf16* w, const bf16* bias, bf16* y, cudaStream_t stream) {
   std::lock_guard lock(impl_->mutex);
-  Plan& p = impl_->plan(bias ? Kind::forward_bias : Kind::forward, s);
+  Plan& p = impl_->plan(bias ? Kind::forward_bias : Kind::forward, s, w, x, y);
   impl_->run(p, w, x, y, bias, stream);
 }
 
 void CublasLt::dense_backward_data(const DenseShape& s, const bf16* dy, const bf16* w, bf16* dx, cudaStream_t stream) {
   std::lock_guard lock(impl_->mutex);
-  impl_->run(impl_->plan(Kind::backward_data, s), w, dy, dx, nullptr, stream);
+  impl_->run(impl_->plan(Kind::backward_data, s, w, dy, dx), w, dy, dx, nullptr, stream);
 }
 
 void CublasLt::dense_backward_weights(const DenseShape& s, const bf16* x, const bf16* dy, float* dw, cudaStream_t stream) {
   std::lock_guard lock(impl_->mutex);
-  impl_->run(impl_->plan(Kind::backward_weights, s), x, dy, dw, nullptr, stream);
+  impl_->run(impl_->plan(Kind::backward_weights, s, x, dy, dw), x, dy, dw, nullptr, stream);
 }
 
 }  // namespace graft::cuda

@@ -2,8 +2,20 @@
 
 #include <array>
 #include <memory>
+#include <utility>
 
 namespace graft::cuda {
+namespace {
+thread_local std::vector<ParkedBlock>* parking = nullptr;
+}  // namespace
+
+ParkFrees::ParkFrees(std::vector<ParkedBlock>& into) : previous_(std::exchange(parking, &into)) {}
+ParkFrees::~ParkFrees() { parking = previous_; }
+
+void release_parked(std::vector<ParkedBlock>& blocks) {
+  for (const ParkedBlock& b : blocks) b.allocator->deallocate(b.block, b.bytes, b.stream);
+  blocks.clear();
+}
 
 std::size_t DeviceAllocator::size_class(std::size_t bytes) {
   constexpr std::size_t small_step = 512, large_step = 2 << 20, small_limit = 1 << 20;
@@ -47,6 +59,12 @@ void* DeviceAllocator::allocate(std::size_t bytes, cudaStream_t stream) {
 }
 
 void DeviceAllocator::deallocate(void* block, std::size_t bytes, cudaStream_t stream) {
+  if (parking) {  // still in use by the graph being captured: neither cached nor counted as free
+    std::vector<ParkedBlock>* into = std::exchange(parking, nullptr);
+    into->push_back({this, block, bytes, stream});
+    parking = into;
+    return;
+  }
   const std::size_t size = size_class(bytes);
   std::lock_guard lock(mutex_);
   cached_[{stream, size}].push_back(block);

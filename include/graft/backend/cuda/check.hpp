@@ -22,8 +22,12 @@ inline std::string where(const std::source_location& at) {
 
 // `call` names the function and, where it helps, its arguments.
 inline void check(cudaError_t status, const std::string& call, std::source_location at = std::source_location::current()) {
-  if (status != cudaSuccess)
+  if (status != cudaSuccess) {
+    // A failed call also sets the runtime's "last error"; clear it, or the next
+    // kernel launch's check would report this failure as its own.
+    (void)cudaGetLastError();
     fail(call, ": ", cudaGetErrorString(status), " (", cudaGetErrorName(status), ") at ", where(at));
+  }
 }
 
 // After a kernel launch: a bad configuration shows up here, an error inside

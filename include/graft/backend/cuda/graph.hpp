@@ -12,7 +12,8 @@
 // re-instantiated where not. Inside a capture nothing may allocate device
 // memory (warm the caching allocator first) or synchronise with the host;
 // CUDA reports either as a capture error, which is thrown naming the call,
-// and the capture is ended so that the stream is usable again.
+// and the capture is ended so that the stream is usable again. Temporaries
+// the step frees while it is captured stay with the graph (memory.hpp).
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -21,6 +22,7 @@
 #include <utility>
 
 #include "graft/backend/cuda/check.hpp"
+#include "graft/backend/cuda/memory.hpp"
 
 namespace graft::cuda {
 
@@ -29,6 +31,7 @@ class StepGraph {
   StepGraph() = default;
   ~StepGraph() {
     if (exec_) cudaGraphExecDestroy(exec_);
+    release_parked(parked_);  // cached per stream: a replay still running there finishes first
   }
   StepGraph(const StepGraph&) = delete;
   StepGraph& operator=(const StepGraph&) = delete;
@@ -42,6 +45,7 @@ class StepGraph {
     check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
     cudaGraph_t graph = nullptr;
     try {
+      const ParkFrees park(parked_);  // the step's temporaries stay the graph's
       enqueue();
     } catch (...) {
       cudaStreamEndCapture(stream, &graph);  // ends the capture whatever happened, so the stream is usable
@@ -71,6 +75,7 @@ class StepGraph {
  private:
   cudaGraphExec_t exec_ = nullptr;
   int instantiations_ = 0;
+  std::vector<ParkedBlock> parked_;
 };
 
 }  // namespace graft::cuda

@@ -8,6 +8,11 @@
 // on the same stream: stream order makes the reuse safe without an event.
 // After the first steps a training loop allocates nothing new; stats() lets
 // a test prove it. No managed memory.
+//
+// A captured CUDA graph keeps the addresses of the temporaries its step used,
+// and every replay writes them again; a block freed during the capture must
+// therefore never go to anyone else. ParkFrees (which StepGraph uses) parks
+// such blocks with the graph until it is destroyed.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -26,6 +31,16 @@ struct MemoryStats {
   std::int64_t in_use_bytes = 0;    // handed out and not yet given back
   std::int64_t reserved_bytes = 0;  // obtained from cudaMalloc (in use or cached)
   std::int64_t device_allocations = 0;  // cudaMalloc calls so far
+};
+
+class DeviceAllocator;
+
+// A block freed while a step was being captured: its graph still uses it.
+struct ParkedBlock {
+  DeviceAllocator* allocator;
+  void* block;
+  std::size_t bytes;
+  cudaStream_t stream;
 };
 
 class DeviceAllocator {
@@ -56,6 +71,20 @@ class DeviceAllocator {
 
 // `count` elements of T on the current device, from its caching allocator,
 // ordered on `stream`. Uninitialised.
+// While alive, the blocks this thread frees are parked in `into` instead of
+// being cached for reuse; release_parked() gives them back.
+class ParkFrees {
+ public:
+  explicit ParkFrees(std::vector<ParkedBlock>& into);
+  ~ParkFrees();
+  ParkFrees(const ParkFrees&) = delete;
+  ParkFrees& operator=(const ParkFrees&) = delete;
+
+ private:
+  std::vector<ParkedBlock>* previous_;
+};
+void release_parked(std::vector<ParkedBlock>& blocks);
+
 template <class T>
 class DeviceBuffer {
  public:

@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "graft/backend/cuda/memory.hpp"
+#include "graft/backend/cuda/stream.hpp"
 #include "graft/core/dtype.hpp"
 #include "graft/optim/update_rules.hpp"
 
@@ -55,8 +56,9 @@ GRAFT_CUDA_FUSED_STEP(SgdRule, extern)
 // Its steps match the CPU optimizer's to rounding (tests/gpu).
 //
 // The learning rate goes through pinned host memory that the step's copy
-// reads when it runs; set_lr() before a replay changes it (once the previous
-// step has started: a constant rate, SAEHD's, needs nothing).
+// reads when it runs: step() waits, if need be, until the previous step's
+// copy has read it; set_lr() changes it for the next replay of a captured
+// step (a constant rate, SAEHD's, needs nothing).
 template <class Optimizer>
 class DeviceOptimizer {
  public:
@@ -73,13 +75,22 @@ class DeviceOptimizer {
   DeviceOptimizer(const DeviceOptimizer&) = delete;
   DeviceOptimizer& operator=(const DeviceOptimizer&) = delete;
 
+  // The rate the next replay of a captured step reads (call it once the previous replay has run).
   void set_lr(float lr) { *pinned_lr_ = lr; }
 
   // Enqueues one step on the stream (capturable).
   void step(float* w, const float* g, bf16* w_bf16, float lr) {
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    check(cudaStreamIsCapturing(stream_, &capturing), "cudaStreamIsCapturing");
+    const bool plain = capturing == cudaStreamCaptureStatusNone;
+    // Run plainly, the host may be steps ahead of the device: the previous
+    // step's copy must have read the rate before it is overwritten.
+    if (plain && lr_copy_pending_) lr_copied_.synchronize();
     set_lr(lr);
     check(cudaMemcpyAsync(&scalars_.data()->lr, pinned_lr_, sizeof(float), cudaMemcpyHostToDevice, stream_),
           "cudaMemcpyAsync (the learning rate)");
+    if (plain) lr_copied_.record(stream_);
+    lr_copy_pending_ = plain;
     std::array<float*, Rule::slots> slots;
     for (int k = 0; k < Rule::slots; ++k) slots[std::size_t(k)] = state_.data() + k * size_;
     LrDropout dropout;
@@ -103,6 +114,8 @@ class DeviceOptimizer {
   DeviceBuffer<float> state_;
   DeviceBuffer<StepScalars> scalars_;
   float* pinned_lr_ = nullptr;
+  Event lr_copied_;
+  bool lr_copy_pending_ = false;
   cudaStream_t stream_;
 };
 
