@@ -122,6 +122,7 @@ Run train_and_describe(const char* kind, RunOptions o) {
   o.train.tensorboard = false;
   o.train.autosave_minutes = 0;
   o.train.save_every = 0;
+  o.train.record_steps = true;
   faceswap::validate(o.train);
   Run run{faceswap::train(o.train), nullptr};
   if (!run.summary.lead) return run;

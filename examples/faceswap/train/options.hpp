@@ -46,6 +46,9 @@ struct TrainOptions {
   int loader_workers = 2;
   double comm_timeout_s = 600;
   bool resume = false;
+  // Keep every step's timings in TrainSummary::steps (graft-bench does; a
+  // long run would otherwise grow that list without bound). Not a config key.
+  bool record_steps = false;
 
   nlohmann::json to_json() const;
 };

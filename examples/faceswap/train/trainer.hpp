@@ -67,7 +67,7 @@ struct TrainSummary {
   int ranks = 1;                           // of the job (thread ranks or MPI processes)
   std::int64_t parameters = 0;             // the model's parameter count
   std::vector<std::int64_t> bucket_bytes;  // DataParallel's gradient buckets, in all-reduce order
-  std::vector<StepTiming> steps;           // this run's steps (filled on rank 0 only)
+  std::vector<StepTiming> steps;           // this run's steps, with TrainOptions::record_steps (rank 0 only)
   double seconds = 0;        // of this run's training
   double time_to_loss = -1;  // seconds of training (across resumes) to reach --target-loss; -1 if not reached
   double final_loss = 0;     // mean of src and dst over the loss window
@@ -213,15 +213,17 @@ TrainSummary train_rank(const TrainOptions& o, Comm& comm) {
     }
     comm.broadcast(std::as_writable_bytes(std::span(&d, 1)), 0);
 
-    if (lead) {
-      const double t = seconds();
+    if (lead && o.record_steps) {
       const auto& timeline = parallel.last_timeline();
       const auto since_began = [&](auto time_point) { return std::chrono::duration<double>(time_point - timeline.began).count(); };
-      StepTiming& timing = summary.steps.emplace_back(StepTiming{.end_s = t,
+      StepTiming& timing = summary.steps.emplace_back(StepTiming{.end_s = seconds(),
                                                                  .loss = smoothed,
                                                                  .forward_backward_s = since_began(timeline.backward_returned),
                                                                  .reduced_s = since_began(timeline.reduced)});
       for (const auto& bucket : timeline.buckets) timing.bucket_ready_s.push_back(float(since_began(bucket.queued)));
+    }
+    if (lead) {
+      const double t = seconds();
       const double images_per_second = double(2 * o.batch) * double(done - first_step) / std::max(1e-9, t - previous_seconds);
       if (done % o.log_every == 0 || d.stop) {
         metrics->write({{"step", done},

@@ -2,19 +2,16 @@
 
 #include "graft/backend/cuda/check.hpp"
 #include "graft/backend/cuda/elementwise.hpp"
+#include "launch.cuh"
 
 namespace graft::cuda {
 namespace {
 
 static_assert(sizeof(bf16) == sizeof(__nv_bfloat16), "graft::bf16 and __nv_bfloat16 are both the upper half of an f32");
 
-constexpr int threads = 256;
-
-// Enough blocks to fill the GPU; kernels loop over the rest (grid-stride).
-unsigned blocks_for(std::int64_t n) {
-  const std::int64_t wanted = (n + threads - 1) / threads;
-  return static_cast<unsigned>(wanted < 65536 ? (wanted > 0 ? wanted : 1) : 65536);
-}
+using launch::blocks_for;
+using launch::grid_stride;
+using launch::threads;
 
 __device__ float load(const float* p, std::int64_t i) { return p[i]; }
 __device__ float load(const __nv_bfloat16* p, std::int64_t i) { return __bfloat162float(p[i]); }
@@ -23,36 +20,33 @@ __device__ void store(__nv_bfloat16* p, std::int64_t i, float v) { p[i] = __floa
 
 template <class T>
 __global__ void leaky_relu_forward_kernel(const T* x, T* y, std::int64_t n, float slope) {
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x) {
+  grid_stride(n, [&](std::int64_t i) {
     const float v = load(x, i);
     store(y, i, v > 0.0f ? v : slope * v);
-  }
+  });
 }
 
 template <class T>
 __global__ void leaky_relu_backward_kernel(const T* y, const T* dy, T* dx, std::int64_t n, float slope) {
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x)
-    store(dx, i, load(y, i) > 0.0f ? load(dy, i) : slope * load(dy, i));
+  grid_stride(n, [&](std::int64_t i) { store(dx, i, load(y, i) > 0.0f ? load(dy, i) : slope * load(dy, i)); });
 }
 
 template <class T>
 __global__ void sigmoid_forward_kernel(const T* x, T* y, std::int64_t n) {
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x)
-    store(y, i, 1.0f / (1.0f + expf(-load(x, i))));
+  grid_stride(n, [&](std::int64_t i) { store(y, i, 1.0f / (1.0f + expf(-load(x, i)))); });
 }
 
 template <class T>
 __global__ void sigmoid_backward_kernel(const T* y, const T* dy, T* dx, std::int64_t n) {
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x) {
+  grid_stride(n, [&](std::int64_t i) {
     const float s = load(y, i);
     store(dx, i, load(dy, i) * s * (1.0f - s));
-  }
+  });
 }
 
 template <class From, class To>
 __global__ void convert_kernel(const From* x, To* y, std::int64_t n) {
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x)
-    store(y, i, load(x, i));
+  grid_stride(n, [&](std::int64_t i) { store(y, i, load(x, i)); });
 }
 
 // One thread per value of the output; `Forward` picks the direction of the copy.
@@ -60,7 +54,7 @@ template <bool Forward>
 __global__ void depth_to_space_kernel(const float* from, float* to, std::int64_t batch, std::int64_t h, std::int64_t w,
                                       std::int64_t c, int block) {
   const std::int64_t out_w = w * block, total = batch * h * block * out_w * c;
-  for (std::int64_t o = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; o < total; o += std::int64_t(gridDim.x) * blockDim.x) {
+  grid_stride(total, [&](std::int64_t o) {
     const std::int64_t ch = o % c, x = (o / c) % out_w, y = (o / (c * out_w)) % (h * block), n = o / (c * out_w * h * block);
     const std::int64_t i = y % block, j = x % block;
     const std::int64_t in = ((n * h + y / block) * w + x / block) * (block * block * c) + (i * block + j) * c + ch;
@@ -68,24 +62,15 @@ __global__ void depth_to_space_kernel(const float* from, float* to, std::int64_t
       to[o] = from[in];
     else
       to[in] = from[o];
-  }
+  });
 }
 
 // Sum over one sample per block, in double so that it does not drift with the sample's size.
 template <class Term>
-__device__ double block_sum(std::int64_t per_sample, Term term) {
-  __shared__ double partial[threads];
+__device__ double sample_sum(std::int64_t per_sample, Term term) {
   double s = 0;
   for (std::int64_t i = threadIdx.x; i < per_sample; i += blockDim.x) s += term(i);
-  partial[threadIdx.x] = s;
-  __syncthreads();
-  for (int stride = threads / 2; stride > 0; stride /= 2) {
-    if (threadIdx.x < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
-    __syncthreads();
-  }
-  const double total = partial[0];
-  __syncthreads();
-  return total;
+  return launch::block_sum(s);
 }
 
 constexpr double pixel_norm_epsilon = 1e-6;
@@ -93,7 +78,7 @@ constexpr double pixel_norm_epsilon = 1e-6;
 __global__ void pixel_norm_forward_kernel(const float* x, float* y, std::int64_t per_sample) {
   const float* xs = x + blockIdx.x * per_sample;
   float* ys = y + blockIdx.x * per_sample;
-  const double squares = block_sum(per_sample, [&](std::int64_t i) { return double(xs[i]) * xs[i]; });
+  const double squares = sample_sum(per_sample, [&](std::int64_t i) { return double(xs[i]) * xs[i]; });
   const float r = float(1.0 / sqrt(squares / double(per_sample) + pixel_norm_epsilon));
   for (std::int64_t i = threadIdx.x; i < per_sample; i += blockDim.x) ys[i] = xs[i] * r;
 }
@@ -102,8 +87,8 @@ __global__ void pixel_norm_backward_kernel(const float* x, const float* dy, floa
   const float* xs = x + blockIdx.x * per_sample;
   const float* dys = dy + blockIdx.x * per_sample;
   float* dxs = dx + blockIdx.x * per_sample;
-  const double squares = block_sum(per_sample, [&](std::int64_t i) { return double(xs[i]) * xs[i]; });
-  const double dot = block_sum(per_sample, [&](std::int64_t i) { return double(dys[i]) * xs[i]; });
+  const double squares = sample_sum(per_sample, [&](std::int64_t i) { return double(xs[i]) * xs[i]; });
+  const double dot = sample_sum(per_sample, [&](std::int64_t i) { return double(dys[i]) * xs[i]; });
   const double r = 1.0 / sqrt(squares / double(per_sample) + pixel_norm_epsilon);
   const float a = float(r), b = float(r * r * r * dot / double(per_sample));
   for (std::int64_t i = threadIdx.x; i < per_sample; i += blockDim.x) dxs[i] = a * dys[i] - b * xs[i];

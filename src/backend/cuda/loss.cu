@@ -3,26 +3,20 @@
 #include "graft/backend/cuda/memory.hpp"
 #include "graft/loss/dssim.hpp"
 #include "graft/loss/ssim_pixel.hpp"
+#include "launch.cuh"
 
 namespace graft::cuda {
 namespace {
 
-constexpr int threads = 256;
+using launch::blocks_for;
+using launch::threads;
 constexpr int max_taps = 64;
-
-unsigned blocks_for(std::int64_t n) {
-  const std::int64_t wanted = (n + threads - 1) / threads;
-  return static_cast<unsigned>(wanted < 65536 ? (wanted > 0 ? wanted : 1) : 65536);
-}
 
 // The Gaussian window's taps, by value into every kernel.
 struct Taps {
   int count, first;
   float w[max_taps];
 };
-
-#define GRID_STRIDE(i, n) \
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < (n); i += std::int64_t(gridDim.x) * blockDim.x)
 
 // The four quantities whose local means SSIM needs, at one pixel: x, y, x^2 + y^2, x y (x = p m, y = t m).
 __device__ void moments_at(const float* p, const float* t, const float* m, std::int64_t i, float (&q)[4]) {
@@ -34,7 +28,7 @@ __device__ void moments_at(const float* p, const float* t, const float* m, std::
 __global__ void row_pass(const float* pred, const float* target, const float* mask, ImageShape s, std::int64_t wo, Taps taps,
                          float* rows) {
   const std::int64_t planes = s.batch * s.channels, count = planes * s.height * wo;
-  GRID_STRIDE(i, count) {
+  launch::grid_stride(count, [&](std::int64_t i) {
     const std::int64_t xo = i % wo, y = (i / wo) % s.height, plane = i / (wo * s.height);
     const float* p = pred + plane * s.height * s.width + y * s.width;
     const float* t = target + plane * s.height * s.width + y * s.width;
@@ -46,7 +40,7 @@ __global__ void row_pass(const float* pred, const float* target, const float* ma
       for (int j = 0; j < 4; ++j) sum[j] += taps.w[k] * q[j];
     }
     for (int j = 0; j < 4; ++j) rows[j * count + i] = sum[j];
-  }
+  });
 }
 
 // The column pass gives the four means at (yo, xo); SSIM there, and (for the
@@ -54,7 +48,7 @@ __global__ void row_pass(const float* pred, const float* target, const float* ma
 __global__ void column_pass(const float* rows, ImageShape s, std::int64_t ho, std::int64_t wo, Taps taps, double c1, double c2,
                             double per_pixel_scale, double* ssim, float* grads) {
   const std::int64_t planes = s.batch * s.channels, row_count = planes * s.height * wo, count = planes * ho * wo;
-  GRID_STRIDE(i, count) {
+  launch::grid_stride(count, [&](std::int64_t i) {
     const std::int64_t xo = i % wo, yo = (i / wo) % ho, plane = i / (wo * ho);
     float mean[4] = {0, 0, 0, 0};
     for (int k = 0; k < taps.count; ++k) {
@@ -68,37 +62,31 @@ __global__ void column_pass(const float* rows, ImageShape s, std::int64_t ho, st
       grads[count + i] = float(per_pixel_scale * px.d_sq);
       grads[2 * count + i] = float(per_pixel_scale * px.d_xy);
     }
-  }
+  });
 }
 
 // Sum of `per_plane` doubles for each plane, one block per plane, in a fixed order.
 __global__ void plane_sums(const double* values, std::int64_t per_plane, double* sums) {
-  __shared__ double partial[threads];
   const double* v = values + blockIdx.x * per_plane;
   double s = 0;
   for (std::int64_t i = threadIdx.x; i < per_plane; i += blockDim.x) s += v[i];
-  partial[threadIdx.x] = s;
-  __syncthreads();
-  for (int stride = threads / 2; stride > 0; stride /= 2) {
-    if (threadIdx.x < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) sums[blockIdx.x] = partial[0];
+  s = launch::block_sum(s);
+  if (threadIdx.x == 0) sums[blockIdx.x] = s;
 }
 
 // values[b] = mean over channels of (1 - ssim_sum / n) / 2
 __global__ void dssim_values(const double* ssim_sums, std::int64_t batch, std::int64_t channels, double n_out, double* values) {
-  GRID_STRIDE(b, batch) {
+  launch::grid_stride(batch, [&](std::int64_t b) {
     double v = 0;
     for (std::int64_t c = 0; c < channels; ++c) v += (1.0 - ssim_sums[b * channels + c] / n_out) / 2.0;
     values[b] = v / double(channels);
-  }
+  });
 }
 
 // The adjoint of the column pass: rows_g[q][plane][y][xo] = sum over taps reaching y.
 __global__ void column_adjoint(const float* grads, ImageShape s, std::int64_t ho, std::int64_t wo, Taps taps, float* rows_g) {
   const std::int64_t planes = s.batch * s.channels, count = planes * s.height * wo, g_count = planes * ho * wo;
-  GRID_STRIDE(i, count) {
+  launch::grid_stride(count, [&](std::int64_t i) {
     const std::int64_t xo = i % wo, y = (i / wo) % s.height, plane = i / (wo * s.height);
     float sum[3] = {0, 0, 0};
     for (int k = 0; k < taps.count; ++k) {
@@ -108,14 +96,14 @@ __global__ void column_adjoint(const float* grads, ImageShape s, std::int64_t ho
       for (int j = 0; j < 3; ++j) sum[j] += taps.w[k] * grads[j * g_count + g];
     }
     for (int j = 0; j < 3; ++j) rows_g[j * count + i] = sum[j];
-  }
+  });
 }
 
 // The adjoint of the row pass, then through x = p m, x^2 + y^2 and x y to dpred.
 __global__ void row_adjoint(const float* rows_g, const float* pred, const float* target, const float* mask, ImageShape s,
                             std::int64_t wo, Taps taps, float* dpred) {
   const std::int64_t planes = s.batch * s.channels, count = planes * s.height * s.width, r_count = planes * s.height * wo;
-  GRID_STRIDE(i, count) {
+  launch::grid_stride(count, [&](std::int64_t i) {
     const std::int64_t x = i % s.width, y = (i / s.width) % s.height, plane = i / (s.width * s.height);
     float a[3] = {0, 0, 0};
     for (int k = 0; k < taps.count; ++k) {
@@ -127,12 +115,11 @@ __global__ void row_adjoint(const float* rows_g, const float* pred, const float*
     const float m = mask ? mask[(plane / s.channels) * s.height * s.width + y * s.width + x] : 1.0f;
     const float xv = pred[i] * m, yv = target[i] * m;
     dpred[i] += m * (a[0] + 2.0f * xv * a[1] + yv * a[2]);
-  }
+  });
 }
 
 // MSE: per-plane sums of ((p - t) m)^2 in double, and the gradient.
 __global__ void squared_error_sums(const float* pred, const float* target, const float* mask, ImageShape s, double* sums) {
-  __shared__ double partial[threads];
   const std::int64_t plane = blockIdx.x, n = s.height * s.width;
   const float* p = pred + plane * n;
   const float* t = target + plane * n;
@@ -142,30 +129,25 @@ __global__ void squared_error_sums(const float* pred, const float* target, const
     const double d = (double(p[i]) - t[i]) * (m ? double(m[i]) : 1.0);
     total += d * d;
   }
-  partial[threadIdx.x] = total;
-  __syncthreads();
-  for (int stride = threads / 2; stride > 0; stride /= 2) {
-    if (threadIdx.x < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) sums[plane] = partial[0];
+  total = launch::block_sum(total);
+  if (threadIdx.x == 0) sums[plane] = total;
 }
 
 __global__ void mse_values(const double* sums, std::int64_t batch, std::int64_t channels, double count, double* values) {
-  GRID_STRIDE(b, batch) {
+  launch::grid_stride(batch, [&](std::int64_t b) {
     double v = 0;
     for (std::int64_t c = 0; c < channels; ++c) v += sums[b * channels + c];
     values[b] = v / count;
-  }
+  });
 }
 
 __global__ void mse_gradient(const float* pred, const float* target, const float* mask, ImageShape s, double scale, float* dpred) {
   const std::int64_t n = s.height * s.width, count = s.batch * s.channels * n;
-  GRID_STRIDE(i, count) {
+  launch::grid_stride(count, [&](std::int64_t i) {
     const double m = mask ? double(mask[(i / (n * s.channels)) * n + i % n]) : 1.0;
     const double d = (double(pred[i]) - target[i]) * m;
     dpred[i] += float(scale * 2.0 * d * m);
-  }
+  });
 }
 
 }  // namespace
