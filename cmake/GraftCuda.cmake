@@ -20,6 +20,7 @@ add_library(graft_cuda STATIC
   src/backend/cuda/memory.cpp
   src/backend/cuda/dense.cpp
   src/backend/cuda/elementwise.cu
+  src/backend/cuda/layout.cu
   src/backend/cuda/optim.cu
   src/backend/cuda/bias_gradient.cu
   src/backend/cuda/loss.cu)

@@ -514,15 +514,18 @@ TEST_CASE("Masked DSSIM and MSE match the CPU losses: per-sample values and grad
     const float weight = 10.0f / float(s.batch);
     const int filter = graft::loss::dssim_filter_size(resolution);
 
-    std::vector<float> grad_cpu(n, 0.5f);  // gradients are added: start from something
+    // Gradients are added: start from random values of the gradients' own
+    // scale (about 1e-5 here), so what was added survives the float sum.
+    const auto start = random_values(n, 63, 0.0f, 1e-5f);
+    std::vector<float> grad_cpu = start;
     const auto dssim_cpu = graft::loss::masked_dssim_backward({pred.data(), images}, {target.data(), images},
                                                               {mask.data(), masks}, filter, weight, {grad_cpu.data(), images});
-    std::vector<float> mse_grad_cpu(n, 0.5f);
+    std::vector<float> mse_grad_cpu = start;
     const auto mse_cpu = graft::loss::masked_mse_backward({pred.data(), images}, {target.data(), images}, {mask.data(), masks},
                                                           weight, {mse_grad_cpu.data(), images});
 
     const auto p = to_device(pred, stream), t = to_device(target, stream), m = to_device(mask, stream);
-    auto grad = to_device(std::vector<float>(n, 0.5f), stream), mse_grad = to_device(std::vector<float>(n, 0.5f), stream);
+    auto grad = to_device(start, stream), mse_grad = to_device(start, stream);
     auto values = poisoned<double>(std::size_t(s.batch), stream), mse_values = poisoned<double>(std::size_t(s.batch), stream);
     cuda::masked_dssim(s, p.data(), t.data(), m.data(), filter, weight, values.data(), grad.data(), stream);
     cuda::masked_mse(s, p.data(), t.data(), m.data(), weight, mse_values.data(), mse_grad.data(), stream);
@@ -531,9 +534,9 @@ TEST_CASE("Masked DSSIM and MSE match the CPU losses: per-sample values and grad
       CHECK(v[std::size_t(b)] == doctest::Approx(dssim_cpu.per_sample[std::size_t(b)]).epsilon(1e-6));
       CHECK(mv[std::size_t(b)] == doctest::Approx(mse_cpu.per_sample[std::size_t(b)]).epsilon(1e-12));
     }
-    // The buffers started at 0.5: compare what each backend added.
-    auto added = [](std::vector<float> v) {
-      for (float& x : v) x -= 0.5f;
+    // Compare what each backend added to the start.
+    auto added = [&start](std::vector<float> v) {
+      for (std::size_t i = 0; i < v.size(); ++i) v[i] -= start[i];
       return v;
     };
     CHECK(max_relative_error(added(to_host(grad)), added(grad_cpu), 1e-6) < 1e-4);

@@ -1,5 +1,7 @@
 #include <cuda_bf16.h>
 
+#include <cstdint>
+
 #include "graft/backend/cuda/check.hpp"
 #include "graft/backend/cuda/elementwise.hpp"
 #include "launch.cuh"
@@ -7,16 +9,14 @@
 namespace graft::cuda {
 namespace {
 
-static_assert(sizeof(bf16) == sizeof(__nv_bfloat16), "graft::bf16 and __nv_bfloat16 are both the upper half of an f32");
 
 using launch::blocks_for;
+using launch::device;
+using launch::load;
+using launch::store;
 using launch::grid_stride;
 using launch::threads;
 
-__device__ float load(const float* p, std::int64_t i) { return p[i]; }
-__device__ float load(const __nv_bfloat16* p, std::int64_t i) { return __bfloat162float(p[i]); }
-__device__ void store(float* p, std::int64_t i, float v) { p[i] = v; }
-__device__ void store(__nv_bfloat16* p, std::int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 
 template <class T>
 __global__ void leaky_relu_forward_kernel(const T* x, T* y, std::int64_t n, float slope) {
@@ -49,9 +49,11 @@ __global__ void convert_kernel(const From* x, To* y, std::int64_t n) {
   grid_stride(n, [&](std::int64_t i) { store(y, i, load(x, i)); });
 }
 
-// One thread per value of the output; `Forward` picks the direction of the copy.
-template <bool Forward>
-__global__ void depth_to_space_kernel(const float* from, float* to, std::int64_t batch, std::int64_t h, std::int64_t w,
+// One thread per unit of the output: a unit is one value, or 16 bytes of
+// channels when the channel count allows (runs of C values move together in
+// NHWC); `Forward` picks the direction of the copy. `c` counts units.
+template <bool Forward, class Unit>
+__global__ void depth_to_space_kernel(const Unit* from, Unit* to, std::int64_t batch, std::int64_t h, std::int64_t w,
                                       std::int64_t c, int block) {
   const std::int64_t out_w = w * block, total = batch * h * block * out_w * c;
   grid_stride(total, [&](std::int64_t o) {
@@ -65,6 +67,22 @@ __global__ void depth_to_space_kernel(const float* from, float* to, std::int64_t
   });
 }
 
+// Moves 16-byte units where the channels of every run fill whole units and
+// the pointers are aligned, single values otherwise.
+template <bool Forward, class T>
+void launch_depth_to_space(const T* from, T* to, std::int64_t batch, std::int64_t h, std::int64_t w, std::int64_t c, int block,
+                           cudaStream_t stream) {
+  constexpr std::int64_t per_unit = 16 / sizeof(T);
+  const bool wide = c % per_unit == 0 && reinterpret_cast<std::uintptr_t>(from) % 16 == 0 &&
+                    reinterpret_cast<std::uintptr_t>(to) % 16 == 0;
+  const std::int64_t units = batch * h * w * block * block * (wide ? c / per_unit : c);
+  if (wide)
+    depth_to_space_kernel<Forward><<<blocks_for(units), threads, 0, stream>>>(
+        reinterpret_cast<const uint4*>(from), reinterpret_cast<uint4*>(to), batch, h, w, c / per_unit, block);
+  else
+    depth_to_space_kernel<Forward><<<blocks_for(units), threads, 0, stream>>>(from, to, batch, h, w, c, block);
+}
+
 // Sum over one sample per block, in double so that it does not drift with the sample's size.
 template <class Term>
 __device__ double sample_sum(std::int64_t per_sample, Term term) {
@@ -75,27 +93,27 @@ __device__ double sample_sum(std::int64_t per_sample, Term term) {
 
 constexpr double pixel_norm_epsilon = 1e-6;
 
-__global__ void pixel_norm_forward_kernel(const float* x, float* y, std::int64_t per_sample) {
-  const float* xs = x + blockIdx.x * per_sample;
-  float* ys = y + blockIdx.x * per_sample;
-  const double squares = sample_sum(per_sample, [&](std::int64_t i) { return double(xs[i]) * xs[i]; });
+template <class T>
+__global__ void pixel_norm_forward_kernel(const T* x, T* y, std::int64_t per_sample) {
+  const T* xs = x + blockIdx.x * per_sample;
+  T* ys = y + blockIdx.x * per_sample;
+  const double squares = sample_sum(per_sample, [&](std::int64_t i) { return double(load(xs, i)) * load(xs, i); });
   const float r = float(1.0 / sqrt(squares / double(per_sample) + pixel_norm_epsilon));
-  for (std::int64_t i = threadIdx.x; i < per_sample; i += blockDim.x) ys[i] = xs[i] * r;
+  for (std::int64_t i = threadIdx.x; i < per_sample; i += blockDim.x) store(ys, i, load(xs, i) * r);
 }
 
-__global__ void pixel_norm_backward_kernel(const float* x, const float* dy, float* dx, std::int64_t per_sample) {
-  const float* xs = x + blockIdx.x * per_sample;
-  const float* dys = dy + blockIdx.x * per_sample;
-  float* dxs = dx + blockIdx.x * per_sample;
-  const double squares = sample_sum(per_sample, [&](std::int64_t i) { return double(xs[i]) * xs[i]; });
-  const double dot = sample_sum(per_sample, [&](std::int64_t i) { return double(dys[i]) * xs[i]; });
+template <class T>
+__global__ void pixel_norm_backward_kernel(const T* x, const T* dy, T* dx, std::int64_t per_sample) {
+  const T* xs = x + blockIdx.x * per_sample;
+  const T* dys = dy + blockIdx.x * per_sample;
+  T* dxs = dx + blockIdx.x * per_sample;
+  const double squares = sample_sum(per_sample, [&](std::int64_t i) { return double(load(xs, i)) * load(xs, i); });
+  const double dot = sample_sum(per_sample, [&](std::int64_t i) { return double(load(dys, i)) * load(xs, i); });
   const double r = 1.0 / sqrt(squares / double(per_sample) + pixel_norm_epsilon);
   const float a = float(r), b = float(r * r * r * dot / double(per_sample));
-  for (std::int64_t i = threadIdx.x; i < per_sample; i += blockDim.x) dxs[i] = a * dys[i] - b * xs[i];
+  for (std::int64_t i = threadIdx.x; i < per_sample; i += blockDim.x) store(dxs, i, a * load(dys, i) - b * load(xs, i));
 }
 
-const __nv_bfloat16* device(const bf16* p) { return reinterpret_cast<const __nv_bfloat16*>(p); }
-__nv_bfloat16* device(bf16* p) { return reinterpret_cast<__nv_bfloat16*>(p); }
 
 }  // namespace
 
@@ -141,14 +159,23 @@ void to_f32(const bf16* x, float* y, std::int64_t n, cudaStream_t stream) {
 }
 void depth_to_space_forward(const float* in, float* out, std::int64_t batch, std::int64_t h, std::int64_t w, std::int64_t c,
                             int block, cudaStream_t stream) {
-  depth_to_space_kernel<true><<<blocks_for(batch * h * w * block * block * c), threads, 0, stream>>>(in, out, batch, h, w, c, block);
+  launch_depth_to_space<true>(in, out, batch, h, w, c, block, stream);
   check_launch("depth_to_space_forward");
+}
+void depth_to_space_forward(const bf16* in, bf16* out, std::int64_t batch, std::int64_t h, std::int64_t w, std::int64_t c,
+                            int block, cudaStream_t stream) {
+  launch_depth_to_space<true>(device(in), device(out), batch, h, w, c, block, stream);
+  check_launch("depth_to_space_forward (bf16)");
 }
 void depth_to_space_backward(const float* dout, float* din, std::int64_t batch, std::int64_t h, std::int64_t w, std::int64_t c,
                              int block, cudaStream_t stream) {
-  depth_to_space_kernel<false><<<blocks_for(batch * h * w * block * block * c), threads, 0, stream>>>(dout, din, batch, h, w, c,
-                                                                                                      block);
+  launch_depth_to_space<false>(dout, din, batch, h, w, c, block, stream);
   check_launch("depth_to_space_backward");
+}
+void depth_to_space_backward(const bf16* dout, bf16* din, std::int64_t batch, std::int64_t h, std::int64_t w, std::int64_t c,
+                             int block, cudaStream_t stream) {
+  launch_depth_to_space<false>(device(dout), device(din), batch, h, w, c, block, stream);
+  check_launch("depth_to_space_backward (bf16)");
 }
 void pixel_norm_forward(const float* x, float* y, std::int64_t batch, std::int64_t per_sample, cudaStream_t stream) {
   pixel_norm_forward_kernel<<<static_cast<unsigned>(batch), threads, 0, stream>>>(x, y, per_sample);
@@ -158,6 +185,16 @@ void pixel_norm_backward(const float* x, const float* dy, float* dx, std::int64_
                          cudaStream_t stream) {
   pixel_norm_backward_kernel<<<static_cast<unsigned>(batch), threads, 0, stream>>>(x, dy, dx, per_sample);
   check_launch("pixel_norm_backward");
+}
+void pixel_norm_forward(const bf16* x, bf16* y, std::int64_t batch, std::int64_t per_sample, cudaStream_t stream) {
+  pixel_norm_forward_kernel<<<static_cast<unsigned>(batch), threads, 0, stream>>>(device(x), device(y), per_sample);
+  check_launch("pixel_norm_forward (bf16)");
+}
+void pixel_norm_backward(const bf16* x, const bf16* dy, bf16* dx, std::int64_t batch, std::int64_t per_sample,
+                         cudaStream_t stream) {
+  pixel_norm_backward_kernel<<<static_cast<unsigned>(batch), threads, 0, stream>>>(device(x), device(dy), device(dx),
+                                                                                   per_sample);
+  check_launch("pixel_norm_backward (bf16)");
 }
 
 }  // namespace graft::cuda

@@ -1,8 +1,13 @@
 // What graft's own kernels share: the block size, the grid for n elements,
-// the grid-stride loop, and a block-wide sum in double in a fixed order.
+// the grid-stride loop, a block-wide sum in double in a fixed order, and
+// f32/bf16 element access (values are computed in f32 whatever they are stored as).
 #pragma once
 
+#include <cuda_bf16.h>
+
 #include <cstdint>
+
+#include "graft/core/dtype.hpp"
 
 namespace graft::cuda::launch {
 
@@ -35,5 +40,15 @@ __device__ inline double block_sum(double value) {
   __syncthreads();  // the array is reused by the next call
   return total;
 }
+
+__device__ inline float load(const float* p, std::int64_t i) { return p[i]; }
+__device__ inline float load(const __nv_bfloat16* p, std::int64_t i) { return __bfloat162float(p[i]); }
+__device__ inline void store(float* p, std::int64_t i, float v) { p[i] = v; }
+__device__ inline void store(__nv_bfloat16* p, std::int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
+
+// graft::bf16 and CUDA's __nv_bfloat16 are the same bits.
+static_assert(sizeof(bf16) == sizeof(__nv_bfloat16), "graft::bf16 and __nv_bfloat16 are both the upper half of an f32");
+inline const __nv_bfloat16* device(const bf16* p) { return reinterpret_cast<const __nv_bfloat16*>(p); }
+inline __nv_bfloat16* device(bf16* p) { return reinterpret_cast<__nv_bfloat16*>(p); }
 
 }  // namespace graft::cuda::launch

@@ -38,11 +38,19 @@ void depth_to_space_forward(const float* in, float* out, std::int64_t batch, std
                             int block, cudaStream_t stream);
 void depth_to_space_backward(const float* dout, float* din, std::int64_t batch, std::int64_t h, std::int64_t w, std::int64_t c,
                              int block, cudaStream_t stream);
+void depth_to_space_forward(const bf16* in, bf16* out, std::int64_t batch, std::int64_t h, std::int64_t w, std::int64_t c,
+                            int block, cudaStream_t stream);
+void depth_to_space_backward(const bf16* dout, bf16* din, std::int64_t batch, std::int64_t h, std::int64_t w, std::int64_t c,
+                             int block, cudaStream_t stream);
 
 // y = x rsqrt(mean(x^2) + 1e-6) over each sample of `per_sample` values (any layout).
 void pixel_norm_forward(const float* x, float* y, std::int64_t batch, std::int64_t per_sample, cudaStream_t stream);
 // dx = r dy - r^3 x <dy, x> / n, with r the sample's rsqrt(mean(x^2) + 1e-6).
 void pixel_norm_backward(const float* x, const float* dy, float* dx, std::int64_t batch, std::int64_t per_sample,
+                         cudaStream_t stream);
+// The same on bf16 values, the sums in double.
+void pixel_norm_forward(const bf16* x, bf16* y, std::int64_t batch, std::int64_t per_sample, cudaStream_t stream);
+void pixel_norm_backward(const bf16* x, const bf16* dy, bf16* dx, std::int64_t batch, std::int64_t per_sample,
                          cudaStream_t stream);
 
 }  // namespace graft::cuda

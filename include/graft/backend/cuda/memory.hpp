@@ -106,6 +106,7 @@ class DeviceBuffer {
   T* data() const { return data_; }
   std::size_t size() const { return count_; }
   std::size_t bytes() const { return count_ * sizeof(T); }
+  cudaStream_t stream() const { return stream_; }
 
   void copy_from_host(const T* host) {
     check(cudaMemcpyAsync(data_, host, bytes(), cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync (host to device)");

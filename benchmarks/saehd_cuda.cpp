@@ -1,0 +1,145 @@
+// SAEHD-df training throughput on one GPU: the whole step (forward, masked
+// DSSIM + MSE + mask loss, backward, NCCL all-reduce at world size 1, the
+// optimizer) captured as one CUDA graph and replayed, batches coming from
+// pinned host memory. The same model, batch and optimizer as PyTorch's
+// anchor (shared/anchors/torch_faceswap.py: Adam, 4 rotating input sets,
+// masks of 0/1), which tests/gpu/run.sh runs in the same call.
+//
+//   bench_saehd [--batch 64] [--steps 50] [--warmup 3] [--plain] [--no-nccl]
+// Prints one JSON line: images per second, ms per step, MFU.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <graft/comm/single.hpp>
+#include <graft/core/philox.hpp>
+#include <graft/optim/adam.hpp>
+
+#include "cuda/df_device_step.hpp"
+
+namespace {
+
+namespace gpu = graft::cuda;
+using faceswap::cuda::DfDeviceStep;
+using faceswap::cuda::InputStaging;
+
+constexpr faceswap::Options df128{.resolution = 128};
+// FLOPs of one (src, dst) pair's training step at df-128 (forward + both
+// backward passes of every convolution and dense layer), as PyTorch's flop
+// counter measures the same model (shared/anchors/README.md).
+constexpr double flops_per_pair = 332.8e9;
+// The bf16 matrix peak measured on an H100 SXM on 2026-11-27 (anchors/README.md).
+constexpr double peak_flops = 796e12;
+
+struct Args {
+  std::int64_t batch = 64;
+  int steps = 50, warmup = 3;
+  bool graph = true, nccl = true;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string s = argv[i];
+    auto value = [&]() -> long {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "bench_saehd: %s needs a value\n", s.c_str());
+        std::exit(2);
+      }
+      return std::strtol(argv[++i], nullptr, 10);
+    };
+    if (s == "--batch") a.batch = value();
+    else if (s == "--steps") a.steps = int(value());
+    else if (s == "--warmup") a.warmup = int(value());
+    else if (s == "--plain") a.graph = false;
+    else if (s == "--no-nccl") a.nccl = false;
+    else {
+      std::fprintf(stderr, "bench_saehd: unknown option %s\n", s.c_str());
+      std::exit(2);
+    }
+  }
+  if (a.batch < 1 || a.steps < 1 || a.warmup < 1) {
+    std::fprintf(stderr, "bench_saehd: --batch, --steps and --warmup must be positive\n");
+    std::exit(2);
+  }
+  return a;
+}
+
+// Images uniform in [0, 1), masks 0 or 1 (uniform > 0.3), as the anchor's.
+void fill(float* batch, const faceswap::cuda::BatchLayout& layout, std::uint64_t seed) {
+  const graft::Philox rng(seed);
+  for (std::int64_t i = 0; i < layout.mask(); ++i) batch[i] = rng.uniform(0.0f, 1.0f, std::uint64_t(i));
+  for (std::int64_t i = layout.mask(); i < layout.floats(); ++i) batch[i] = rng.uniform(0.0f, 1.0f, std::uint64_t(i)) > 0.3f ? 1.0f : 0.0f;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  const Args args = parse(argc, argv);
+  using Model = faceswap::DF<df128>::Model;
+  const gpu::Stream stream;
+  const auto host = std::make_unique<Model>(0);
+  DfDeviceStep<df128, graft::optim::Adam> step(*host, {.lr = 5e-5f}, args.batch, 5e-5f, stream);
+#if defined(GRAFT_WITH_NCCL)
+  graft::comm::Single single;
+  std::unique_ptr<graft::comm::Nccl> nccl;
+  if (args.nccl) {
+    nccl = std::make_unique<graft::comm::Nccl>(single, 0);
+    step.all_reduce_over(*nccl);
+  }
+#endif
+  InputStaging inputs(step.layout(), 4, stream);
+  for (int k = 0; k < inputs.slots(); ++k) fill(inputs.host_slot(k), step.layout(), 1000 + std::uint64_t(k));
+
+  int next = 0;
+  auto run_one = [&] {
+    inputs.take();
+    inputs.upload(next);  // the next batch crosses while this step computes
+    next = (next + 1) % inputs.slots();
+    if (args.graph && step.captured())
+      step.replay();
+    else
+      step.enqueue(inputs.inputs());
+  };
+  inputs.upload(next);
+  next = 1;
+  for (int i = 0; i < args.warmup; ++i) run_one();
+  if (args.graph) {
+    inputs.take();
+    inputs.upload(next);
+    next = (next + 1) % inputs.slots();
+    step.capture(inputs.inputs());  // one plain step, then the capture (runs nothing)
+    step.replay();
+  }
+  stream.synchronize();
+  const auto first = step.losses().means(stream);
+
+  gpu::Event begin(true), end(true);
+  begin.record(stream);
+  for (int i = 0; i < args.steps; ++i) run_one();
+  end.record(stream);
+  end.synchronize();
+  const double ms = end.milliseconds_since(begin) / args.steps;
+  const auto last = step.losses().means(stream);
+  const double images = 2.0 * double(args.batch) * 1000.0 / ms;
+  const double mfu = double(args.batch) * flops_per_pair / (ms * 1e-3) / peak_flops;
+  const bool finite = std::isfinite(last[0]) && std::isfinite(last[1]);
+  std::printf(
+      "{\"benchmark\": \"saehd_df128\", \"batch_per_side\": %lld, \"graph\": %s, \"nccl\": %s, \"steps\": %d, \"ms_per_step\": %.3f, "
+      "\"images_per_second\": %.1f, \"mfu_vs_796\": %.3f, \"loss_src\": [%.4f, %.4f], \"loss_dst\": [%.4f, %.4f], "
+      "\"optimizer_steps\": %lld}\n",
+      static_cast<long long>(args.batch), args.graph ? "true" : "false", args.nccl ? "true" : "false", args.steps, ms, images, mfu,
+      first[0], last[0], first[1], last[1], static_cast<long long>(step.steps()));
+  if (!finite) {
+    std::fprintf(stderr, "bench_saehd: the loss is not finite\n");
+    return 1;
+  }
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "bench_saehd: %s\n", e.what());
+  return 1;
+}

@@ -1,0 +1,275 @@
+// The SAEHD 'df' training step on one GPU, from graft's CUDA backend: the
+// model's own types run by nn::cuda (bf16 channels-last activations, f32
+// master weights), DeepFaceLab's loss on the device, gradients all-reduced
+// per part over NCCL on a communication stream, the optimizer as one kernel
+// over the flat buffer. After a warm-up step the whole step is captured as
+// one CUDA graph and replayed.
+//
+// Same loss and data flow as DfStep (train_step.hpp), with one difference in
+// the schedule, not the arithmetic: the shared encoder and inter run once on
+// the src and dst batches stacked (2B samples) instead of twice on B, so
+// every module runs once per step and the convolutions write their weight
+// gradients directly.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <graft/backend/cuda/graph.hpp>
+#include <graft/backend/cuda/layout.hpp>
+#include <graft/backend/cuda/loss.hpp>
+#include <graft/backend/cuda/optim.hpp>
+#include <graft/backend/cuda/stream.hpp>
+#include <graft/loss/dssim.hpp>
+#include <graft/nn/cuda/device_model.hpp>
+#if defined(GRAFT_WITH_NCCL)
+#include <graft/comm/nccl.hpp>
+#endif
+
+#include "saehd.hpp"
+
+namespace faceswap::cuda {
+
+namespace gpu = graft::cuda;
+namespace nn_cuda = graft::nn::cuda;
+
+// The inputs of a step, NCHW f32 as the loader makes them, src's B samples
+// then dst's: warped (2B,3,R,R), target (2B,3,R,R), mask (2B,1,R,R), loss_mask (2B,1,R,R).
+struct BatchLayout {
+  std::int64_t per_side, resolution;
+  std::int64_t images() const { return 2 * per_side * 3 * resolution * resolution; }
+  std::int64_t masks() const { return 2 * per_side * resolution * resolution; }
+  std::int64_t floats() const { return 2 * images() + 2 * masks(); }
+  // Offsets of the four arrays in one contiguous batch.
+  std::int64_t warped() const { return 0; }
+  std::int64_t target() const { return images(); }
+  std::int64_t mask() const { return 2 * images(); }
+  std::int64_t loss_mask() const { return 2 * images() + masks(); }
+};
+
+// Batches from pinned host memory into the fixed device buffer a captured
+// step reads, without stalling the step: the host fills a pinned slot, the
+// copy to a staging buffer runs on its own stream while the previous step
+// computes, and the step starts with one device-to-device copy.
+class InputStaging {
+ public:
+  InputStaging(const BatchLayout& layout, int slots, cudaStream_t compute)
+      : layout_(layout), compute_(compute), staging_(std::size_t(layout.floats()), copy_stream_), inputs_(std::size_t(layout.floats()), compute) {
+    host_.resize(std::size_t(slots));
+    uploaded_.resize(std::size_t(slots));
+    for (auto& slot : host_) {
+      void* p = nullptr;
+      gpu::check(cudaMallocHost(&p, std::size_t(layout.floats()) * sizeof(float)), "cudaMallocHost (input staging)");
+      slot = static_cast<float*>(p);
+    }
+  }
+  ~InputStaging() {
+    cudaStreamSynchronize(copy_stream_);
+    for (float* slot : host_) cudaFreeHost(slot);
+  }
+  InputStaging(const InputStaging&) = delete;
+  InputStaging& operator=(const InputStaging&) = delete;
+
+  int slots() const { return int(host_.size()); }
+  // Slot k for the host to fill: waits until its previous upload has been read.
+  float* host_slot(int k) {
+    if (uploaded_[std::size_t(k)]) uploaded_[std::size_t(k)]->synchronize();
+    return host_[std::size_t(k)];
+  }
+  // Starts copying slot k to the device (after the step before has taken the previous batch).
+  void upload(int k) {
+    taken_.make_wait(copy_stream_);
+    gpu::check(cudaMemcpyAsync(staging_.data(), host_[std::size_t(k)], staging_.bytes(), cudaMemcpyHostToDevice, copy_stream_),
+               "cudaMemcpyAsync (input staging)");
+    if (!uploaded_[std::size_t(k)]) uploaded_[std::size_t(k)].emplace();
+    uploaded_[std::size_t(k)]->record(copy_stream_);
+    staged_.record(copy_stream_);
+  }
+  // On the compute stream, before the step: the uploaded batch into the step's inputs.
+  void take() {
+    staged_.make_wait(compute_);
+    gpu::check(cudaMemcpyAsync(inputs_.data(), staging_.data(), inputs_.bytes(), cudaMemcpyDeviceToDevice, compute_),
+               "cudaMemcpyAsync (inputs)");
+    taken_.record(compute_);
+  }
+  const float* inputs() const { return inputs_.data(); }
+  const BatchLayout& layout() const { return layout_; }
+
+ private:
+  BatchLayout layout_;
+  cudaStream_t compute_;
+  gpu::Stream copy_stream_;
+  gpu::Event staged_, taken_;
+  gpu::DeviceBuffer<float> staging_, inputs_;
+  std::vector<float*> host_;
+  std::vector<std::optional<gpu::Event>> uploaded_;
+};
+
+// Per-sample loss terms of one step, on the device: [side][term][sample],
+// side 0 src, 1 dst; terms DSSIM, DSSIM at the second window (resolution 256
+// and above, else zero), MSE, mask MSE, each unweighted.
+struct DeviceLosses {
+  static constexpr int terms = 4;
+  gpu::DeviceBuffer<double> values;
+  std::int64_t per_side;
+  std::array<double, terms> weights;  // DeepFaceLab's: 10 each, the DSSIM's split 5 + 5 from 256
+
+  DeviceLosses(std::int64_t per_side_, int resolution, cudaStream_t stream)
+      : values(std::size_t(2 * terms * per_side_), stream),
+        per_side(per_side_),
+        weights{resolution >= 256 ? 5.0 : 10.0, resolution >= 256 ? 5.0 : 0.0, 10.0, 10.0} {
+    values.fill_bytes(0);
+  }
+  double* term(int side, int t) { return values.data() + (side * terms + t) * per_side; }
+
+  // Batch means of the weighted sum per side (src, dst), as DeepFaceLab prints them (synchronises).
+  std::array<double, 2> means(cudaStream_t stream) const {
+    std::vector<double> host(values.size());
+    gpu::check(cudaMemcpyAsync(host.data(), values.data(), values.bytes(), cudaMemcpyDeviceToHost, stream),
+               "cudaMemcpyAsync (losses)");
+    gpu::check(cudaStreamSynchronize(stream), "cudaStreamSynchronize (losses)");
+    std::array<double, 2> out{};
+    for (int side = 0; side < 2; ++side)
+      for (int t = 0; t < terms; ++t)
+        for (std::int64_t b = 0; b < per_side; ++b)
+          out[std::size_t(side)] += weights[std::size_t(t)] * host[std::size_t((side * terms + t) * per_side + b)];
+    for (double& m : out) m /= double(per_side);
+    return out;
+  }
+};
+
+template <Options O, class Optimizer>
+class DfDeviceStep {
+ public:
+  using Model = typename DF<O>::Model;
+  using Device = nn_cuda::DeviceModel<Model>;
+  static constexpr std::int64_t R = O.resolution, pixels = R * R;
+
+  DfDeviceStep(const Model& host, typename Optimizer::Config optimizer, std::int64_t per_side, float lr, cudaStream_t stream)
+      : stream_(stream),
+        layout_{per_side, R},
+        model_(host, stream),
+        optimizer_(optimizer, Device::size, stream),
+        losses_(per_side, O.resolution, stream),
+        lr_(lr) {}
+
+#if defined(GRAFT_WITH_NCCL)
+  // All-reduce (mean) each part's gradients over `nccl` as soon as its backward is done.
+  void all_reduce_over(graft::comm::Nccl& nccl) { nccl_ = &nccl; }
+#endif
+
+  // Enqueues one step on the stream, reading the batch at `inputs` (layout()); capturable.
+  void enqueue(const float* inputs) {
+    nn_cuda::Context c{stream_, cudnn_, blas_, /*accumulate_gradients=*/false};
+    const std::int64_t B = layout_.per_side;
+    model_.zero_gradients();
+    // The stacked batch, channels-last bf16.
+    nn_cuda::DeviceTensor x(c, graft::Shape{2 * B, 3, R, R});
+    gpu::transpose(inputs + layout_.warped(), x.buffer.data(), 2 * B, 3, pixels, stream_);
+    auto encoder = model_.template part<"encoder">();
+    auto inter = model_.template part<"inter">();
+    auto features = encoder.forward(c, std::as_const(x).view());
+    auto code = inter.forward(c, features.view());
+    const graft::Shape side_code = graft::batched(B, DF<O>::inter_out);
+    const std::int64_t code_per_side = side_code.numel();
+    nn_cuda::DeviceTensor d_code(c, code.value.shape);
+    // dst first: decoder_dst ends the flat buffer, so its all-reduce starts first and overlaps the rest of backward.
+    decode_side(c, model_.template part<"decoder_dst">(), {code.value.buffer.data() + code_per_side, side_code}, 1,
+                d_code.buffer.data() + code_per_side, inputs);
+    reduce_part(3);
+    decode_side(c, model_.template part<"decoder_src">(), {code.value.buffer.data(), side_code}, 0, d_code.buffer.data(), inputs);
+    reduce_part(2);
+    auto d_features = inter.backward(c, code, std::as_const(d_code).view());
+    reduce_part(1);
+    encoder.backward_parameters_only(c, features, std::as_const(d_features).view());
+    reduce_part(0);
+    join_reductions();
+    optimizer_.step(model_.parameters(), model_.gradients(), model_.parameter_copy(), lr_);
+  }
+
+  // Runs one step plainly (the warm-up: workspaces and temporaries come to exist), then captures the next.
+  void capture(const float* inputs) {
+    enqueue(inputs);
+    graph_.capture(stream_, [&] { enqueue(inputs); });
+  }
+  void replay() { graph_.replay(stream_); }
+  bool captured() const { return graph_.ready(); }
+
+  Device& model() { return model_; }
+  const DeviceLosses& losses() const { return losses_; }
+  std::int64_t steps() const { return optimizer_.steps(); }
+  const BatchLayout& layout() const { return layout_; }
+
+ private:
+  template <class Decoder>
+  void decode_side(nn_cuda::Context& c, Decoder decoder, nn_cuda::ConstDeviceView code, int side, graft::bf16* d_code,
+                   const float* inputs) {
+    const std::int64_t B = layout_.per_side;
+    auto out = decoder.forward(c, code);  // (B, 4, R, R) channels-last
+    gpu::DeviceBuffer<float> rgb(std::size_t(B * 3 * pixels), stream_), mask(std::size_t(B * pixels), stream_),
+        d_rgb(std::size_t(B * 3 * pixels), stream_), d_mask(std::size_t(B * pixels), stream_);
+    gpu::to_planes(out.value.buffer.data(), B, pixels, 4, 3, rgb.data(), mask.data(), stream_);
+    d_rgb.fill_bytes(0);
+    d_mask.fill_bytes(0);
+    const float* target = inputs + layout_.target() + side * B * 3 * pixels;
+    const float* target_mask = inputs + layout_.mask() + side * B * pixels;
+    const float* loss_mask = inputs + layout_.loss_mask() + side * B * pixels;
+    const gpu::ImageShape rgb_shape{B, 3, R, R}, mask_shape{B, 1, R, R};
+    const auto dssim = [&](int term, int filter) {
+      gpu::masked_dssim(rgb_shape, rgb.data(), target, loss_mask, filter, float(losses_.weights[std::size_t(term)]),
+                        losses_.term(side, term), d_rgb.data(), stream_);
+    };
+    dssim(0, graft::loss::dssim_filter_size(O.resolution));
+    // DeepFaceLab splits the DSSIM weight over two windows from resolution 256.
+    if constexpr (O.resolution >= 256) dssim(1, graft::loss::dssim_second_filter_size(O.resolution));
+    gpu::masked_mse(rgb_shape, rgb.data(), target, loss_mask, 10.0f, losses_.term(side, 2), d_rgb.data(), stream_);
+    gpu::masked_mse(mask_shape, mask.data(), target_mask, nullptr, 10.0f, losses_.term(side, 3), d_mask.data(), stream_);
+    nn_cuda::DeviceTensor dy(c, out.value.shape);
+    gpu::from_planes(d_rgb.data(), d_mask.data(), B, pixels, 4, 3, dy.buffer.data(), stream_);
+    const nn_cuda::DeviceTensor d_in = decoder.backward(c, out, std::as_const(dy).view());
+    gpu::check(cudaMemcpyAsync(d_code, d_in.buffer.data(), d_in.buffer.bytes(), cudaMemcpyDeviceToDevice, stream_),
+               "cudaMemcpyAsync (code gradient)");
+  }
+
+  // Part `i`'s gradients are final: all-reduce them on the communication
+  // stream, which waits for exactly that point of the compute stream.
+  void reduce_part(std::size_t i) {
+#if defined(GRAFT_WITH_NCCL)
+    if (!nccl_) return;
+    part_done_[i].record(stream_);
+    part_done_[i].make_wait(comm_stream_);
+    const std::int64_t begin = Device::part_offsets[i];
+    const std::int64_t end = i + 1 < Device::part_offsets.size() ? Device::part_offsets[i + 1] : Device::size;
+    nccl_->all_reduce_mean(model_.gradients() + begin, std::size_t(end - begin), comm_stream_);
+#else
+    (void)i;
+#endif
+  }
+  void join_reductions() {
+#if defined(GRAFT_WITH_NCCL)
+    if (!nccl_) return;
+    reduced_.record(comm_stream_);
+    reduced_.make_wait(stream_);
+#endif
+  }
+
+  cudaStream_t stream_;
+  BatchLayout layout_;
+  gpu::Cudnn cudnn_;
+  gpu::CublasLt blas_;
+  Device model_;
+  gpu::DeviceOptimizer<Optimizer> optimizer_;
+  DeviceLosses losses_;
+  float lr_;
+  gpu::StepGraph graph_;
+#if defined(GRAFT_WITH_NCCL)
+  graft::comm::Nccl* nccl_ = nullptr;
+  gpu::Stream comm_stream_;
+  std::array<gpu::Event, 4> part_done_;
+  gpu::Event reduced_;
+#endif
+};
+
+}  // namespace faceswap::cuda

@@ -1,0 +1,206 @@
+// The GPU implementation of graft's combinators: Named, Seq (with the CPU's
+// fusion of adjacent pairs), Residual and ConcatBranches. Each takes its
+// children, their shapes and their parameter offsets from the CPU's Impl,
+// and runs the children's OnDevice implementations in the same order.
+#pragma once
+
+#include <tuple>
+#include <utility>
+
+#include "graft/nn/concat.hpp"
+#include "graft/nn/cuda/layers.hpp"
+#include "graft/nn/sequential.hpp"
+
+namespace graft::nn::cuda {
+
+template <FixedString N, class L, Shape In>
+struct OnDevice<Named<N, L>, In> : OnDevice<L, In> {};
+
+template <class... Ls, Shape In>
+struct OnDevice<Seq<Ls...>, In> {
+  using Cpu = Bound<Seq<Ls...>, In>;
+  using Items = typename Cpu::Items;
+  static constexpr std::size_t count = Cpu::count;
+  static constexpr Shape out = Cpu::out;
+  static constexpr auto params = Cpu::params;
+  static constexpr auto offsets = Cpu::offsets;
+
+  template <std::size_t I>
+  static constexpr Shape input_of() {
+    if constexpr (I == 0)
+      return In;
+    else
+      return std::tuple_element_t<I - 1, typename Cpu::Children>::out;
+  }
+  template <std::size_t I>
+  using Child = OnDevice<typename std::tuple_element_t<I, Items>::Layer, input_of<I>()>;
+
+  template <std::size_t... I>
+  static auto child_traces(std::index_sequence<I...>) -> std::tuple<typename Child<I>::Trace...>;
+
+  struct Trace {
+    std::array<DeviceTensor, (count > 1 ? count - 1 : 0)> intermediate;  // output of child i, for i < count - 1
+    decltype(child_traces(std::make_index_sequence<count>{})) children;
+  };
+
+  static void forward(Context& c, const bf16* p, ConstDeviceView x, DeviceView y, Trace& t) { forward_from<0>(c, p, x, y, t); }
+
+  static void backward(Context& c, const bf16* p, float* g, ConstDeviceView x, ConstDeviceView y, ConstDeviceView dy,
+                       DeviceView dx, Trace& t) {
+    backward_from<count - 1>(c, p, g, x, y, dy, dx, t);
+  }
+
+  static void to_device_layout(float* w) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (Child<I>::to_device_layout(w + offsets[I]), ...); }
+    (std::make_index_sequence<count>{});
+  }
+  static void to_canonical_layout(float* w) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (Child<I>::to_canonical_layout(w + offsets[I]), ...); }
+    (std::make_index_sequence<count>{});
+  }
+
+ private:
+  template <std::size_t I>
+  static void forward_from(Context& c, const bf16* p, ConstDeviceView in, DeviceView y, Trace& t) {
+    if constexpr (I + 1 == count) {
+      Child<I>::forward(c, p + offsets[I], in, y, std::get<I>(t.children));
+    } else {
+      t.intermediate[I] = DeviceTensor(c, batched(in.batch(), Child<I>::out));
+      Child<I>::forward(c, p + offsets[I], in, t.intermediate[I].view(), std::get<I>(t.children));
+      forward_from<I + 1>(c, p, t.intermediate[I].view(), y, t);
+    }
+  }
+
+  template <std::size_t I>
+  static void backward_from(Context& c, const bf16* p, float* g, ConstDeviceView x, ConstDeviceView y, ConstDeviceView dy,
+                            DeviceView dx, Trace& t) {
+    const ConstDeviceView out_i = I + 1 == count ? y : std::as_const(t.intermediate[I]).view();
+    if constexpr (I == 0) {
+      Child<0>::backward(c, p + offsets[0], g + offsets[0], x, out_i, dy, dx, std::get<0>(t.children));
+    } else {
+      const ConstDeviceView in = std::as_const(t.intermediate[I - 1]).view();
+      DeviceTensor d_in(c, in.shape);
+      Child<I>::backward(c, p + offsets[I], g + offsets[I], in, out_i, dy, d_in.view(), std::get<I>(t.children));
+      if constexpr (I + 1 < count) t.intermediate[I] = DeviceTensor();  // no longer needed
+      backward_from<I - 1>(c, p, g, x, y, std::as_const(d_in).view(), dx, t);
+    }
+  }
+};
+
+// y = Post(x + Body(x)).
+template <class Body, class Post, Shape In>
+struct OnDevice<Residual<Body, Post>, In> {
+  using Cpu = Bound<Residual<Body, Post>, In>;
+  using B = OnDevice<Body, In>;
+  using P = OnDevice<Post, In>;
+  static constexpr Shape out = Cpu::out;
+  static constexpr auto params = Cpu::params;
+  static constexpr std::int64_t post_offset = Cpu::post_offset;
+
+  struct Trace {
+    DeviceTensor body_out, sum;
+    typename B::Trace body;
+    typename P::Trace post;
+  };
+
+  static void forward(Context& c, const bf16* p, ConstDeviceView x, DeviceView y, Trace& t) {
+    t.body_out = DeviceTensor(c, x.shape);
+    B::forward(c, p, x, t.body_out.view(), t.body);
+    t.sum = DeviceTensor(c, x.shape);
+    gpu::add(x.data, t.body_out.buffer.data(), t.sum.buffer.data(), x.numel(), c.stream);
+    P::forward(c, p + post_offset, std::as_const(t.sum).view(), y, t.post);
+  }
+
+  static void backward(Context& c, const bf16* p, float* g, ConstDeviceView x, ConstDeviceView y, ConstDeviceView dy,
+                       DeviceView dx, Trace& t) {
+    DeviceTensor d_sum(c, x.shape);
+    P::backward(c, p + post_offset, g + post_offset, std::as_const(t.sum).view(), y, dy, d_sum.view(), t.post);
+    t.sum = DeviceTensor();
+    B::backward(c, p, g, x, std::as_const(t.body_out).view(), std::as_const(d_sum).view(), dx, t.body);
+    t.body_out = DeviceTensor();
+    if (dx.data) gpu::add(dx.data, d_sum.buffer.data(), dx.data, x.numel(), c.stream);
+  }
+
+  static void to_device_layout(float* w) {
+    B::to_device_layout(w);
+    P::to_device_layout(w + post_offset);
+  }
+  static void to_canonical_layout(float* w) {
+    B::to_canonical_layout(w);
+    P::to_canonical_layout(w + post_offset);
+  }
+};
+
+// Every branch on the same input, outputs stacked along channels (the last,
+// contiguous dimension of a channels-last image).
+template <class... Branches, Shape In>
+struct OnDevice<ConcatBranches<Branches...>, In> {
+  using Cpu = Bound<ConcatBranches<Branches...>, In>;
+  static constexpr std::size_t count = sizeof...(Branches);
+  static constexpr Shape out = Cpu::out;
+  static constexpr auto params = Cpu::params;
+  static constexpr auto offsets = Cpu::offsets;
+  template <std::size_t I>
+  using Child = OnDevice<std::tuple_element_t<I, std::tuple<Branches...>>, In>;
+  static constexpr std::array<std::int64_t, count> channels{Bound<Branches, In>::out[0]...};
+  static constexpr auto channel_offsets = [] {
+    std::array<std::int64_t, count> at{};
+    for (std::size_t i = 1; i < count; ++i) at[i] = at[i - 1] + channels[i - 1];
+    return at;
+  }();
+
+  struct Trace {
+    std::array<DeviceTensor, count> outputs;
+    std::tuple<typename OnDevice<Branches, In>::Trace...> children;
+  };
+
+  // Pixels of the output: rows of the channels-last layout.
+  static std::int64_t rows(std::int64_t batch) { return batch * (out.rank == 3 ? out.h() * out.w() : 1); }
+
+  static void forward(Context& c, const bf16* p, ConstDeviceView x, DeviceView y, Trace& t) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (forward_one<I>(c, p, x, y, t), ...); }
+    (std::make_index_sequence<count>{});
+  }
+
+  static void backward(Context& c, const bf16* p, float* g, ConstDeviceView x, ConstDeviceView, ConstDeviceView dy,
+                       DeviceView dx, Trace& t) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (backward_one<I>(c, p, g, x, dy, dx, t), ...); }
+    (std::make_index_sequence<count>{});
+  }
+
+  static void to_device_layout(float* w) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (Child<I>::to_device_layout(w + offsets[I]), ...); }
+    (std::make_index_sequence<count>{});
+  }
+  static void to_canonical_layout(float* w) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (Child<I>::to_canonical_layout(w + offsets[I]), ...); }
+    (std::make_index_sequence<count>{});
+  }
+
+ private:
+  template <std::size_t I>
+  static void forward_one(Context& c, const bf16* p, ConstDeviceView x, DeviceView y, Trace& t) {
+    t.outputs[I] = DeviceTensor(c, batched(x.batch(), Child<I>::out));
+    Child<I>::forward(c, p + offsets[I], x, t.outputs[I].view(), std::get<I>(t.children));
+    gpu::copy_channels(t.outputs[I].buffer.data(), channels[I], 0, y.data, out[0], channel_offsets[I], rows(x.batch()),
+                       channels[I], c.stream);
+  }
+
+  // Branch I's share of dy, its backward, and its input gradient added into dx (the first one writes it).
+  template <std::size_t I>
+  static void backward_one(Context& c, const bf16* p, float* g, ConstDeviceView x, ConstDeviceView dy, DeviceView dx,
+                           Trace& t) {
+    DeviceTensor d_out(c, t.outputs[I].shape);
+    gpu::copy_channels(dy.data, out[0], channel_offsets[I], d_out.buffer.data(), channels[I], 0, rows(x.batch()), channels[I],
+                       c.stream);
+    DeviceTensor d_in;
+    if (dx.data && I > 0) d_in = DeviceTensor(c, x.shape);
+    const DeviceView into = dx.data ? (I == 0 ? dx : d_in.view()) : DeviceView{};
+    Child<I>::backward(c, p + offsets[I], g + offsets[I], x, std::as_const(t.outputs[I]).view(), std::as_const(d_out).view(),
+                       into, std::get<I>(t.children));
+    if (dx.data && I > 0) gpu::add(dx.data, d_in.buffer.data(), dx.data, x.numel(), c.stream);
+    t.outputs[I] = DeviceTensor();
+  }
+};
+
+}  // namespace graft::nn::cuda

@@ -1,0 +1,51 @@
+// What a layer needs to run on the GPU: the stream, the cuDNN and cuBLASLt
+// handles, and activations on the device.
+//
+// Device activations are bf16. Their Shape is the same logical, batched shape
+// the CPU backend uses ((N, C, H, W) for images, (N, F) for vectors); images
+// are stored channels-last, (N, H, W, C), the layout cuDNN's tensor-core
+// convolutions run fastest in. Vectors are stored as they are.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include "graft/backend/cuda/conv.hpp"
+#include "graft/backend/cuda/dense.hpp"
+#include "graft/backend/cuda/memory.hpp"
+#include "graft/core/tensor.hpp"
+
+namespace graft::nn::cuda {
+
+namespace gpu = graft::cuda;
+
+// One per thread and GPU, like the handles it holds.
+struct Context {
+  cudaStream_t stream;
+  gpu::Cudnn& cudnn;
+  gpu::CublasLt& blas;
+  // Convolutions add their weight gradients to the buffer (a module may run
+  // twice in a step, like the CPU's). A step that zeroes the gradients and
+  // runs every module once sets this to false, and the convolutions write
+  // their weight gradients directly: one pass over them less.
+  bool accumulate_gradients = true;
+};
+
+// A view of device memory (bf16 activations, NHWC for images).
+using DeviceView = BasicView<bf16>;
+using ConstDeviceView = BasicView<const bf16>;
+
+// An activation owned on the device, from the caching allocator (stream-ordered).
+struct DeviceTensor {
+  gpu::DeviceBuffer<bf16> buffer;
+  Shape shape;
+
+  DeviceTensor() = default;
+  DeviceTensor(const Context& context, const Shape& s)
+      : buffer(static_cast<std::size_t>(s.numel()), context.stream), shape(s) {}
+
+  DeviceView view() { return {buffer.data(), shape}; }
+  ConstDeviceView view() const { return {buffer.data(), shape}; }
+  std::int64_t numel() const { return shape.numel(); }
+};
+
+}  // namespace graft::nn::cuda

@@ -1,0 +1,224 @@
+// Models on the GPU (nn::cuda) against the same models on the CPU backend:
+// every layer kind's forward and backward through a model that uses them
+// all, the layout conversion, and the SAEHD 'df' device step (losses,
+// gradients, captured = plain, training lowers the loss). Random parameters
+// and inputs, device outputs poisoned. Needs a GPU and the CPU backend
+// (oneDNN): run by tests/gpu/run.sh, not by ctest.
+//
+// The GPU runs bf16 activations and weight copies with f32 accumulation; the
+// CPU runs f32. Bounds below are relative L2 errors over a whole tensor
+// (|gpu - cpu| / |cpu|), stated per check with the reason.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "cuda/df_device_step.hpp"
+#include "graft/nn.hpp"
+#include "graft/nn/cuda/device_model.hpp"
+#include "graft/optim/adam.hpp"
+#include "random_fill.hpp"
+#include "train_step.hpp"
+
+namespace gpu = graft::cuda;
+namespace nn = graft::nn;
+namespace nn_cuda = graft::nn::cuda;
+using graft::bf16;
+using graft::Shape;
+
+namespace {
+
+double relative_l2(const std::vector<float>& a, const std::vector<float>& b, std::size_t begin = 0, std::size_t end = SIZE_MAX) {
+  REQUIRE(a.size() == b.size());
+  end = std::min(end, a.size());
+  double diff = 0, norm = 0;
+  for (std::size_t i = begin; i < end; ++i) {
+    const double d = double(a[i]) - b[i];
+    if (std::isnan(d)) return INFINITY;
+    diff += d * d;
+    norm += double(b[i]) * b[i];
+  }
+  return std::sqrt(diff / std::max(norm, 1e-30));
+}
+
+// NCHW f32 (host) <-> channels-last bf16 (device), through the backend's own transposes.
+nn_cuda::DeviceTensor to_device_image(const nn_cuda::Context& c, const graft::Tensor& x) {
+  gpu::DeviceBuffer<float> staged(std::size_t(x.numel()), c.stream);
+  staged.copy_from_host(x.data());
+  nn_cuda::DeviceTensor d(c, x.shape());
+  const Shape& s = x.shape();
+  if (s.rank == 4)
+    gpu::transpose(staged.data(), d.buffer.data(), s[0], s[1], s[2] * s[3], c.stream);
+  else
+    gpu::to_bf16(staged.data(), d.buffer.data(), x.numel(), c.stream);
+  return d;
+}
+std::vector<float> to_host_image(const nn_cuda::Context& c, nn_cuda::ConstDeviceView d) {
+  gpu::DeviceBuffer<float> staged(std::size_t(d.numel()), c.stream);
+  const Shape& s = d.shape;
+  if (s.rank == 4)
+    gpu::transpose(d.data, staged.data(), s[0], s[2] * s[3], s[1], c.stream);
+  else
+    gpu::to_f32(d.data, staged.data(), d.numel(), c.stream);
+  std::vector<float> host(std::size_t(d.numel()));
+  staged.copy_to_host(host.data());
+  return host;
+}
+
+// Every layer kind the GPU implements, in one model of two parts:
+//   "image": conv + LeakyReLU (fused), residual block, concat of two heads,
+//            depth-to-space, strided conv, sigmoid;  (8, 12, 12) -> (4, 12, 12)
+//   "vector": flatten, pixel norm, dense, dense without bias, reshape, conv, identity.  (4, 6, 6) -> (8, 6, 6)
+using ImageNet = nn::Seq<
+    nn::Named<"conv1", nn::Conv2d<16, 3>>, nn::LeakyReLU<0.1f>,
+    nn::Named<"res", nn::Residual<nn::Seq<nn::Named<"conv1", nn::Conv2d<16, 3>>, nn::LeakyReLU<0.2f>,
+                                          nn::Named<"conv2", nn::Conv2d<16, 3>>>,
+                                  nn::LeakyReLU<0.2f>>>,
+    nn::Named<"heads", nn::ConcatBranches<nn::Named<"a", nn::Conv2d<8, 1>>, nn::Named<"b", nn::Seq<nn::Conv2d<24, 3>, nn::LeakyReLU<0.1f>>>>>,
+    nn::DepthToSpace<2>,                                   // (8, 24, 24)
+    nn::Named<"down", nn::Conv2d<4, 5, 2>>, nn::Sigmoid>;  // (4, 12, 12)
+using VectorNet = nn::Seq<nn::Flatten, nn::PixelNorm, nn::Named<"dense1", nn::Dense<64>>,
+                          nn::Named<"dense2", nn::Dense<8 * 6 * 6, false>>, nn::Reshape<8, 6, 6>,
+                          nn::Named<"conv", nn::Conv2d<8, 3>>, nn::Identity>;
+constexpr Shape image_in{8, 12, 12}, vector_in{4, 6, 6};
+using AllLayers = nn::Model<nn::Part<"image", ImageNet, image_in>, nn::Part<"vector", VectorNet, vector_in>>;
+
+struct Handles {
+  gpu::Stream stream;
+  gpu::Cudnn cudnn;
+  gpu::CublasLt blas;
+  nn_cuda::Context context() { return {stream, cudnn, blas}; }
+};
+
+template <nn::FixedString Part, Shape In>
+void check_part(AllLayers& cpu_model, nn_cuda::DeviceModel<AllLayers>& device, Handles& h, std::uint64_t seed) {
+  auto c = h.context();
+  constexpr std::int64_t batch = 4;
+  graft::Tensor x(graft::batched(batch, In));
+  graft::testing::fill_uniform(x.span(), seed, -1.0f, 1.0f);
+  auto cpu_part = cpu_model.template part<Part>();
+  auto out = cpu_part.forward(x.view());
+  graft::Tensor dy(out.value.shape());
+  graft::testing::fill_uniform(dy.span(), seed + 1, -1.0f, 1.0f);
+  const graft::Tensor dx = cpu_part.backward(out, dy.view());
+
+  auto gpu_part = device.template part<Part>();
+  const auto x_d = to_device_image(c, x);
+  auto out_d = gpu_part.forward(c, x_d.view());
+  const auto dy_d = to_device_image(c, dy);
+  const auto dx_d = gpu_part.backward(c, out_d, dy_d.view());
+  const std::vector<float> y_gpu = to_host_image(c, out_d.view()), dx_gpu = to_host_image(c, dx_d.view());
+  const std::vector<float> y_cpu(out.value.span().begin(), out.value.span().end()), dx_cpu(dx.span().begin(), dx.span().end());
+  const auto g_gpu = nn_cuda::DeviceModel<AllLayers>::canonical(device.gradient_buffer());
+  const std::vector<float> g_cpu(cpu_model.gradient_buffer().begin(), cpu_model.gradient_buffer().end());
+  // bf16 activations (8 significant bits) through a handful of layers: about 1% per tensor.
+  CHECK(relative_l2(y_gpu, y_cpu) < 2e-2);
+  CHECK(relative_l2(dx_gpu, dx_cpu) < 3e-2);
+  for (const auto& p : AllLayers::parameters) {
+    INFO(std::string(p.name.view()));
+    const auto begin = std::size_t(p.offset), end = begin + std::size_t(p.shape.numel());
+    CHECK(relative_l2(g_gpu, g_cpu, begin, end) < 3e-2);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("Every layer kind on the GPU matches the CPU: outputs, input gradients, parameter gradients") {
+  Handles h;
+  auto cpu_model = std::make_unique<AllLayers>(7);
+  graft::testing::fill_uniform(cpu_model->parameter_buffer(), 8, -0.3f, 0.3f);  // biases too: not zeros
+  nn_cuda::DeviceModel<AllLayers> device(*cpu_model, h.stream);
+  // Parameters come back exactly through the layout conversion.
+  AllLayers back(0);
+  device.download(back);
+  CHECK(std::equal(back.parameter_buffer().begin(), back.parameter_buffer().end(), cpu_model->parameter_buffer().begin()));
+  device.gradient_buffer();
+  {
+    gpu::DeviceBuffer<float> poison(1, h.stream);  // gradients start from random values: backward adds to them
+    std::vector<float> start(std::size_t(AllLayers::buffer_size));
+    graft::testing::fill_uniform(start, 9, -0.1f, 0.1f);
+    std::copy(start.begin(), start.end(), cpu_model->gradient_buffer().begin());
+    nn_cuda::DeviceModel<AllLayers>::to_device_layout(start.data());
+    gpu::check(cudaMemcpy(device.gradients(), start.data(), start.size() * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy");
+  }
+  SUBCASE("image part") { check_part<"image", image_in>(*cpu_model, device, h, 20); }
+  SUBCASE("vector part") { check_part<"vector", vector_in>(*cpu_model, device, h, 30); }
+}
+
+namespace {
+
+constexpr faceswap::Options tiny{.resolution = 32, .ae_dims = 32, .e_dims = 8, .d_dims = 8, .d_mask_dims = 8};
+using TinyDf = faceswap::DF<tiny>::Model;
+constexpr std::int64_t per_side = 4;
+
+// A random batch in the device step's layout, and the CPU step's views of it.
+struct TinyBatch {
+  faceswap::cuda::BatchLayout layout{per_side, tiny.resolution};
+  std::vector<float> data;
+  explicit TinyBatch(std::uint64_t seed) : data(std::size_t(layout.floats())) {
+    graft::testing::fill_uniform(std::span(data).first(std::size_t(layout.mask())), seed, 0.0f, 1.0f);
+    graft::testing::fill_uniform(std::span(data).subspan(std::size_t(layout.mask())), seed + 1, 0.0f, 1.0f);
+  }
+  faceswap::SideBatch side(int s) const {
+    const std::int64_t R = tiny.resolution, images = per_side * 3 * R * R, masks = per_side * R * R;
+    const Shape image{per_side, 3, R, R}, mask{per_side, 1, R, R};
+    return {{data.data() + layout.warped() + s * images, image},
+            {data.data() + layout.target() + s * images, image},
+            {data.data() + layout.mask() + s * masks, mask},
+            {data.data() + layout.loss_mask() + s * masks, mask}};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("SAEHD df on the GPU: losses and gradients match the CPU step; the captured step matches the plain one; it learns") {
+  const gpu::Stream stream;
+  auto host = std::make_unique<TinyDf>(3);
+  const TinyBatch batch(40);
+  gpu::DeviceBuffer<float> inputs(batch.data.size(), stream);
+  inputs.copy_from_host(batch.data.data());
+
+  // One step on each backend from the same parameters.
+  faceswap::DfStep<tiny> cpu_step;
+  host->zero_gradients();
+  const auto cpu_losses = cpu_step.forward_backward(*host, batch.side(0), batch.side(1));
+  faceswap::cuda::DfDeviceStep<tiny, graft::optim::Adam> plain(*host, {.lr = 1e-3f}, per_side, 1e-3f, stream);
+  plain.enqueue(inputs.data());
+  const auto gpu_losses = plain.losses().means(stream);
+  MESSAGE("losses src ", cpu_losses.src, " (CPU) ", gpu_losses[0], " (GPU), dst ", cpu_losses.dst, " ", gpu_losses[1]);
+  // bf16 activations: the loss of a whole batch within 1%.
+  CHECK(gpu_losses[0] == doctest::Approx(cpu_losses.src).epsilon(1e-2).scale(0));
+  CHECK(gpu_losses[1] == doctest::Approx(cpu_losses.dst).epsilon(1e-2).scale(0));
+  const auto g_gpu = nn_cuda::DeviceModel<TinyDf>::canonical(plain.model().gradient_buffer());
+  const std::vector<float> g_cpu(host->gradient_buffer().begin(), host->gradient_buffer().end());
+  for (std::size_t part = 0; part < TinyDf::part_offsets.size(); ++part) {
+    const auto begin = std::size_t(TinyDf::part_offsets[part]);
+    const auto end = part + 1 < TinyDf::part_offsets.size() ? std::size_t(TinyDf::part_offsets[part + 1]) : g_cpu.size();
+    INFO("part ", part);
+    // Through 10+ bf16 layers and the loss: a few percent over a part's gradient.
+    CHECK(relative_l2(g_gpu, g_cpu, begin, end) < 5e-2);
+  }
+
+  // Captured against plain: three more steps each (the capture's warm-up is one of the plain ones).
+  faceswap::cuda::DfDeviceStep<tiny, graft::optim::Adam> captured(*host, {.lr = 1e-3f}, per_side, 1e-3f, stream);
+  captured.enqueue(inputs.data());
+  captured.capture(inputs.data());  // one more plain step, then the capture
+  for (int i = 0; i < 2; ++i) captured.replay();
+  for (int i = 0; i < 3; ++i) plain.enqueue(inputs.data());
+  stream.synchronize();
+  CHECK(captured.steps() == 4);
+  CHECK(plain.steps() == 4);
+  const auto p_plain = nn_cuda::DeviceModel<TinyDf>::canonical(plain.model().parameter_buffer());
+  const auto p_captured = nn_cuda::DeviceModel<TinyDf>::canonical(captured.model().parameter_buffer());
+  // cuDNN may order its weight-gradient sums differently from run to run: not bit-equal, close.
+  CHECK(relative_l2(p_captured, p_plain) < 1e-4);
+
+  // It learns: 100 replays on one batch.
+  const auto before = captured.losses().means(stream);
+  for (int i = 0; i < 100; ++i) captured.replay();
+  const auto after = captured.losses().means(stream);
+  MESSAGE("loss src ", before[0], " -> ", after[0], ", dst ", before[1], " -> ", after[1], " in 100 captured steps");
+  CHECK(after[0] < 0.8 * before[0]);
+  CHECK(after[1] < 0.8 * before[1]);
+}
