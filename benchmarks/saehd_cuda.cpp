@@ -5,8 +5,10 @@
 // anchor (shared/anchors/torch_faceswap.py: Adam, 4 rotating input sets,
 // masks of 0/1), which tests/gpu/run.sh runs in the same call.
 //
-//   bench_saehd [--batch 64] [--steps 50] [--warmup 3] [--plain] [--no-nccl]
-// Prints one JSON line: images per second, ms per step, MFU.
+//   bench_saehd [--batch 64] [--steps 50] [--warmup 3] [--plain] [--no-nccl] [--profile]
+// Prints one JSON line: images per second, ms per step, MFU. --profile also
+// prints where one plain step's time goes, by kind of operation.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -38,7 +40,7 @@ constexpr double peak_flops = 796e12;
 struct Args {
   std::int64_t batch = 64;
   int steps = 50, warmup = 3;
-  bool graph = true, nccl = true;
+  bool graph = true, nccl = true, profile = false;
 };
 
 Args parse(int argc, char** argv) {
@@ -57,6 +59,7 @@ Args parse(int argc, char** argv) {
     else if (s == "--warmup") a.warmup = int(value());
     else if (s == "--plain") a.graph = false;
     else if (s == "--no-nccl") a.nccl = false;
+    else if (s == "--profile") a.profile = true;
     else {
       std::fprintf(stderr, "bench_saehd: unknown option %s\n", s.c_str());
       std::exit(2);
@@ -74,6 +77,24 @@ void fill(float* batch, const faceswap::cuda::BatchLayout& layout, std::uint64_t
   const graft::Philox rng(seed);
   for (std::int64_t i = 0; i < layout.mask(); ++i) batch[i] = rng.uniform(0.0f, 1.0f, std::uint64_t(i));
   for (std::int64_t i = layout.mask(); i < layout.floats(); ++i) batch[i] = rng.uniform(0.0f, 1.0f, std::uint64_t(i)) > 0.3f ? 1.0f : 0.0f;
+}
+
+template <class Step>
+void print_profile(Step& step, const float* inputs, cudaStream_t stream) {
+  graft::nn::cuda::Timeline timeline;
+  step.enqueue(inputs, &timeline);
+  const auto totals = timeline.totals();
+  std::vector<std::pair<double, std::string>> rows;
+  double all = 0;
+  for (const auto& [label, ms] : totals) {
+    rows.emplace_back(ms, label);
+    all += ms;
+  }
+  std::sort(rows.rbegin(), rows.rend());
+  std::printf("| operation (one plain step) | ms | share |\n| --- | ---: | ---: |\n");
+  for (const auto& [ms, label] : rows) std::printf("| %s | %.2f | %.1f%% |\n", label.c_str(), ms, 100.0 * ms / all);
+  std::printf("| all | %.2f | |\n", all);
+  (void)stream;
 }
 
 }  // namespace
@@ -117,6 +138,7 @@ int main(int argc, char** argv) try {
   }
   stream.synchronize();
   const auto first = step.losses().means(stream);
+  if (args.profile) print_profile(step, inputs.inputs(), stream);
 
   gpu::Event begin(true), end(true);
   begin.record(stream);

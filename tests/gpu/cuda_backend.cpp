@@ -539,7 +539,12 @@ TEST_CASE("Masked DSSIM and MSE match the CPU losses: per-sample values and grad
       for (std::size_t i = 0; i < v.size(); ++i) v[i] -= start[i];
       return v;
     };
-    CHECK(max_relative_error(added(to_host(grad)), added(grad_cpu), 1e-6) < 1e-4);
+    // Relative to each value, with a floor at a thousandth of the largest:
+    // where the SSIM terms cancel, f32 rounding differs in the last bits.
+    const auto dssim_added = added(grad_cpu);
+    double largest = 0;
+    for (float g : dssim_added) largest = std::max(largest, double(std::abs(g)));
+    CHECK(max_relative_error(added(to_host(grad)), dssim_added, 1e-3 * largest) < 1e-4);
     CHECK(max_relative_error(added(to_host(mse_grad)), added(mse_grad_cpu), 1e-6) < 1e-5);
     // Values only: the gradient buffer is left alone.
     cuda::masked_dssim(s, p.data(), t.data(), nullptr, filter, weight, values.data(), nullptr, stream);

@@ -33,7 +33,7 @@ timeout 240 "$stage/bin/test_cuda_model" 2>&1 | tee "$out/test_cuda_model.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || tests=1
 
 echo "== SAEHD-df-128, batch 64 per side: the whole step as one CUDA graph, and plainly"
-timeout 120 "$stage/bin/bench_saehd" --batch 64 --steps 50 | tee "$out/bench_saehd.jsonl"
+timeout 120 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile | tee "$out/bench_saehd.jsonl"
 saehd=${PIPESTATUS[0]}
 timeout 120 "$stage/bin/bench_saehd" --batch 64 --steps 20 --plain | tee -a "$out/bench_saehd.jsonl"
 [ "${PIPESTATUS[0]}" -eq 0 ] || saehd=1

@@ -161,13 +161,17 @@ class DfDeviceStep {
 #endif
 
   // Enqueues one step on the stream, reading the batch at `inputs` (layout()); capturable.
-  void enqueue(const float* inputs) {
-    nn_cuda::Context c{stream_, cudnn_, blas_, /*accumulate_gradients=*/false};
+  // With a timeline, every operation is marked in it (profiling; not while capturing).
+  void enqueue(const float* inputs, nn_cuda::Timeline* timeline = nullptr) {
+    nn_cuda::Context c{stream_, cudnn_, blas_, /*accumulate_gradients=*/false, timeline};
     const std::int64_t B = layout_.per_side;
+    c.mark("start");
     model_.zero_gradients();
+    c.mark("zero gradients");
     // The stacked batch, channels-last bf16.
     nn_cuda::DeviceTensor x(c, graft::Shape{2 * B, 3, R, R});
     gpu::transpose(inputs + layout_.warped(), x.buffer.data(), 2 * B, 3, pixels, stream_);
+    c.mark("inputs to channels-last bf16");
     auto encoder = model_.template part<"encoder">();
     auto inter = model_.template part<"inter">();
     auto features = encoder.forward(c, std::as_const(x).view());
@@ -186,7 +190,9 @@ class DfDeviceStep {
     encoder.backward_parameters_only(c, features, std::as_const(d_features).view());
     reduce_part(0);
     join_reductions();
+    c.mark("all-reduce (what backward did not hide)");
     optimizer_.step(model_.parameters(), model_.gradients(), model_.parameter_copy(), lr_);
+    c.mark("optimizer");
   }
 
   // Runs one step plainly (the warm-up: workspaces and temporaries come to exist), then captures the next.
@@ -213,6 +219,7 @@ class DfDeviceStep {
     gpu::to_planes(out.value.buffer.data(), B, pixels, 4, 3, rgb.data(), mask.data(), stream_);
     d_rgb.fill_bytes(0);
     d_mask.fill_bytes(0);
+    c.mark("loss: predictions to NCHW f32");
     const float* target = inputs + layout_.target() + side * B * 3 * pixels;
     const float* target_mask = inputs + layout_.mask() + side * B * pixels;
     const float* loss_mask = inputs + layout_.loss_mask() + side * B * pixels;
@@ -224,13 +231,17 @@ class DfDeviceStep {
     dssim(0, graft::loss::dssim_filter_size(O.resolution));
     // DeepFaceLab splits the DSSIM weight over two windows from resolution 256.
     if constexpr (O.resolution >= 256) dssim(1, graft::loss::dssim_second_filter_size(O.resolution));
+    c.mark("loss: DSSIM");
     gpu::masked_mse(rgb_shape, rgb.data(), target, loss_mask, 10.0f, losses_.term(side, 2), d_rgb.data(), stream_);
     gpu::masked_mse(mask_shape, mask.data(), target_mask, nullptr, 10.0f, losses_.term(side, 3), d_mask.data(), stream_);
     nn_cuda::DeviceTensor dy(c, out.value.shape);
+    c.mark("loss: MSE");
     gpu::from_planes(d_rgb.data(), d_mask.data(), B, pixels, 4, 3, dy.buffer.data(), stream_);
+    c.mark("loss: gradient to channels-last bf16");
     const nn_cuda::DeviceTensor d_in = decoder.backward(c, out, std::as_const(dy).view());
     gpu::check(cudaMemcpyAsync(d_code, d_in.buffer.data(), d_in.buffer.bytes(), cudaMemcpyDeviceToDevice, stream_),
                "cudaMemcpyAsync (code gradient)");
+    c.mark("copy");
   }
 
   // Part `i`'s gradients are final: all-reduce them on the communication

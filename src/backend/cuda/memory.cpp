@@ -42,6 +42,17 @@ DeviceAllocator& DeviceAllocator::current() {
 
 void* DeviceAllocator::allocate(std::size_t bytes, cudaStream_t stream) {
   const std::size_t size = size_class(bytes);
+  // Inside a capture, a block the same graph freed earlier on this stream is
+  // reused first: the graph orders its reuse after its last use, and a
+  // capture may not call cudaMalloc at all.
+  if (parking) {
+    for (auto it = parking->begin(); it != parking->end(); ++it)
+      if (it->allocator == this && it->stream == stream && size_class(it->bytes) == size) {
+        void* block = it->block;
+        parking->erase(it);
+        return block;  // still counted as in use: it never left the graph
+      }
+  }
   std::lock_guard lock(mutex_);
   if (auto it = cached_.find({stream, size}); it != cached_.end() && !it->second.empty()) {
     void* block = it->second.back();

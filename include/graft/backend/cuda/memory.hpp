@@ -72,7 +72,9 @@ class DeviceAllocator {
 // `count` elements of T on the current device, from its caching allocator,
 // ordered on `stream`. Uninitialised.
 // While alive, the blocks this thread frees are parked in `into` instead of
-// being cached for reuse; release_parked() gives them back.
+// being cached for reuse, and this thread's allocations take a parked block
+// of their size class and stream first (the graph being captured orders the
+// reuse); release_parked() gives them back.
 class ParkFrees {
  public:
   explicit ParkFrees(std::vector<ParkedBlock>& into);

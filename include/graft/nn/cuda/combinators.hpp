@@ -108,6 +108,7 @@ struct OnDevice<Residual<Body, Post>, In> {
     B::forward(c, p, x, t.body_out.view(), t.body);
     t.sum = DeviceTensor(c, x.shape);
     gpu::add(x.data, t.body_out.buffer.data(), t.sum.buffer.data(), x.numel(), c.stream);
+    c.mark("residual add");
     P::forward(c, p + post_offset, std::as_const(t.sum).view(), y, t.post);
   }
 
@@ -119,6 +120,7 @@ struct OnDevice<Residual<Body, Post>, In> {
     B::backward(c, p, g, x, std::as_const(t.body_out).view(), std::as_const(d_sum).view(), dx, t.body);
     t.body_out = DeviceTensor();
     if (dx.data) gpu::add(dx.data, d_sum.buffer.data(), dx.data, x.numel(), c.stream);
+    c.mark("residual add");
   }
 
   static void to_device_layout(float* w) {
@@ -184,6 +186,7 @@ struct OnDevice<ConcatBranches<Branches...>, In> {
     Child<I>::forward(c, p + offsets[I], x, t.outputs[I].view(), std::get<I>(t.children));
     gpu::copy_channels(t.outputs[I].buffer.data(), channels[I], 0, y.data, out[0], channel_offsets[I], rows(x.batch()),
                        channels[I], c.stream);
+    c.mark("concatenation");
   }
 
   // Branch I's share of dy, its backward, and its input gradient added into dx (the first one writes it).
@@ -193,12 +196,14 @@ struct OnDevice<ConcatBranches<Branches...>, In> {
     DeviceTensor d_out(c, t.outputs[I].shape);
     gpu::copy_channels(dy.data, out[0], channel_offsets[I], d_out.buffer.data(), channels[I], 0, rows(x.batch()), channels[I],
                        c.stream);
+    c.mark("concatenation");
     DeviceTensor d_in;
     if (dx.data && I > 0) d_in = DeviceTensor(c, x.shape);
     const DeviceView into = dx.data ? (I == 0 ? dx : d_in.view()) : DeviceView{};
     Child<I>::backward(c, p + offsets[I], g + offsets[I], x, std::as_const(t.outputs[I]).view(), std::as_const(d_out).view(),
                        into, std::get<I>(t.children));
     if (dx.data && I > 0) gpu::add(dx.data, d_in.buffer.data(), dx.data, x.numel(), c.stream);
+    c.mark("concatenation");
     t.outputs[I] = DeviceTensor();
   }
 };

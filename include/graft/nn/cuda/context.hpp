@@ -9,14 +9,43 @@
 
 #include <cuda_runtime_api.h>
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include "graft/backend/cuda/conv.hpp"
 #include "graft/backend/cuda/dense.hpp"
 #include "graft/backend/cuda/memory.hpp"
+#include "graft/backend/cuda/stream.hpp"
 #include "graft/core/tensor.hpp"
 
 namespace graft::nn::cuda {
 
 namespace gpu = graft::cuda;
+
+// Where a step's time goes, by kind of operation: an event after each
+// operation (only while profiling; never inside a capture), the time between
+// consecutive events charged to the later one's label.
+class Timeline {
+ public:
+  void mark(const char* label, cudaStream_t stream) {
+    marks_.emplace_back(label, gpu::Event(true));
+    marks_.back().second.record(stream);
+  }
+  // Milliseconds per label (synchronises on the last event).
+  std::map<std::string, double> totals() const {
+    std::map<std::string, double> out;
+    if (marks_.empty()) return out;
+    marks_.back().second.synchronize();
+    for (std::size_t i = 1; i < marks_.size(); ++i)
+      out[marks_[i].first] += marks_[i].second.milliseconds_since(marks_[i - 1].second);
+    return out;
+  }
+  void clear() { marks_.clear(); }
+
+ private:
+  std::vector<std::pair<std::string, gpu::Event>> marks_;
+};
 
 // One per thread and GPU, like the handles it holds.
 struct Context {
@@ -28,6 +57,12 @@ struct Context {
   // runs every module once sets this to false, and the convolutions write
   // their weight gradients directly: one pass over them less.
   bool accumulate_gradients = true;
+  Timeline* timeline = nullptr;  // set while profiling
+
+  // Ends an operation for the profile (nothing unless profiling).
+  void mark(const char* label) const {
+    if (timeline) timeline->mark(label, stream);
+  }
 };
 
 // A view of device memory (bf16 activations, NHWC for images).

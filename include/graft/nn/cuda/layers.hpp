@@ -86,6 +86,7 @@ struct ConvolutionOnDevice {
   static void forward(Context& c, const bf16* p, ConstDeviceView x, DeviceView y, Trace&) {
     c.cudnn.conv2d_forward(Cpu::geometry(x.batch()), x.data, p + params[0].offset, has_bias ? p + params[1].offset : nullptr,
                            y.data, Activated ? std::optional<float>(Slope) : std::nullopt, c.stream);
+    c.mark("conv forward (+ bias, LeakyReLU)");
   }
 
   static void backward(Context& c, const bf16* p, float* g, ConstDeviceView x, ConstDeviceView y, ConstDeviceView dy,
@@ -97,8 +98,12 @@ struct ConvolutionOnDevice {
       pre = gpu::DeviceBuffer<bf16>(static_cast<std::size_t>(dy.numel()), c.stream);
       gpu::leaky_relu_backward(y.data, dy.data, pre.data(), dy.numel(), Slope, c.stream);
       d_pre = pre.data();
+      c.mark("LeakyReLU backward");
     }
-    if constexpr (has_bias) gpu::bias_gradient(d_pre, g + params[1].offset, x.batch() * out.h() * out.w(), out.c(), c.stream);
+    if constexpr (has_bias) {
+      gpu::bias_gradient(d_pre, g + params[1].offset, x.batch() * out.h() * out.w(), out.c(), c.stream);
+      c.mark("conv bias gradient");
+    }
     float* dw = g + params[0].offset;
     if (c.accumulate_gradients) {
       const std::int64_t n = params[0].shape.numel();
@@ -108,7 +113,11 @@ struct ConvolutionOnDevice {
     } else {
       c.cudnn.conv2d_backward_weights(geometry, x.data, d_pre, dw, c.stream);
     }
-    if (dx.data) c.cudnn.conv2d_backward_data(geometry, d_pre, p + params[0].offset, dx.data, c.stream);
+    c.mark("conv weight gradient");
+    if (dx.data) {
+      c.cudnn.conv2d_backward_data(geometry, d_pre, p + params[0].offset, dx.data, c.stream);
+      c.mark("conv data gradient");
+    }
   }
 
   static void to_device_layout(float* w) {
@@ -137,12 +146,14 @@ struct OnDevice<Dense<Out, Bias>, In> {
 
   static void forward(Context& c, const bf16* p, ConstDeviceView x, DeviceView y, Trace&) {
     c.blas.dense_forward(shape(x.batch()), x.data, p + params[0].offset, Bias ? p + params[1].offset : nullptr, y.data, c.stream);
+    c.mark("dense forward");
   }
   static void backward(Context& c, const bf16* p, float* g, ConstDeviceView x, ConstDeviceView, ConstDeviceView dy,
                        DeviceView dx, Trace&) {
     c.blas.dense_backward_weights(shape(x.batch()), x.data, dy.data, g + params[0].offset, c.stream);
     if constexpr (Bias) gpu::bias_gradient(dy.data, g + params[1].offset, x.batch(), Out, c.stream);
     if (dx.data) c.blas.dense_backward_data(shape(x.batch()), dy.data, p + params[0].offset, dx.data, c.stream);
+    c.mark("dense backward");
   }
   static void to_device_layout(float*) {}
   static void to_canonical_layout(float*) {}
@@ -153,10 +164,12 @@ struct OnDevice<LeakyReLU<Slope>, In> : WithoutParameters {
   static constexpr Shape out = In;
   static void forward(Context& c, const bf16*, ConstDeviceView x, DeviceView y, Trace&) {
     gpu::leaky_relu_forward(x.data, y.data, x.numel(), Slope, c.stream);
+    c.mark("LeakyReLU forward");
   }
   static void backward(Context& c, const bf16*, float*, ConstDeviceView, ConstDeviceView y, ConstDeviceView dy, DeviceView dx,
                        Trace&) {
     if (dx.data) gpu::leaky_relu_backward(y.data, dy.data, dx.data, y.numel(), Slope, c.stream);
+    c.mark("LeakyReLU backward");
   }
 };
 
@@ -165,10 +178,12 @@ struct OnDevice<Sigmoid, In> : WithoutParameters {
   static constexpr Shape out = In;
   static void forward(Context& c, const bf16*, ConstDeviceView x, DeviceView y, Trace&) {
     gpu::sigmoid_forward(x.data, y.data, x.numel(), c.stream);
+    c.mark("sigmoid");
   }
   static void backward(Context& c, const bf16*, float*, ConstDeviceView, ConstDeviceView y, ConstDeviceView dy, DeviceView dx,
                        Trace&) {
     if (dx.data) gpu::sigmoid_backward(y.data, dy.data, dx.data, y.numel(), c.stream);
+    c.mark("sigmoid");
   }
 };
 
@@ -178,10 +193,12 @@ struct OnDevice<DepthToSpace<Block>, In> : WithoutParameters {
   static constexpr Shape out = Cpu::out;
   static void forward(Context& c, const bf16*, ConstDeviceView x, DeviceView y, Trace&) {
     gpu::depth_to_space_forward(x.data, y.data, x.batch(), Cpu::H, Cpu::W, Cpu::C, Block, c.stream);
+    c.mark("depth-to-space");
   }
   static void backward(Context& c, const bf16*, float*, ConstDeviceView x, ConstDeviceView, ConstDeviceView dy, DeviceView dx,
                        Trace&) {
     if (dx.data) gpu::depth_to_space_backward(dy.data, dx.data, x.batch(), Cpu::H, Cpu::W, Cpu::C, Block, c.stream);
+    c.mark("depth-to-space");
   }
 };
 
@@ -190,10 +207,12 @@ struct OnDevice<PixelNorm, In> : WithoutParameters {
   static constexpr Shape out = In;
   static void forward(Context& c, const bf16*, ConstDeviceView x, DeviceView y, Trace&) {
     gpu::pixel_norm_forward(x.data, y.data, x.batch(), In.numel(), c.stream);
+    c.mark("pixel norm");
   }
   static void backward(Context& c, const bf16*, float*, ConstDeviceView x, ConstDeviceView, ConstDeviceView dy, DeviceView dx,
                        Trace&) {
     if (dx.data) gpu::pixel_norm_backward(x.data, dy.data, dx.data, x.batch(), In.numel(), c.stream);
+    c.mark("pixel norm");
   }
 };
 
@@ -206,10 +225,14 @@ struct ReinterpretOnDevice : WithoutParameters {
                 "nn::cuda: Flatten and Reshape handle vectors and (C, H, W) images");
   static constexpr Shape out = Out;
 
-  static void forward(Context& c, const bf16*, ConstDeviceView x, DeviceView y, Trace&) { move(c, x.data, y.data, x.batch(), In, Out); }
+  static void forward(Context& c, const bf16*, ConstDeviceView x, DeviceView y, Trace&) {
+    move(c, x.data, y.data, x.batch(), In, Out);
+    c.mark("flatten, reshape");
+  }
   static void backward(Context& c, const bf16*, float*, ConstDeviceView x, ConstDeviceView, ConstDeviceView dy, DeviceView dx,
                        Trace&) {
     if (dx.data) move(c, dy.data, dx.data, x.batch(), Out, In);
+    c.mark("flatten, reshape");
   }
 
  private:
@@ -241,10 +264,12 @@ struct OnDevice<Identity, In> : WithoutParameters {
   static constexpr Shape out = In;
   static void forward(Context& c, const bf16*, ConstDeviceView x, DeviceView y, Trace&) {
     copy_on_device(c, x.data, y.data, x.numel());
+    c.mark("copy");
   }
   static void backward(Context& c, const bf16*, float*, ConstDeviceView, ConstDeviceView, ConstDeviceView dy, DeviceView dx,
                        Trace&) {
     if (dx.data) copy_on_device(c, dy.data, dx.data, dy.numel());
+    c.mark("copy");
   }
 };
 
