@@ -42,6 +42,14 @@ double relative_l2(const std::vector<float>& a, const std::vector<float>& b, std
   return std::sqrt(diff / std::max(norm, 1e-30));
 }
 
+// The CPU reference sees the values the GPU sees: inputs and parameters
+// rounded to bf16 (both then compute in f32). Otherwise an element whose
+// pre-activation is within rounding of zero takes the other side of a
+// LeakyReLU on the two backends, and its gradient differs by (1 - slope) dy.
+void round_to_bf16(std::span<float> values) {
+  for (float& v : values) v = static_cast<float>(bf16(v));
+}
+
 // NCHW f32 (host) <-> channels-last bf16 (device), through the backend's own transposes.
 nn_cuda::DeviceTensor to_device_image(const nn_cuda::Context& c, const graft::Tensor& x) {
   gpu::DeviceBuffer<float> staged(std::size_t(x.numel()), c.stream);
@@ -111,10 +119,12 @@ void check_part(M& cpu_model, nn_cuda::DeviceModel<M>& device, Handles& h, std::
   constexpr std::int64_t batch = 4;
   graft::Tensor x(graft::batched(batch, In));
   graft::testing::fill_uniform(x.span(), seed, -1.0f, 1.0f);
+  round_to_bf16(x.span());
   auto cpu_part = cpu_model.template part<Part>();
   auto out = cpu_part.forward(x.view());
   graft::Tensor dy(out.value.shape());
   graft::testing::fill_uniform(dy.span(), seed + 1, -1.0f, 1.0f);
+  round_to_bf16(dy.span());
   const graft::Tensor dx = cpu_part.backward(out, dy.view());
 
   auto gpu_part = device.template part<Part>();
@@ -145,6 +155,7 @@ void check_layer(std::uint64_t seed) {
   Handles h;
   auto cpu_model = std::make_unique<M>(seed);
   graft::testing::fill_uniform(cpu_model->parameter_buffer(), seed + 5, -0.3f, 0.3f);  // biases too: not zeros
+  round_to_bf16(cpu_model->parameter_buffer());
   nn_cuda::DeviceModel<M> device(*cpu_model, h.stream);
   M back(0);
   device.download(back);  // the layout conversion loses nothing
@@ -185,6 +196,7 @@ TEST_CASE("A model of every layer kind on the GPU matches the CPU") {
   Handles h;
   auto cpu_model = std::make_unique<AllLayers>(7);
   graft::testing::fill_uniform(cpu_model->parameter_buffer(), 8, -0.3f, 0.3f);
+  round_to_bf16(cpu_model->parameter_buffer());
   nn_cuda::DeviceModel<AllLayers> device(*cpu_model, h.stream);
   // Rounding errors of bf16 activations compound through the layers, most
   // where a saturated sigmoid's s (1 - s) is taken from a rounded s: stated
@@ -205,6 +217,7 @@ struct TinyBatch {
   std::vector<float> data;
   explicit TinyBatch(std::uint64_t seed) : data(std::size_t(layout.floats())) {
     graft::testing::fill_uniform(std::span(data).first(std::size_t(layout.mask())), seed, 0.0f, 1.0f);
+    round_to_bf16(std::span(data).first(std::size_t(layout.target())));  // the encoder's input, as the GPU reads it
     graft::testing::fill_uniform(std::span(data).subspan(std::size_t(layout.mask())), seed + 1, 0.0f, 1.0f);
   }
   faceswap::SideBatch side(int s) const {
@@ -222,6 +235,7 @@ struct TinyBatch {
 TEST_CASE("SAEHD df on the GPU: losses and gradients match the CPU step; the captured step matches the plain one; it learns") {
   const gpu::Stream stream;
   auto host = std::make_unique<TinyDf>(3);
+  round_to_bf16(host->parameter_buffer());
   const TinyBatch batch(40);
   gpu::DeviceBuffer<float> inputs(batch.data.size(), stream);
   inputs.copy_from_host(batch.data.data());

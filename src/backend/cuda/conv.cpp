@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 
 #include <bit>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -13,6 +14,7 @@
 #include "graft/backend/cuda/check.hpp"
 #include "graft/backend/cuda/elementwise.hpp"
 #include "graft/backend/cuda/memory.hpp"
+#include "graft/backend/cuda/stream.hpp"
 
 // cudnn-frontend built with NV_CUDNN_FRONTEND_USE_DYNAMIC_LOADING finds cuDNN
 // through this handle, which its user opens (see load_cudnn).
@@ -61,35 +63,56 @@ enum class Kind { forward, backward_data, backward_weights };
 
 struct Plan {
   std::shared_ptr<fe::graph::Graph> graph;
-  TensorPtr a, b, bias, out;  // the operands in the order of the call
+  TensorPtr a, b, bias, residual, out;  // the operands in the order of the call
   std::int64_t workspace = 0;
-  bool bf16_weight_gradient = false;  // no engine wrote fp32 dw: bf16, converted after
+  bool bf16_weight_gradient = false;  // dw written in bf16 and converted after
+  bool tuned = false;
+  // The weight gradient's other output type (bf16 when this one is fp32),
+  // timed against this one when the plan is tuned; the faster one stays.
+  std::unique_ptr<Plan> alternative;
 };
+
+// Engines that want more scratch memory than this are left out.
+constexpr std::int64_t max_workspace = std::int64_t{512} << 20;
+
+bool capturing(cudaStream_t stream) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  check(cudaStreamIsCapturing(stream, &status), "cudaStreamIsCapturing");
+  return status != cudaStreamCaptureStatusNone;
+}
 
 }  // namespace
 
 struct Cudnn::Impl {
   cudnnHandle_t handle = nullptr;
   using Key = std::tuple<Kind, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
-                         std::int64_t, bool, bool, std::uint32_t>;
+                         std::int64_t, bool, bool, std::uint32_t, bool>;
   std::map<Key, Plan> plans;
   DeviceBuffer<std::byte> workspace;
   mutable std::mutex mutex;
 
-  Plan& plan(Kind kind, const Conv2dGeometry& g, bool bias, std::optional<float> slope) {
-    const Key key{kind,     g.batch,  g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel, g.stride, g.padding,
-                  bias,     slope.has_value(), slope ? std::bit_cast<std::uint32_t>(*slope) : 0u};
+  Plan& plan(Kind kind, const Conv2dGeometry& g, bool bias, std::optional<float> slope, bool residual = false) {
+    const Key key{kind,     g.batch,  g.in_channels,     g.in_h, g.in_w, g.out_channels, g.kernel, g.stride, g.padding,
+                  bias,     slope.has_value(), slope ? std::bit_cast<std::uint32_t>(*slope) : 0u, residual};
     if (auto it = plans.find(key); it != plans.end()) return it->second;
-    if (kind != Kind::backward_weights) return plans.emplace(key, build(kind, g, bias, slope, false)).first->second;
-    // The weight gradient in fp32 where an engine takes it, else in bf16.
+    if (kind != Kind::backward_weights) return plans.emplace(key, build(kind, g, bias, slope, residual, false)).first->second;
+    // The weight gradient in fp32 and in bf16 (converted after), where engines take them; tuning keeps the faster.
+    std::optional<Plan> f32, b16;
     try {
-      return plans.emplace(key, build(kind, g, bias, slope, false)).first->second;
+      f32 = build(kind, g, bias, slope, false, false);
     } catch (const Error&) {
-      return plans.emplace(key, build(kind, g, bias, slope, true)).first->second;
     }
+    try {
+      b16 = build(kind, g, bias, slope, false, true);
+    } catch (const Error&) {
+      if (!f32) throw;
+    }
+    if (!f32) return plans.emplace(key, std::move(*b16)).first->second;
+    if (b16) f32->alternative = std::make_unique<Plan>(std::move(*b16));
+    return plans.emplace(key, std::move(*f32)).first->second;
   }
 
-  Plan build(Kind kind, const Conv2dGeometry& g, bool bias, std::optional<float> slope, bool bf16_weight_gradient) {
+  Plan build(Kind kind, const Conv2dGeometry& g, bool bias, std::optional<float> slope, bool residual, bool bf16_weight_gradient) {
     Plan p;
     p.bf16_weight_gradient = bf16_weight_gradient;
     p.graph = std::make_shared<fe::graph::Graph>();
@@ -109,6 +132,10 @@ struct Cudnn::Impl {
           const std::int64_t k = g.out_channels;
           p.bias = graph.tensor(fe::graph::Tensor_attributes().set_name("bias").set_dim({1, k, 1, 1}).set_stride({k, 1, k, k}));
           y = graph.pointwise(y, p.bias, fe::graph::Pointwise_attributes().set_mode(fe::PointwiseMode_t::ADD));
+        }
+        if (residual) {
+          p.residual = activation(graph, "residual", g.batch, g.out_channels, oh, ow);
+          y = graph.pointwise(y, p.residual, fe::graph::Pointwise_attributes().set_mode(fe::PointwiseMode_t::ADD));
         }
         if (slope)
           y = graph.pointwise(
@@ -142,16 +169,63 @@ struct Cudnn::Impl {
     check_frontend(graph.validate(), "graph validation", g);
     check_frontend(graph.build_operation_graph(handle), "operation graph", g);
     check_frontend(graph.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}), "execution plans", g);
+    graph.deselect_workspace_greater_than(max_workspace);
     check_frontend(graph.check_support(handle), "support (no engine takes this graph)", g);
-    check_frontend(graph.build_plans(handle), "plan build", g);
+    // Every engine that takes the graph: the first run times them (tune) and keeps the fastest.
+    check_frontend(graph.build_plans(handle, fe::BuildPlanPolicy_t::ALL), "plan build", g);
     check_frontend(graph.get_workspace_size(p.workspace), "workspace size", g);
     return p;
   }
 
-  void run(Plan& p, std::unordered_map<TensorPtr, void*> operands, const Conv2dGeometry& g, cudaStream_t stream) {
+  void reserve(std::int64_t bytes, cudaStream_t stream) {
+    if (std::size_t(bytes) > workspace.size()) workspace = DeviceBuffer<std::byte>(std::size_t(bytes), stream);
+  }
+
+  // Times every engine of the plan on these operands and keeps the fastest
+  // (cuDNN's heuristics pick a slow weight-gradient engine for some of
+  // SAEHD's shapes). Synchronises: never inside a capture, which runs the
+  // warmed-up plan as it is.
+  void tune(Plan& p, std::unordered_map<TensorPtr, void*>& operands, const Conv2dGeometry& g, cudaStream_t stream) {
+    if (p.tuned || capturing(stream)) return;
     check_cudnn(cudnnSetStream(handle, stream), "cudnnSetStream");
-    if (std::size_t(p.workspace) > workspace.size()) workspace = DeviceBuffer<std::byte>(std::size_t(p.workspace), stream);
+    reserve(p.graph->get_autotune_workspace_size(), stream);
+    check_frontend(p.graph->autotune(handle, operands, workspace.data()), "autotuning", g);
+    check_frontend(p.graph->get_workspace_size(p.workspace), "workspace size", g);
+    p.tuned = true;
+  }
+
+  void run(Plan& p, std::unordered_map<TensorPtr, void*> operands, const Conv2dGeometry& g, cudaStream_t stream) {
+    tune(p, operands, g, stream);
+    check_cudnn(cudnnSetStream(handle, stream), "cudnnSetStream");
+    reserve(p.workspace, stream);
     check_frontend(p.graph->execute(handle, operands, workspace.data()), "execution", g);
+  }
+
+  // dw (f32) from the plan, through a bf16 buffer when the plan writes bf16.
+  void weight_gradient(Plan& p, const Conv2dGeometry& g, const bf16* x, const bf16* dy, float* dw, cudaStream_t stream) {
+    if (!p.bf16_weight_gradient) {
+      run(p, {{p.a, const_cast<bf16*>(x)}, {p.b, const_cast<bf16*>(dy)}, {p.out, dw}}, g, stream);
+      return;
+    }
+    const std::int64_t count = g.out_channels * g.kernel * g.kernel * g.in_channels;
+    DeviceBuffer<bf16> dw_bf16(std::size_t(count), stream);
+    run(p, {{p.a, const_cast<bf16*>(x)}, {p.b, const_cast<bf16*>(dy)}, {p.out, dw_bf16.data()}}, g, stream);
+    to_f32(dw_bf16.data(), dw, count, stream);
+  }
+
+  // Milliseconds of one weight gradient with plan p (tuned first), the best of three.
+  float time_weight_gradient(Plan& p, const Conv2dGeometry& g, const bf16* x, const bf16* dy, float* dw, cudaStream_t stream) {
+    weight_gradient(p, g, x, dy, dw, stream);  // tunes
+    Event begin(true), end(true);
+    float best = INFINITY;
+    for (int i = 0; i < 3; ++i) {
+      begin.record(stream);
+      weight_gradient(p, g, x, dy, dw, stream);
+      end.record(stream);
+      end.synchronize();
+      best = std::min(best, end.milliseconds_since(begin));
+    }
+    return best;
   }
 };
 
@@ -167,11 +241,12 @@ Cudnn::~Cudnn() {
 }
 
 void Cudnn::conv2d_forward(const Conv2dGeometry& g, const bf16* x, const bf16* w, const bf16* bias, bf16* y,
-                           std::optional<float> leaky_slope, cudaStream_t stream) {
+                           std::optional<float> leaky_slope, cudaStream_t stream, const bf16* residual) {
   std::lock_guard lock(impl_->mutex);
-  Plan& p = impl_->plan(Kind::forward, g, bias != nullptr, leaky_slope);
+  Plan& p = impl_->plan(Kind::forward, g, bias != nullptr, leaky_slope, residual != nullptr);
   std::unordered_map<TensorPtr, void*> operands{{p.a, const_cast<bf16*>(x)}, {p.b, const_cast<bf16*>(w)}, {p.out, y}};
   if (bias) operands.emplace(p.bias, const_cast<bf16*>(bias));
+  if (residual) operands.emplace(p.residual, const_cast<bf16*>(residual));
   impl_->run(p, std::move(operands), g, stream);
 }
 
@@ -184,14 +259,14 @@ void Cudnn::conv2d_backward_data(const Conv2dGeometry& g, const bf16* dy, const 
 void Cudnn::conv2d_backward_weights(const Conv2dGeometry& g, const bf16* x, const bf16* dy, float* dw, cudaStream_t stream) {
   std::lock_guard lock(impl_->mutex);
   Plan& p = impl_->plan(Kind::backward_weights, g, false, std::nullopt);
-  if (!p.bf16_weight_gradient) {
-    impl_->run(p, {{p.a, const_cast<bf16*>(x)}, {p.b, const_cast<bf16*>(dy)}, {p.out, dw}}, g, stream);
-    return;
+  if (p.alternative && !capturing(stream)) {
+    // fp32 or bf16 dw, whichever is faster here (both write dw; the last run below is the one that counts).
+    const float f32 = impl_->time_weight_gradient(p, g, x, dy, dw, stream);
+    const float b16 = impl_->time_weight_gradient(*p.alternative, g, x, dy, dw, stream);
+    if (b16 < f32) p = std::move(*std::unique_ptr<Plan>(std::move(p.alternative)));
+    p.alternative.reset();
   }
-  const std::int64_t count = g.out_channels * g.kernel * g.kernel * g.in_channels;
-  DeviceBuffer<bf16> dw_bf16(std::size_t(count), stream);
-  impl_->run(p, {{p.a, const_cast<bf16*>(x)}, {p.b, const_cast<bf16*>(dy)}, {p.out, dw_bf16.data()}}, g, stream);
-  to_f32(dw_bf16.data(), dw, count, stream);
+  impl_->weight_gradient(p, g, x, dy, dw, stream);
 }
 
 std::size_t Cudnn::cached_graphs() const {

@@ -9,8 +9,10 @@
 // backend fuses them into oneDNN's convolution. Backward data and weights
 // are cuDNN graphs too; the weight gradient is fp32, for the fp32 master
 // gradients. Graphs are built once per geometry and kept (building one takes
-// milliseconds). Their workspace comes from the caching allocator: run a
-// step once before capturing it, so that nothing is allocated inside.
+// milliseconds). The first run of a graph times every engine that takes it
+// and keeps the fastest (for the weight gradient, also fp32 against bf16
+// output). Their workspace comes from the caching allocator: run a step once
+// before capturing it, so that nothing is tuned or allocated inside.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -34,9 +36,10 @@ class Cudnn {
   Cudnn(const Cudnn&) = delete;
   Cudnn& operator=(const Cudnn&) = delete;
 
-  // y = leaky_relu(conv(x, w) + bias) (without the activation when no slope is given; bias may be null).
+  // y = leaky_relu(conv(x, w) + bias + residual) (without the activation when
+  // no slope is given; bias and residual (N, OH, OW, K) may be null).
   void conv2d_forward(const Conv2dGeometry& g, const bf16* x, const bf16* w, const bf16* bias, bf16* y,
-                      std::optional<float> leaky_slope, cudaStream_t stream);
+                      std::optional<float> leaky_slope, cudaStream_t stream, const bf16* residual = nullptr);
   // dx = the gradient of the convolution for dy (already through the activation); overwritten.
   void conv2d_backward_data(const Conv2dGeometry& g, const bf16* dy, const bf16* w, bf16* dx, cudaStream_t stream);
   // dw (K, R, S, C), fp32, overwritten.
@@ -52,5 +55,10 @@ class Cudnn {
 // db (K) += the sum of dy (rows x K, channels last) over the rows, in fp32,
 // in a fixed order (two passes, no atomics): the same bits on every run.
 void bias_gradient(const bf16* dy, float* db, std::int64_t rows, std::int64_t channels, cudaStream_t stream);
+// The same for a convolution fused with LeakyReLU: d_pre = dy where y > 0,
+// slope * dy elsewhere (from the output y, as leaky_relu_backward), written,
+// and db += its sum over the rows; one pass over dy and y.
+void leaky_relu_bias_gradient(const bf16* y, const bf16* dy, float slope, bf16* d_pre, float* db, std::int64_t rows,
+                              std::int64_t channels, cudaStream_t stream);
 
 }  // namespace graft::cuda

@@ -45,6 +45,19 @@ struct OnDevice<Seq<Ls...>, In> {
 
   static void forward(Context& c, const bf16* p, ConstDeviceView x, DeviceView y, Trace& t) { forward_from<0>(c, p, x, y, t); }
 
+  // A Seq that ends in a convolution without activation can end in
+  // activation(conv + residual), one cuDNN graph (Residual uses it).
+  static constexpr bool ends_in_plain_convolution =
+      requires(Context& c, const bf16* p, ConstDeviceView x, DeviceView y, const bf16* r, std::optional<float> s) {
+        Child<count - 1>::forward_with_residual(c, p, x, y, r, s);
+      };
+  static void forward_with_residual(Context& c, const bf16* p, ConstDeviceView x, DeviceView y, Trace& t,
+                                    const bf16* residual, std::optional<float> slope)
+    requires ends_in_plain_convolution
+  {
+    forward_from<0>(c, p, x, y, t, residual, slope);
+  }
+
   static void backward(Context& c, const bf16* p, float* g, ConstDeviceView x, ConstDeviceView y, ConstDeviceView dy,
                        DeviceView dx, Trace& t) {
     backward_from<count - 1>(c, p, g, x, y, dy, dx, t);
@@ -60,14 +73,19 @@ struct OnDevice<Seq<Ls...>, In> {
   }
 
  private:
+  // With a residual, the last child adds it before `slope`'s activation.
   template <std::size_t I>
-  static void forward_from(Context& c, const bf16* p, ConstDeviceView in, DeviceView y, Trace& t) {
+  static void forward_from(Context& c, const bf16* p, ConstDeviceView in, DeviceView y, Trace& t, const bf16* residual = nullptr,
+                           std::optional<float> slope = std::nullopt) {
     if constexpr (I + 1 == count) {
+      if constexpr (ends_in_plain_convolution) {
+        if (residual) return Child<I>::forward_with_residual(c, p + offsets[I], in, y, residual, slope);
+      }
       Child<I>::forward(c, p + offsets[I], in, y, std::get<I>(t.children));
     } else {
       t.intermediate[I] = DeviceTensor(c, batched(in.batch(), Child<I>::out));
       Child<I>::forward(c, p + offsets[I], in, t.intermediate[I].view(), std::get<I>(t.children));
-      forward_from<I + 1>(c, p, t.intermediate[I].view(), y, t);
+      forward_from<I + 1>(c, p, t.intermediate[I].view(), y, t, residual, slope);
     }
   }
 
@@ -87,7 +105,27 @@ struct OnDevice<Seq<Ls...>, In> {
   }
 };
 
-// y = Post(x + Body(x)).
+// The activation a Residual's Post applies, when the convolution's fused
+// graph can apply it instead: LeakyReLU (its slope) or Identity (none).
+template <class Post>
+struct FusablePost {
+  static constexpr bool fusable = false;
+};
+template <float Slope>
+struct FusablePost<LeakyReLU<Slope>> {
+  static constexpr bool fusable = true;
+  static constexpr std::optional<float> slope = Slope;
+};
+template <>
+struct FusablePost<Identity> {
+  static constexpr bool fusable = true;
+  static constexpr std::optional<float> slope = std::nullopt;
+};
+
+// y = Post(x + Body(x)). When Body ends in a convolution without activation
+// and Post is LeakyReLU or Identity (DeepFaceLab's ResidualBlock), the add and
+// the activation ride in that convolution's cuDNN graph: no body output, no
+// sum written. Post's backward needs only its output, which the fused path has.
 template <class Body, class Post, Shape In>
 struct OnDevice<Residual<Body, Post>, In> {
   using Cpu = Bound<Residual<Body, Post>, In>;
@@ -103,7 +141,13 @@ struct OnDevice<Residual<Body, Post>, In> {
     typename P::Trace post;
   };
 
+  static constexpr bool fused = FusablePost<Post>::fusable && requires { requires B::ends_in_plain_convolution; };
+
   static void forward(Context& c, const bf16* p, ConstDeviceView x, DeviceView y, Trace& t) {
+    if constexpr (fused) {
+      B::forward_with_residual(c, p, x, y, t.body, x.data, FusablePost<Post>::slope);
+      return;
+    }
     t.body_out = DeviceTensor(c, x.shape);
     B::forward(c, p, x, t.body_out.view(), t.body);
     t.sum = DeviceTensor(c, x.shape);
@@ -115,9 +159,12 @@ struct OnDevice<Residual<Body, Post>, In> {
   static void backward(Context& c, const bf16* p, float* g, ConstDeviceView x, ConstDeviceView y, ConstDeviceView dy,
                        DeviceView dx, Trace& t) {
     DeviceTensor d_sum(c, x.shape);
-    P::backward(c, p + post_offset, g + post_offset, std::as_const(t.sum).view(), y, dy, d_sum.view(), t.post);
+    // Fused, neither the sum nor the body's output was kept: Post's backward
+    // reads only y, and the body's last (plain) convolution reads no output.
+    const ConstDeviceView sum = fused ? y : std::as_const(t.sum).view(), body_out = fused ? y : std::as_const(t.body_out).view();
+    P::backward(c, p + post_offset, g + post_offset, sum, y, dy, d_sum.view(), t.post);
     t.sum = DeviceTensor();
-    B::backward(c, p, g, x, std::as_const(t.body_out).view(), std::as_const(d_sum).view(), dx, t.body);
+    B::backward(c, p, g, x, body_out, std::as_const(d_sum).view(), dx, t.body);
     t.body_out = DeviceTensor();
     if (dx.data) gpu::add(dx.data, d_sum.buffer.data(), dx.data, x.numel(), c.stream);
     c.mark("residual add");

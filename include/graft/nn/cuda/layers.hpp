@@ -89,19 +89,35 @@ struct ConvolutionOnDevice {
     c.mark("conv forward (+ bias, LeakyReLU)");
   }
 
+  // y = activation(conv(x) + bias + residual) in one cuDNN graph: how a
+  // residual block ends (Residual's lowering); only for a convolution without its own activation.
+  static void forward_with_residual(Context& c, const bf16* p, ConstDeviceView x, DeviceView y, const bf16* residual,
+                                    std::optional<float> slope)
+    requires(!Activated)
+  {
+    c.cudnn.conv2d_forward(Cpu::geometry(x.batch()), x.data, p + params[0].offset, has_bias ? p + params[1].offset : nullptr,
+                           y.data, slope, c.stream, residual);
+    c.mark("conv forward (+ bias, residual, LeakyReLU)");
+  }
+
   static void backward(Context& c, const bf16* p, float* g, ConstDeviceView x, ConstDeviceView y, ConstDeviceView dy,
                        DeviceView dx, Trace&) {
     const auto geometry = Cpu::geometry(x.batch());
     gpu::DeviceBuffer<bf16> pre;
     const bf16* d_pre = dy.data;
+    const std::int64_t rows = x.batch() * out.h() * out.w();
     if constexpr (Activated) {
       pre = gpu::DeviceBuffer<bf16>(static_cast<std::size_t>(dy.numel()), c.stream);
-      gpu::leaky_relu_backward(y.data, dy.data, pre.data(), dy.numel(), Slope, c.stream);
       d_pre = pre.data();
-      c.mark("LeakyReLU backward");
-    }
-    if constexpr (has_bias) {
-      gpu::bias_gradient(d_pre, g + params[1].offset, x.batch() * out.h() * out.w(), out.c(), c.stream);
+      if constexpr (has_bias) {
+        gpu::leaky_relu_bias_gradient(y.data, dy.data, Slope, pre.data(), g + params[1].offset, rows, out.c(), c.stream);
+        c.mark("LeakyReLU backward + conv bias gradient");
+      } else {
+        gpu::leaky_relu_backward(y.data, dy.data, pre.data(), dy.numel(), Slope, c.stream);
+        c.mark("LeakyReLU backward");
+      }
+    } else if constexpr (has_bias) {
+      gpu::bias_gradient(d_pre, g + params[1].offset, rows, out.c(), c.stream);
       c.mark("conv bias gradient");
     }
     float* dw = g + params[0].offset;
