@@ -147,9 +147,11 @@ class DfDeviceStep {
   using Device = nn_cuda::DeviceModel<Model>;
   static constexpr std::int64_t R = O.resolution, pixels = R * R;
 
-  DfDeviceStep(const Model& host, typename Optimizer::Config optimizer, std::int64_t per_side, float lr, cudaStream_t stream)
+  DfDeviceStep(const Model& host, typename Optimizer::Config optimizer, std::int64_t per_side, float lr, cudaStream_t stream,
+               gpu::CudnnOptions cudnn = {})
       : stream_(stream),
         layout_{per_side, R},
+        cudnn_(cudnn),
         model_(host, stream),
         optimizer_(optimizer, Device::size, stream),
         losses_(per_side, O.resolution, stream),

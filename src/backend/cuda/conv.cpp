@@ -84,6 +84,7 @@ bool capturing(cudaStream_t stream) {
 }  // namespace
 
 struct Cudnn::Impl {
+  CudnnOptions options;
   cudnnHandle_t handle = nullptr;
   using Key = std::tuple<Kind, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
                          std::int64_t, bool, bool, std::uint32_t, bool>;
@@ -96,16 +97,19 @@ struct Cudnn::Impl {
                   bias,     slope.has_value(), slope ? std::bit_cast<std::uint32_t>(*slope) : 0u, residual};
     if (auto it = plans.find(key); it != plans.end()) return it->second;
     if (kind != Kind::backward_weights) return plans.emplace(key, build(kind, g, bias, slope, residual, false)).first->second;
-    // The weight gradient in fp32 and in bf16 (converted after), where engines take them; tuning keeps the faster.
+    // The weight gradient in fp32 where an engine takes it, else in bf16
+    // (converted after); when tuning, both, and the first run keeps the faster.
     std::optional<Plan> f32, b16;
     try {
       f32 = build(kind, g, bias, slope, false, false);
     } catch (const Error&) {
     }
-    try {
-      b16 = build(kind, g, bias, slope, false, true);
-    } catch (const Error&) {
-      if (!f32) throw;
+    if (!f32 || options.tune_engines) {
+      try {
+        b16 = build(kind, g, bias, slope, false, true);
+      } catch (const Error&) {
+        if (!f32) throw;
+      }
     }
     if (!f32) return plans.emplace(key, std::move(*b16)).first->second;
     if (b16) f32->alternative = std::make_unique<Plan>(std::move(*b16));
@@ -168,12 +172,24 @@ struct Cudnn::Impl {
     }
     check_frontend(graph.validate(), "graph validation", g);
     check_frontend(graph.build_operation_graph(handle), "operation graph", g);
-    check_frontend(graph.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}), "execution plans", g);
     graph.deselect_workspace_greater_than(max_workspace);
+    if (!options.tune_engines) {
+      // cuDNN's heuristic choice: the first engine on its list that builds.
+      check_frontend(graph.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}), "execution plans", g);
+      check_frontend(graph.check_support(handle), "support (no engine takes this graph)", g);
+      check_frontend(graph.build_plans(handle), "plan build", g);
+      check_frontend(graph.get_workspace_size(p.workspace), "workspace size", g);
+      p.tuned = true;
+      return p;
+    }
+    // The first few engines of the heuristic's list (building one can take
+    // seconds: runtime-fused engines are compiled), timed by the first run.
+    check_frontend(graph.create_execution_plans({fe::HeurMode_t::A}), "execution plans", g);
     check_frontend(graph.check_support(handle), "support (no engine takes this graph)", g);
-    // Every engine that takes the graph: the first run times them (tune) and keeps the fastest.
-    check_frontend(graph.build_plans(handle, fe::BuildPlanPolicy_t::ALL), "plan build", g);
-    check_frontend(graph.get_workspace_size(p.workspace), "workspace size", g);
+    int built = 0;
+    for (std::int64_t i = 0; i < graph.get_execution_plan_count() && built < options.tuned_engines; ++i)
+      built += graph.build_plan_at_index(i).is_good();
+    if (built == 0) check_frontend(graph.build_plans(handle), "plan build", g);
     return p;
   }
 
@@ -186,7 +202,8 @@ struct Cudnn::Impl {
   // SAEHD's shapes). Synchronises: never inside a capture, which runs the
   // warmed-up plan as it is.
   void tune(Plan& p, std::unordered_map<TensorPtr, void*>& operands, const Conv2dGeometry& g, cudaStream_t stream) {
-    if (p.tuned || capturing(stream)) return;
+    if (p.tuned) return;
+    graft::check(!capturing(stream), "cuda::Cudnn: a convolution ran for the first time inside a capture; run the step once before capturing it");
     check_cudnn(cudnnSetStream(handle, stream), "cudnnSetStream");
     reserve(p.graph->get_autotune_workspace_size(), stream);
     check_frontend(p.graph->autotune(handle, operands, workspace.data()), "autotuning", g);
@@ -229,7 +246,8 @@ struct Cudnn::Impl {
   }
 };
 
-Cudnn::Cudnn() : impl_(std::make_unique<Impl>()) {
+Cudnn::Cudnn(CudnnOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = options;
   load_cudnn();
   check_cudnn(cudnnCreate(&impl_->handle), "cudnnCreate");
 }
@@ -259,7 +277,7 @@ void Cudnn::conv2d_backward_data(const Conv2dGeometry& g, const bf16* dy, const 
 void Cudnn::conv2d_backward_weights(const Conv2dGeometry& g, const bf16* x, const bf16* dy, float* dw, cudaStream_t stream) {
   std::lock_guard lock(impl_->mutex);
   Plan& p = impl_->plan(Kind::backward_weights, g, false, std::nullopt);
-  if (p.alternative && !capturing(stream)) {
+  if (p.alternative) {  // only when tuning, on the first run (never inside a capture: tune() refuses)
     // fp32 or bf16 dw, whichever is faster here (both write dw; the last run below is the one that counts).
     const float f32 = impl_->time_weight_gradient(p, g, x, dy, dw, stream);
     const float b16 = impl_->time_weight_gradient(*p.alternative, g, x, dy, dw, stream);

@@ -9,10 +9,12 @@
 // backend fuses them into oneDNN's convolution. Backward data and weights
 // are cuDNN graphs too; the weight gradient is fp32, for the fp32 master
 // gradients. Graphs are built once per geometry and kept (building one takes
-// milliseconds). The first run of a graph times every engine that takes it
-// and keeps the fastest (for the weight gradient, also fp32 against bf16
-// output). Their workspace comes from the caching allocator: run a step once
-// before capturing it, so that nothing is tuned or allocated inside.
+// milliseconds) with cuDNN's heuristic choice of engine, or, with
+// CudnnOptions::tune_engines, the first run of a graph times the first few
+// engines of the heuristic's list and keeps the fastest (for the weight
+// gradient, also fp32 against bf16 output). Their workspace comes from the
+// caching allocator: run a step once before capturing it, so that nothing is
+// tuned or allocated inside.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -28,10 +30,18 @@ namespace graft::cuda {
 
 using cpu::Conv2dGeometry;
 
+struct CudnnOptions {
+  // Time engines on the first run instead of taking the heuristic's first.
+  // Not yet measured on a GPU (docs/cuda.md): SAEHD-df-128's weight gradients
+  // took half the step with the heuristic's choice on an H200.
+  bool tune_engines = false;
+  int tuned_engines = 4;  // how many of the heuristic's list are built and timed per graph
+};
+
 // A cuDNN handle and the graphs built with it: one per thread and GPU.
 class Cudnn {
  public:
-  Cudnn();
+  explicit Cudnn(CudnnOptions options = {});
   ~Cudnn();
   Cudnn(const Cudnn&) = delete;
   Cudnn& operator=(const Cudnn&) = delete;
