@@ -87,6 +87,18 @@ void depth_to_space(benchmark::State& state) {
 }
 BENCHMARK(depth_to_space)->UseManualTime()->Unit(benchmark::kMicrosecond);
 
+// The same in bf16, as the model runs it.
+void depth_to_space_bf16(benchmark::State& state) {
+  const cuda::Stream stream;
+  const std::int64_t batch = 128, h = 64, w = 64, c = 128;
+  const std::int64_t n = batch * h * w * 4 * c;
+  auto f = random_device(std::size_t(n), 4, stream);
+  cuda::DeviceBuffer<graft::bf16> in(std::size_t(n), stream), out(std::size_t(n), stream);
+  cuda::to_bf16(f.data(), in.data(), n, stream);
+  time_on_device(state, stream, double(n) * 4, [&] { cuda::depth_to_space_forward(in.data(), out.data(), batch, h, w, c, 2, stream); });
+}
+BENCHMARK(depth_to_space_bf16)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
 template <class T>
 cuda::DeviceBuffer<T> random_bf16(std::size_t n, std::uint64_t seed, cudaStream_t stream) {
   auto f = random_device(n, seed, stream);
@@ -101,22 +113,58 @@ void set_flops(benchmark::State& state, double flops) {
 }
 
 #if defined(GRAFT_WITH_CUDNN)
-// decoder.upscale1's convolution (256 -> 4 x 256 channels at 16 x 16) and encoder.down2 (128 -> 256, 5x5, stride 2).
+// Two SAEHD-df-128 convolutions at batch 128 (64 per side): "encoder:0" is
+// decoder.upscale1's (256 -> 4 x 256 channels at 16 x 16, 3x3), "encoder:1"
+// encoder.down2's (128 -> 256, 5x5, stride 2, 32 x 32 in). Forward, the data
+// gradient and the weight gradient (with cuDNN's heuristic engine, and with
+// CudnnOptions::tune_engines: the weight gradients took half the SAEHD step on an H200).
+struct ConvCase {
+  graft::cpu::Conv2dGeometry g;
+  cuda::DeviceBuffer<graft::bf16> x, w, b, y;
+  cuda::DeviceBuffer<float> dw;
+  double flops;
+  ConvCase(bool encoder, cudaStream_t stream)
+      : g(encoder ? graft::cpu::Conv2dGeometry{128, 128, 32, 32, 256, 5, 2, 2}
+                  : graft::cpu::Conv2dGeometry{128, 256, 16, 16, 1024, 3, 1, 1}),
+        x(random_bf16<graft::bf16>(std::size_t(g.batch * g.in_channels * g.in_h * g.in_w), 5, stream)),
+        w(random_bf16<graft::bf16>(std::size_t(g.out_channels * g.in_channels * g.kernel * g.kernel), 6, stream)),
+        b(random_bf16<graft::bf16>(std::size_t(g.out_channels), 7, stream)),
+        y(random_bf16<graft::bf16>(std::size_t(g.batch * g.out_channels * g.out_h() * g.out_w()), 8, stream)),
+        dw(std::size_t(g.out_channels * g.in_channels * g.kernel * g.kernel), stream),
+        flops(2.0 * double(g.batch * g.out_channels * g.out_h() * g.out_w() * g.in_channels * g.kernel * g.kernel)) {}
+};
+
 void conv_forward(benchmark::State& state) {
   const cuda::Stream stream;
   cuda::Cudnn cudnn;
-  const bool decoder = state.range(0) == 0;
-  const graft::cpu::Conv2dGeometry g = decoder ? graft::cpu::Conv2dGeometry{128, 256, 16, 16, 1024, 3, 1, 1}
-                                               : graft::cpu::Conv2dGeometry{128, 128, 32, 32, 256, 5, 2, 2};
-  auto x = random_bf16<graft::bf16>(std::size_t(g.batch * g.in_channels * g.in_h * g.in_w), 5, stream);
-  auto w = random_bf16<graft::bf16>(std::size_t(g.out_channels * g.in_channels * g.kernel * g.kernel), 6, stream);
-  auto b = random_bf16<graft::bf16>(std::size_t(g.out_channels), 7, stream);
-  cuda::DeviceBuffer<graft::bf16> y(std::size_t(g.batch * g.out_channels * g.out_h() * g.out_w()), stream);
-  const double flops = 2.0 * double(g.batch * g.out_channels * g.out_h() * g.out_w() * g.in_channels * g.kernel * g.kernel);
-  time_on_device(state, stream, 0, [&] { cudnn.conv2d_forward(g, x.data(), w.data(), b.data(), y.data(), 0.1f, stream); });
-  set_flops(state, flops);
+  ConvCase c(state.range(0) == 1, stream);
+  time_on_device(state, stream, 0, [&] { cudnn.conv2d_forward(c.g, c.x.data(), c.w.data(), c.b.data(), c.y.data(), 0.1f, stream); });
+  set_flops(state, c.flops);
 }
 BENCHMARK(conv_forward)->Arg(0)->Arg(1)->ArgName("encoder")->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+void conv_backward_data(benchmark::State& state) {
+  const cuda::Stream stream;
+  cuda::Cudnn cudnn;
+  ConvCase c(state.range(0) == 1, stream);
+  cuda::DeviceBuffer<graft::bf16> dx(std::size_t(c.g.batch * c.g.in_channels * c.g.in_h * c.g.in_w), stream);
+  time_on_device(state, stream, 0, [&] { cudnn.conv2d_backward_data(c.g, c.y.data(), c.w.data(), dx.data(), stream); });
+  set_flops(state, c.flops);
+}
+BENCHMARK(conv_backward_data)->Arg(0)->Arg(1)->ArgName("encoder")->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+void conv_backward_weights(benchmark::State& state) {
+  const cuda::Stream stream;
+  cuda::Cudnn cudnn({.tune_engines = state.range(1) == 1});
+  ConvCase c(state.range(0) == 1, stream);
+  time_on_device(state, stream, 0, [&] { cudnn.conv2d_backward_weights(c.g, c.x.data(), c.y.data(), c.dw.data(), stream); });
+  set_flops(state, c.flops);
+}
+BENCHMARK(conv_backward_weights)
+    ->ArgsProduct({{0, 1}, {0, 1}})
+    ->ArgNames({"encoder", "tuned"})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 #endif
 
 // inter.dense1: 32768 -> 256 features at batch 128.

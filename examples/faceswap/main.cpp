@@ -88,6 +88,11 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
   cmd->add_option("--save-every", o.save_every, "also save the checkpoint every N steps (0: off)");
   cmd->add_option("--log-every", o.log_every, "write metrics.jsonl and TensorBoard every N steps");
   cmd->add_flag("--tensorboard,!--no-tensorboard", o.tensorboard, "write TensorBoard event files in tensorboard/");
+  cmd->add_option("--backend", o.backend,
+                  "cpu, or cuda: the whole step on one GPU as a CUDA graph, bf16 activations (df models; a checkpoint "
+                  "resumes on either backend)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--device", o.device, "the GPU to train on with --backend cuda");
   cmd->add_option("--ranks", o.ranks, "data-parallel ranks as threads (under mpirun each process is a rank)");
   cmd->add_option("--loader-workers", o.loader_workers, "augmentation threads per side and rank");
   cmd->add_option("--comm-timeout", o.comm_timeout_s, "seconds a rank waits for the others before stopping the job");

@@ -18,6 +18,7 @@
 #include "cuda/df_device_step.hpp"
 #include "graft/nn.hpp"
 #include "graft/nn/cuda/device_model.hpp"
+#include "graft/optim/adabelief.hpp"
 #include "graft/optim/adam.hpp"
 #include "random_fill.hpp"
 #include "train_step.hpp"
@@ -115,7 +116,10 @@ void check_part(M& cpu_model, nn_cuda::DeviceModel<M>& device, Handles& h, std::
   graft::testing::fill_uniform(start, seed + 2, -0.1f, 0.1f);
   std::copy(start.begin(), start.end(), cpu_model.gradient_buffer().begin());
   nn_cuda::DeviceModel<M>::to_device_layout(start.data());
-  gpu::check(cudaMemcpy(device.gradients(), start.data(), start.size() * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy");
+  // On the model's stream, after its own zeroing of the gradients.
+  gpu::check(cudaMemcpyAsync(device.gradients(), start.data(), start.size() * sizeof(float), cudaMemcpyHostToDevice, c.stream),
+             "cudaMemcpyAsync");
+  gpu::check(cudaStreamSynchronize(c.stream), "cudaStreamSynchronize");
 
   constexpr std::int64_t batch = 4;
   graft::Tensor x(graft::batched(batch, In));
@@ -129,12 +133,18 @@ void check_part(M& cpu_model, nn_cuda::DeviceModel<M>& device, Handles& h, std::
   const graft::Tensor dx = cpu_part.backward(out, dy.view());
 
   auto gpu_part = device.template part<Part>();
+  // Poisons the block the next allocation of this shape gets: the allocator
+  // hands out the block of that size and stream freed last.
+  const auto poison_next = [&](const Shape& shape) {
+    nn_cuda::DeviceTensor poison(c, shape);
+    gpu::check(cudaMemsetAsync(poison.buffer.data(), 0xFF, poison.buffer.bytes(), c.stream), "cudaMemsetAsync (poison)");
+  };
   const auto x_d = to_device_image(c, x);
-  auto out_d = gpu_part.forward(c, x_d.view());
   const auto dy_d = to_device_image(c, dy);
-  auto dx_d = nn_cuda::DeviceTensor(c, x.shape());
-  gpu::check(cudaMemsetAsync(dx_d.buffer.data(), 0xFF, dx_d.buffer.bytes(), c.stream), "cudaMemsetAsync (poison)");
-  dx_d = gpu_part.backward(c, out_d, dy_d.view());
+  poison_next(out.value.shape());
+  auto out_d = gpu_part.forward(c, x_d.view());  // its output first
+  poison_next(x.shape());
+  const auto dx_d = gpu_part.backward(c, out_d, dy_d.view());  // dx first
   const std::vector<float> y_gpu = to_host_image(c, out_d.view()), dx_gpu = to_host_image(c, dx_d.view());
   const std::vector<float> y_cpu(out.value.span().begin(), out.value.span().end()), dx_cpu(dx.span().begin(), dx.span().end());
   const auto g_gpu = nn_cuda::DeviceModel<M>::canonical(device.gradient_buffer());
@@ -290,4 +300,29 @@ TEST_CASE("SAEHD df on the GPU: losses and gradients match the CPU step; the cap
   MESSAGE("loss src ", before[0], " -> ", after[0], ", dst ", before[1], " -> ", after[1], " in 100 captured steps");
   CHECK(after[0] < 0.8 * before[0]);
   CHECK(after[1] < 0.8 * before[1]);
+}
+
+TEST_CASE("SAEHD df on the GPU: download to the host objects and upload into a new step continues the run exactly") {
+  const gpu::Stream stream;
+  auto host = std::make_unique<TinyDf>(5);
+  const TinyBatch batch(50);
+  gpu::DeviceBuffer<float> inputs(batch.data.size(), stream);
+  inputs.copy_from_host(batch.data.data());
+  graft::optim::AdaBelief::Config config{.lr = 1e-3f};
+  faceswap::cuda::DfDeviceStep<tiny, graft::optim::AdaBelief> first(*host, config, per_side, 1e-3f, stream);
+  for (int i = 0; i < 3; ++i) first.enqueue(inputs.data());
+  // What a checkpoint holds: the parameters and the optimizer's slots and step count, in the CPU's layout.
+  auto saved = std::make_unique<TinyDf>(0);
+  graft::optim::AdaBelief optimizer(config);
+  first.download(*saved, optimizer);
+  CHECK(optimizer.steps() == 3);
+  faceswap::cuda::DfDeviceStep<tiny, graft::optim::AdaBelief> resumed(*saved, config, per_side, 1e-3f, stream);
+  resumed.upload(optimizer);
+  CHECK(resumed.steps() == 3);
+  first.enqueue(inputs.data());
+  resumed.enqueue(inputs.data());
+  const auto a = nn_cuda::DeviceModel<TinyDf>::canonical(first.model().parameter_buffer());
+  const auto b = nn_cuda::DeviceModel<TinyDf>::canonical(resumed.model().parameter_buffer());
+  // The same engines (one process, same shapes) and the same state: the same step, to cuDNN's summation order.
+  CHECK(relative_l2(b, a) < 1e-4);
 }

@@ -1,7 +1,7 @@
 // The SAEHD 'df' training step on one GPU, from graft's CUDA backend: the
 // model's own types run by nn::cuda (bf16 channels-last activations, f32
 // master weights), DeepFaceLab's loss on the device, gradients all-reduced
-// per part over NCCL on a communication stream, the optimizer as one kernel
+// (summed) per part over NCCL on a communication stream, the optimizer as one kernel
 // over the flat buffer. After a warm-up step the whole step is captured as
 // one CUDA graph and replayed.
 //
@@ -57,17 +57,17 @@ class InputStaging {
  public:
   InputStaging(const BatchLayout& layout, int slots, cudaStream_t compute)
       : layout_(layout), compute_(compute), staging_(std::size_t(layout.floats()), copy_stream_), inputs_(std::size_t(layout.floats()), compute) {
-    host_.resize(std::size_t(slots));
     uploaded_.resize(std::size_t(slots));
-    for (auto& slot : host_) {
+    for (int k = 0; k < slots; ++k) {
       void* p = nullptr;
       gpu::check(cudaMallocHost(&p, std::size_t(layout.floats()) * sizeof(float)), "cudaMallocHost (input staging)");
-      slot = static_cast<float*>(p);
+      host_.emplace_back(static_cast<float*>(p));
     }
   }
   ~InputStaging() {
+    // Both streams may still read the buffers (the copy, and take()'s copy on the compute stream).
     cudaStreamSynchronize(copy_stream_);
-    for (float* slot : host_) cudaFreeHost(slot);
+    cudaStreamSynchronize(compute_);
   }
   InputStaging(const InputStaging&) = delete;
   InputStaging& operator=(const InputStaging&) = delete;
@@ -76,12 +76,12 @@ class InputStaging {
   // Slot k for the host to fill: waits until its previous upload has been read.
   float* host_slot(int k) {
     if (uploaded_[std::size_t(k)]) uploaded_[std::size_t(k)]->synchronize();
-    return host_[std::size_t(k)];
+    return host_[std::size_t(k)].get();
   }
   // Starts copying slot k to the device (after the step before has taken the previous batch).
   void upload(int k) {
     taken_.make_wait(copy_stream_);
-    gpu::check(cudaMemcpyAsync(staging_.data(), host_[std::size_t(k)], staging_.bytes(), cudaMemcpyHostToDevice, copy_stream_),
+    gpu::check(cudaMemcpyAsync(staging_.data(), host_[std::size_t(k)].get(), staging_.bytes(), cudaMemcpyHostToDevice, copy_stream_),
                "cudaMemcpyAsync (input staging)");
     if (!uploaded_[std::size_t(k)]) uploaded_[std::size_t(k)].emplace();
     uploaded_[std::size_t(k)]->record(copy_stream_);
@@ -103,7 +103,10 @@ class InputStaging {
   gpu::Stream copy_stream_;
   gpu::Event staged_, taken_;
   gpu::DeviceBuffer<float> staging_, inputs_;
-  std::vector<float*> host_;
+  struct FreeHost {
+    void operator()(float* p) const { cudaFreeHost(p); }
+  };
+  std::vector<std::unique_ptr<float, FreeHost>> host_;
   std::vector<std::optional<gpu::Event>> uploaded_;
 };
 
@@ -158,7 +161,9 @@ class DfDeviceStep {
         lr_(lr) {}
 
 #if defined(GRAFT_WITH_NCCL)
-  // All-reduce (mean) each part's gradients over `nccl` as soon as its backward is done.
+  // All-reduce (sum) each part's gradients over `nccl` as soon as its
+  // backward is done: DeepFaceLab's loss is a sum over the batch, so the
+  // ranks' shares add up, as DataParallel does on the CPU (GradientAverage::sum).
   void all_reduce_over(graft::comm::Nccl& nccl) { nccl_ = &nccl; }
 #endif
 
@@ -204,6 +209,32 @@ class DfDeviceStep {
   }
   void replay() { graph_.replay(stream_); }
   bool captured() const { return graph_.ready(); }
+
+  // The parameters, the optimizer's slots and its step count to the host
+  // objects, in the CPU's layout (for checkpoints and previews); synchronises.
+  void download(Model& host, Optimizer& optimizer) {
+    model_.download(host);
+    optimizer.bind(std::size_t(Device::size));
+    auto state = optimizer.state();
+    for (int k = 0; k < int(state.size()); ++k) {
+      const std::vector<float> values = Device::canonical(optimizer_.slot(k), stream_);
+      std::copy(values.begin(), values.end(), state[std::size_t(k)].values.begin());
+    }
+    optimizer.set_steps(optimizer_.steps());
+  }
+  // The other way: a resumed run's optimizer state onto the device (the parameters came with the constructor).
+  void upload(Optimizer& optimizer) {
+    optimizer.bind(std::size_t(Device::size));
+    auto state = optimizer.state();
+    for (int k = 0; k < int(state.size()); ++k) {
+      std::vector<float> values(state[std::size_t(k)].values.begin(), state[std::size_t(k)].values.end());
+      Device::to_device_layout(values.data());
+      gpu::check(cudaMemcpyAsync(optimizer_.slot(k), values.data(), values.size() * sizeof(float), cudaMemcpyHostToDevice, stream_),
+                 "cudaMemcpyAsync (optimizer state)");
+      gpu::check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    }
+    optimizer_.set_steps(optimizer.steps());
+  }
 
   Device& model() { return model_; }
   const DeviceLosses& losses() const { return losses_; }
@@ -255,7 +286,7 @@ class DfDeviceStep {
     part_done_[i].make_wait(comm_stream_);
     const std::int64_t begin = Device::part_offsets[i];
     const std::int64_t end = i + 1 < Device::part_offsets.size() ? Device::part_offsets[i + 1] : Device::size;
-    nccl_->all_reduce_mean(model_.gradients() + begin, std::size_t(end - begin), comm_stream_);
+    nccl_->all_reduce_sum(model_.gradients() + begin, std::size_t(end - begin), comm_stream_);
 #else
     (void)i;
 #endif

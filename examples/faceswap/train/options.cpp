@@ -43,6 +43,8 @@ json TrainOptions::to_json() const {
           {"save_every", save_every},
           {"log_every", log_every},
           {"tensorboard", tensorboard},
+          {"backend", backend},
+          {"device", device},
           {"ranks", ranks},
           {"loader_workers", loader_workers},
           {"comm_timeout_s", comm_timeout_s},
@@ -84,6 +86,8 @@ void apply_json(TrainOptions& o, const json& j, const std::string& where) {
   read_json_value(j, "save_every", o.save_every, where);
   read_json_value(j, "log_every", o.log_every, where);
   read_json_value(j, "tensorboard", o.tensorboard, where);
+  read_json_value(j, "backend", o.backend, where);
+  read_json_value(j, "device", o.device, where);
   read_json_value(j, "ranks", o.ranks, where);
   read_json_value(j, "loader_workers", o.loader_workers, where);
   read_json_value(j, "comm_timeout_s", o.comm_timeout_s, where);
@@ -111,6 +115,12 @@ void validate(const TrainOptions& o) {
                "train: --model must be df, df-ud, liae, liae-ud, quick96 or demo, got ", o.model);
   graft::check(std::set<std::string>{"adabelief", "rmsprop", "adam"}.contains(o.optimizer),
                "train: --optimizer must be adabelief, rmsprop or adam, got ", o.optimizer);
+  graft::check(o.backend == "cpu" || o.backend == "cuda", "train: --backend must be cpu or cuda, got ", o.backend);
+  graft::check(o.backend == "cpu" || (o.model != "liae" && o.model != "liae-ud"), "train: --backend cuda trains the df models (df, df-ud, quick96, demo); ",
+               o.model, " runs on the CPU backend for now");
+  graft::check(o.backend == "cpu" || !o.eyes_mouth_priority,
+               "train: --eyes-mouth-priority runs on the CPU backend for now (its loss term is not on the GPU yet)");
+  graft::check(o.device >= 0, "train: --device must be a GPU index (0, 1, ...), got ", o.device);
   graft::check(o.batch > 0 && o.ranks > 0 && o.batch % o.ranks == 0, "train: --batch ", o.batch, " must split evenly over ",
                o.ranks, " rank(s)");
   graft::check(o.lr > 0 && o.lr < 1, "train: --lr must be in (0, 1), got ", o.lr);

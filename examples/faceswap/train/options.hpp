@@ -42,6 +42,8 @@ struct TrainOptions {
   std::int64_t log_every = 10;
   bool tensorboard = true;
   // Execution.
+  std::string backend = "cpu";  // cpu, or cuda (one GPU; the df models)
+  int device = 0;               // the GPU with --backend cuda
   int ranks = 1;
   int loader_workers = 2;
   double comm_timeout_s = 600;

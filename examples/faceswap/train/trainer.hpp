@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -81,210 +82,280 @@ std::string model_name(const TrainOptions& o) {
   return "faceswap-" + variant_token(o.model) + "-" + std::to_string(o.resolution) + "-" + std::to_string(m) + "tensors";
 }
 
-template <class Step, graft::comm::Communicator Comm>
-TrainSummary train_rank(const TrainOptions& o, Comm& comm) {
+// What every training loop of a variant shares, whatever computes the step
+// (the CPU with DataParallel over host communicators, or a GPU): the face
+// sets and this rank's loaders, the model and optimizer on the host
+// (resumed from the checkpoint with --resume), the loss window, rank 0's
+// decisions, metrics, TensorBoard, progress, previews, time to loss and
+// checkpoints. A loop asks it for batches and hands it each step's losses.
+template <class Step>
+class TrainRun {
+ public:
   using Model = typename Step::Model;
-  constexpr int resolution = Step::resolution;
-  const bool lead = comm.rank() == 0;
-  const auto checkpoint = o.output / "model.safetensors";
-  auto say = [&](auto&&... parts) {
-    if (lead) std::fprintf(stderr, "%s\n", graft::concat(parts...).c_str());
-  };
+  static constexpr int resolution = Step::resolution;
 
-  const FaceSetOptions set_options{.resolution = resolution,
-                                   .bad_face = o.skip_bad_faces ? BadFace::skip : BadFace::fail,
-                                   .eyes_mouth = o.eyes_mouth_priority};
-  const FaceSet src_set = FaceSet::load(o.src, set_options);
-  const FaceSet dst_set = FaceSet::load(o.dst, set_options);
-  for (const auto* set : {&src_set, &dst_set})
-    for (const auto& skipped : set->skipped()) say("skipped ", skipped);
-  say("src ", src_set.size(), " faces, dst ", dst_set.size(), " faces, at ", resolution, " px");
+  TrainRun(const TrainOptions& o, int rank, int ranks)
+      : o_(o),
+        lead_(rank == 0),
+        checkpoint_(o.output / "model.safetensors"),
+        src_set_(FaceSet::load(o.src, set_options(o))),
+        dst_set_(FaceSet::load(o.dst, set_options(o))),
+        model_(std::make_unique<Model>(o.seed)),
+        optimizer_(make_optimizer(o)) {
+    for (const auto* set : {&src_set_, &dst_set_})
+      for (const auto& skipped : set->skipped()) say("skipped ", skipped);
+    say("src ", src_set_.size(), " faces, dst ", dst_set_.size(), " faces, at ", resolution, " px");
+    if (o.resume) resume();
+    local_batch_ = o.batch / ranks;
+    const AugmentOptions augment{.random_warp = o.random_warp,
+                                 .random_flip = o.random_flip,
+                                 .colour_transfer = o.colour_transfer,
+                                 .eyes_mouth = o.eyes_mouth_priority};
+    LoaderOptions loader{.batch = local_batch_,
+                         .ranks = ranks,
+                         .rank = rank,
+                         .seed = o.seed,
+                         .first_step = first_step_,
+                         .workers = o.loader_workers,
+                         .prefetch = 2 * o.loader_workers,
+                         .augment = augment};
+    src_loader_ = std::make_unique<BatchLoader>(src_set_, &dst_set_, loader);
+    loader.seed = o.seed ^ 0x5EEDD57ull;  // dst's own stream
+    loader.augment.colour_transfer = false;
+    dst_loader_ = std::make_unique<BatchLoader>(dst_set_, nullptr, loader);
+    if (lead_) {
+      std::filesystem::create_directories(o.output / "previews");
+      metrics_ = std::make_unique<graft::train::MetricsLog>(o.output / "metrics.jsonl");
+      if (o.tensorboard) tensorboard_ = std::make_unique<graft::train::TensorBoardWriter>(o.output / "tensorboard");
+    }
+    summary_ = TrainSummary{.first_step = first_step_, .last_step = first_step_, .ranks = ranks, .parameters = Model::parameter_count};
+    start_ = last_save_ = std::chrono::steady_clock::now();
+  }
 
-  auto model = std::make_unique<Model>(o.seed);
-  AnyOptimizer optimizer = make_optimizer(o);
-  std::int64_t first_step = 0;
-  double previous_seconds = 0;
-  if (o.resume) {
-    graft::check(std::filesystem::exists(checkpoint), checkpoint.string(),
+  bool lead() const { return lead_; }
+  Model& model() { return *model_; }
+  AnyOptimizer& optimizer() { return optimizer_; }
+  std::int64_t first_step() const { return first_step_; }
+  std::int64_t local_batch() const { return local_batch_; }
+  TrainSummary& summary() { return summary_; }
+  // Seconds of training across resumes.
+  double seconds() const {
+    return previous_seconds_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+  double smoothed_loss() const { return window_sum_ / double(std::max<std::size_t>(window_.size(), 1)); }
+
+  // This rank's share of the next batch, src then dst (the views stay valid until the next call).
+  std::pair<SideBatch, SideBatch> next_batch() {
+    src_ = &src_loader_->next();
+    dst_ = &dst_loader_->next();
+    return {batch_of(*src_), batch_of(*dst_)};
+  }
+  const SideTensors& src_tensors() const { return *src_; }
+  const SideTensors& dst_tensors() const { return *dst_; }
+
+  // Step `step`'s losses (means over every rank): the loss window and the
+  // history; returns what rank 0 decides (the other ranks' is to be replaced
+  // by rank 0's broadcast).
+  Decision record(std::int64_t step, float src_loss, float dst_loss) {
+    const double mean = (src_loss + dst_loss) / 2;  // in float, as it always was: the window's sums stay the same
+    window_.push_back(mean);
+    window_sum_ += mean;
+    if (int(window_.size()) > o_.loss_window) window_sum_ -= window_.front(), window_.pop_front();
+    history_.push_back({step, src_loss, dst_loss});
+    losses_ = {src_loss, dst_loss};
+    const std::int64_t done = step + 1;
+    summary_.last_step = done;
+    summary_.final_loss = smoothed_loss();
+    Decision d;
+    if (lead_) {
+      const bool full_window = int(window_.size()) == o_.loss_window;
+      d.reached_target = o_.target_loss > 0 && full_window && smoothed_loss() <= o_.target_loss;
+      d.stop = d.reached_target || (o_.steps > 0 && done >= o_.steps) || stop_signal.load() != 0;
+      d.save = d.stop || (o_.save_every > 0 && done % o_.save_every == 0) ||
+               (o_.autosave_minutes > 0 &&
+                std::chrono::steady_clock::now() - last_save_ > std::chrono::duration<double>(60 * o_.autosave_minutes));
+    }
+    return d;
+  }
+
+  // After every rank has rank 0's decision for step `step`: metrics,
+  // progress, previews, the time to loss, the checkpoint. `sync_host()` is
+  // called before the host model or optimizer is read (a GPU loop copies
+  // them from the device there).
+  template <class SyncHost>
+  void follow(const Decision& d, std::int64_t step, SyncHost&& sync_host) {
+    const std::int64_t done = step + 1;
+    const double smoothed = smoothed_loss();
+    if (lead_) {
+      const double t = seconds();
+      const double images_per_second = double(2 * o_.batch) * double(done - first_step_) / std::max(1e-9, t - previous_seconds_);
+      if (done % o_.log_every == 0 || d.stop) {
+        metrics_->write({{"step", done},
+                         {"time_s", t},
+                         {"src_loss", losses_[0]},
+                         {"dst_loss", losses_[1]},
+                         {"loss", smoothed},
+                         {"images_per_s", images_per_second}});
+        if (tensorboard_) {
+          tensorboard_->scalar("loss/src", losses_[0], done);
+          tensorboard_->scalar("loss/dst", losses_[1], done);
+          tensorboard_->scalar("loss/mean_window", float(smoothed), done);
+          tensorboard_->scalar("speed/images_per_second", float(images_per_second), done);
+          tensorboard_->flush();
+        }
+      }
+      if (interactive_ || done % o_.log_every == 0 || d.stop) {
+        const double rate = double(done - first_step_) / std::max(1e-9, t - previous_seconds_);
+        const double eta = o_.steps > 0 ? double(o_.steps - done) / std::max(rate, 1e-9) : 0;
+        std::fprintf(stderr,
+                     "%sstep %lld%s%lld  %.2f it/s  %.0f img/s  ETA %02d:%02d:%02d  src %.4f  dst %.4f  (mean of %zu: %.4f)%s",
+                     interactive_ ? "\r" : "", static_cast<long long>(done), o_.steps > 0 ? "/" : "",
+                     static_cast<long long>(o_.steps), rate, images_per_second, int(eta / 3600), int(eta / 60) % 60,
+                     int(eta) % 60, losses_[0], losses_[1], window_.size(), smoothed, interactive_ ? "   " : "\n");
+      }
+      if (o_.preview_every > 0 && (done % o_.preview_every == 0 || d.stop)) {
+        sync_host();
+        const std::int64_t n = std::min<std::int64_t>(4, local_batch_);
+        const graft::Shape images{n, 3, resolution, resolution};
+        const graft::ConstView src_view{src_->target.data(), images}, dst_view{dst_->target.data(), images};
+        const Predictions p = step_fn_.predict(*model_, src_view, dst_view);
+        char name[64];
+        std::snprintf(name, sizeof name, "step_%08lld.png", static_cast<long long>(done));
+        const std::filesystem::path paths[] = {o_.output / "previews" / name, o_.output / "preview.png"};
+        write_preview(paths, src_view, p.src.view(), dst_view, p.dst.view(), p.swap.view());
+        write_loss_plot(o_.output / "loss.png", history_);
+      }
+    }
+    if (d.reached_target) {
+      summary_.time_to_loss = seconds();
+      if (lead_) {
+        std::fprintf(stderr, "%s", interactive_ ? "\n" : "");
+        say("reached the target loss ", o_.target_loss, " (mean of the last ", o_.loss_window, " steps: ", smoothed, ") at step ",
+            done, " after ", summary_.time_to_loss, " s of training (time to loss)");
+        metrics_->write({{"event", "target_loss_reached"},
+                         {"step", done},
+                         {"time_to_loss_s", summary_.time_to_loss},
+                         {"target_loss", o_.target_loss},
+                         {"images_seen", 2 * o_.batch * done}});
+      }
+    }
+    if (d.save) {
+      if (lead_) {
+        sync_host();
+        save(done);
+      }
+      last_save_ = std::chrono::steady_clock::now();
+    }
+  }
+
+  // The summary of this run (call once every rank has finished its last step).
+  TrainSummary finish() {
+    if (lead_ && interactive_) std::fprintf(stderr, "\n");
+    summary_.seconds = seconds() - previous_seconds_;
+    summary_.lead = lead_;
+    return summary_;
+  }
+
+  template <class... Parts>
+  void say(Parts&&... parts) const {
+    if (lead_) std::fprintf(stderr, "%s\n", graft::concat(std::forward<Parts>(parts)...).c_str());
+  }
+
+ private:
+  static FaceSetOptions set_options(const TrainOptions& o) {
+    return {.resolution = resolution, .bad_face = o.skip_bad_faces ? BadFace::skip : BadFace::fail, .eyes_mouth = o.eyes_mouth_priority};
+  }
+
+  SideBatch batch_of(const SideTensors& t) const {
+    return SideBatch{t.warped.view(), t.target.view(), t.mask.view(), t.loss_mask.view(),
+                     o_.eyes_mouth_priority ? t.eyes_mouth.view() : graft::ConstView{}};
+  }
+
+  void resume() {
+    graft::check(std::filesystem::exists(checkpoint_), checkpoint_.string(),
                  ": no checkpoint to resume (run without --resume to start)");
     const auto info = std::visit(
-        [&](auto& opt) { return graft::train::load_training_checkpoint(checkpoint, *model, opt, model_name<Step>(o)); },
-        optimizer);
+        [&](auto& opt) { return graft::train::load_training_checkpoint(checkpoint_, *model_, opt, model_name<Step>(o_)); },
+        optimizer_);
     nlohmann::json saved;
     try {
       saved = nlohmann::json::parse(info.config);
     } catch (const nlohmann::json::exception&) {
-      graft::fail(checkpoint.string(), ": its run settings are not valid JSON");
+      graft::fail(checkpoint_.string(), ": its run settings are not valid JSON");
     }
-    const auto identity = run_identity(o);
+    const auto identity = run_identity(o_);
     for (const auto& [key, value] : identity.items())
-      graft::check(saved.contains("run") && saved["run"].contains(key) && saved["run"][key] == value, checkpoint.string(),
+      graft::check(saved.contains("run") && saved["run"].contains(key) && saved["run"][key] == value, checkpoint_.string(),
                    ": the run was saved with ", key, " ",
                    saved.contains("run") ? saved["run"].value(key, nlohmann::json()).dump() : "?", ", this one asks for ",
                    value.dump(), "; resume with the same value");
-    first_step = info.step;
-    previous_seconds = saved.value("elapsed_s", 0.0);
-    say("resumed ", checkpoint.string(), " at step ", first_step);
+    first_step_ = info.step;
+    previous_seconds_ = saved.value("elapsed_s", 0.0);
+    say("resumed ", checkpoint_.string(), " at step ", first_step_);
   }
 
-  graft::ddp::DataParallel parallel(*model, comm, {.average = graft::ddp::GradientAverage::sum});
-  const std::int64_t local_batch = o.batch / comm.size();
-  const AugmentOptions augment{.random_warp = o.random_warp,
-                               .random_flip = o.random_flip,
-                               .colour_transfer = o.colour_transfer,
-                               .eyes_mouth = o.eyes_mouth_priority};
-  LoaderOptions loader{.batch = local_batch,
-                       .ranks = comm.size(),
-                       .rank = comm.rank(),
-                       .seed = o.seed,
-                       .first_step = first_step,
-                       .workers = o.loader_workers,
-                       .prefetch = 2 * o.loader_workers,
-                       .augment = augment};
-  BatchLoader src_loader(src_set, &dst_set, loader);
-  loader.seed = o.seed ^ 0x5EEDD57ull;  // dst's own stream
-  loader.augment.colour_transfer = false;
-  BatchLoader dst_loader(dst_set, nullptr, loader);
-
-  std::unique_ptr<graft::train::MetricsLog> metrics;
-  std::unique_ptr<graft::train::TensorBoardWriter> tensorboard;
-  if (lead) {
-    std::filesystem::create_directories(o.output / "previews");
-    metrics = std::make_unique<graft::train::MetricsLog>(o.output / "metrics.jsonl");
-    if (o.tensorboard) tensorboard = std::make_unique<graft::train::TensorBoardWriter>(o.output / "tensorboard");
-  }
-
-  const auto start = std::chrono::steady_clock::now();
-  auto seconds = [&] {
-    return previous_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
-  auto last_save = std::chrono::steady_clock::now();
-  std::deque<double> window;
-  double window_sum = 0;
-  std::vector<LossPoint> history;
-  TrainSummary summary{.first_step = first_step, .last_step = first_step, .ranks = comm.size(),
-                       .parameters = Model::parameter_count};
-  for (const auto& bucket : parallel.buckets()) summary.bucket_bytes.push_back(bucket.bytes());
-  const bool interactive = ::isatty(2);
-
-  auto save = [&](std::int64_t steps_done) {
-    if (!lead) return;
-    nlohmann::json config{{"run", run_identity(o)}, {"options", o.to_json()}, {"elapsed_s", seconds()}};
+  void save(std::int64_t steps_done) {
+    nlohmann::json config{{"run", run_identity(o_)}, {"options", o_.to_json()}, {"elapsed_s", seconds()}};
     std::visit(
         [&](auto& opt) {
-          graft::train::save_training_checkpoint(checkpoint, *model, opt, model_name<Step>(o), steps_done, config);
+          graft::train::save_training_checkpoint(checkpoint_, *model_, opt, model_name<Step>(o_), steps_done, config);
         },
-        optimizer);
-  };
+        optimizer_);
+  }
 
+  const TrainOptions& o_;
+  bool lead_;
+  std::filesystem::path checkpoint_;
+  FaceSet src_set_, dst_set_;
+  std::unique_ptr<Model> model_;
+  AnyOptimizer optimizer_;
+  const Step step_fn_{};
+  std::int64_t first_step_ = 0, local_batch_ = 0;
+  double previous_seconds_ = 0;
+  std::unique_ptr<BatchLoader> src_loader_, dst_loader_;
+  const SideTensors *src_ = nullptr, *dst_ = nullptr;
+  std::unique_ptr<graft::train::MetricsLog> metrics_;
+  std::unique_ptr<graft::train::TensorBoardWriter> tensorboard_;
+  std::chrono::steady_clock::time_point start_, last_save_;
+  std::deque<double> window_;
+  double window_sum_ = 0;
+  std::vector<LossPoint> history_;
+  std::array<float, 2> losses_{};
+  TrainSummary summary_;
+  bool interactive_ = ::isatty(2);
+};
+
+// One rank of a data-parallel job on the CPU backend.
+template <class Step, graft::comm::Communicator Comm>
+TrainSummary train_rank(const TrainOptions& o, Comm& comm) {
+  TrainRun<Step> run(o, comm.rank(), comm.size());
+  graft::ddp::DataParallel parallel(run.model(), comm, {.average = graft::ddp::GradientAverage::sum});
+  for (const auto& bucket : parallel.buckets()) run.summary().bucket_bytes.push_back(bucket.bytes());
   const Step step_fn;
-  for (std::int64_t step = first_step;; ++step) {
-    const SideTensors& src = src_loader.next();
-    const SideTensors& dst = dst_loader.next();
-    const auto batch_of = [&](const SideTensors& t) {
-      return SideBatch{t.warped.view(), t.target.view(), t.mask.view(), t.loss_mask.view(),
-                       o.eyes_mouth_priority ? t.eyes_mouth.view() : graft::ConstView{}};
-    };
-    const SideBatch src_batch = batch_of(src), dst_batch = batch_of(dst);
-    model->zero_gradients();
-    const StepLosses local = parallel.forward_backward([&] { return step_fn.forward_backward(*model, src_batch, dst_batch); });
-    std::visit([&](auto& opt) { opt.step(model->parameter_buffer(), model->gradient_buffer(), o.lr); }, optimizer);
-
+  for (std::int64_t step = run.first_step();; ++step) {
+    const auto [src, dst] = run.next_batch();
+    run.model().zero_gradients();
+    const StepLosses local = parallel.forward_backward([&] { return step_fn.forward_backward(run.model(), src, dst); });
+    std::visit([&](auto& opt) { opt.step(run.model().parameter_buffer(), run.model().gradient_buffer(), o.lr); },
+               run.optimizer());
     std::vector<float> losses{float(local.src), float(local.dst)};
     comm.all_reduce_mean(std::span(losses));
-    const double mean = (losses[0] + losses[1]) / 2;
-    window.push_back(mean);
-    window_sum += mean;
-    if (int(window.size()) > o.loss_window) window_sum -= window.front(), window.pop_front();
-    const double smoothed = window_sum / double(window.size());
-    history.push_back({step, losses[0], losses[1]});
-    const std::int64_t done = step + 1;
-    summary.last_step = done;
-    summary.final_loss = smoothed;
-
-    Decision d;
-    if (lead) {
-      const bool full_window = int(window.size()) == o.loss_window;
-      d.reached_target = o.target_loss > 0 && full_window && smoothed <= o.target_loss;
-      d.stop = d.reached_target || (o.steps > 0 && done >= o.steps) || stop_signal.load() != 0;
-      d.save = d.stop || (o.save_every > 0 && done % o.save_every == 0) ||
-               (o.autosave_minutes > 0 &&
-                std::chrono::steady_clock::now() - last_save > std::chrono::duration<double>(60 * o.autosave_minutes));
-    }
+    Decision d = run.record(step, losses[0], losses[1]);
     comm.broadcast(std::as_writable_bytes(std::span(&d, 1)), 0);
-
-    if (lead && o.record_steps) {
+    if (run.lead() && o.record_steps) {
       const auto& timeline = parallel.last_timeline();
       const auto since_began = [&](auto time_point) { return std::chrono::duration<double>(time_point - timeline.began).count(); };
-      StepTiming& timing = summary.steps.emplace_back(StepTiming{.end_s = seconds(),
-                                                                 .loss = smoothed,
-                                                                 .forward_backward_s = since_began(timeline.backward_returned),
-                                                                 .reduced_s = since_began(timeline.reduced)});
+      StepTiming& timing = run.summary().steps.emplace_back(StepTiming{.end_s = run.seconds(),
+                                                                       .loss = run.smoothed_loss(),
+                                                                       .forward_backward_s = since_began(timeline.backward_returned),
+                                                                       .reduced_s = since_began(timeline.reduced)});
       for (const auto& bucket : timeline.buckets) timing.bucket_ready_s.push_back(float(since_began(bucket.queued)));
     }
-    if (lead) {
-      const double t = seconds();
-      const double images_per_second = double(2 * o.batch) * double(done - first_step) / std::max(1e-9, t - previous_seconds);
-      if (done % o.log_every == 0 || d.stop) {
-        metrics->write({{"step", done},
-                        {"time_s", t},
-                        {"src_loss", losses[0]},
-                        {"dst_loss", losses[1]},
-                        {"loss", smoothed},
-                        {"images_per_s", images_per_second}});
-        if (tensorboard) {
-          tensorboard->scalar("loss/src", losses[0], done);
-          tensorboard->scalar("loss/dst", losses[1], done);
-          tensorboard->scalar("loss/mean_window", float(smoothed), done);
-          tensorboard->scalar("speed/images_per_second", float(images_per_second), done);
-          tensorboard->flush();
-        }
-      }
-      if (interactive || done % o.log_every == 0 || d.stop) {
-        const double rate = double(done - first_step) / std::max(1e-9, t - previous_seconds);
-        const double eta = o.steps > 0 ? double(o.steps - done) / std::max(rate, 1e-9) : 0;
-        std::fprintf(stderr,
-                     "%sstep %lld%s%lld  %.2f it/s  %.0f img/s  ETA %02d:%02d:%02d  src %.4f  dst %.4f  (mean of %zu: %.4f)%s",
-                     interactive ? "\r" : "", static_cast<long long>(done), o.steps > 0 ? "/" : "",
-                     static_cast<long long>(o.steps), rate, images_per_second, int(eta / 3600), int(eta / 60) % 60, int(eta) % 60,
-                     losses[0], losses[1], window.size(), smoothed, interactive ? "   " : "\n");
-      }
-      if (o.preview_every > 0 && (done % o.preview_every == 0 || d.stop)) {
-        const std::int64_t n = std::min<std::int64_t>(4, local_batch);
-        const graft::Shape images{n, 3, resolution, resolution};
-        const graft::ConstView src_view{src.target.data(), images}, dst_view{dst.target.data(), images};
-        const Predictions p = step_fn.predict(*model, src_view, dst_view);
-        char name[64];
-        std::snprintf(name, sizeof name, "step_%08lld.png", static_cast<long long>(done));
-        const std::filesystem::path paths[] = {o.output / "previews" / name, o.output / "preview.png"};
-        write_preview(paths, src_view, p.src.view(), dst_view, p.dst.view(), p.swap.view());
-        write_loss_plot(o.output / "loss.png", history);
-      }
-    }
-    if (d.reached_target) {
-      summary.time_to_loss = seconds();
-      if (lead) {
-        std::fprintf(stderr, "%s", interactive ? "\n" : "");
-        say("reached the target loss ", o.target_loss, " (mean of the last ", o.loss_window, " steps: ", smoothed, ") at step ",
-            done, " after ", summary.time_to_loss, " s of training (time to loss)");
-        metrics->write({{"event", "target_loss_reached"},
-                        {"step", done},
-                        {"time_to_loss_s", summary.time_to_loss},
-                        {"target_loss", o.target_loss},
-                        {"images_seen", 2 * o.batch * done}});
-      }
-    }
-    if (d.save) {
-      save(done);
-      last_save = std::chrono::steady_clock::now();
-    }
+    run.follow(d, step, [] {});  // the host model is the model
     if (d.stop) break;
   }
-  if (lead && interactive) std::fprintf(stderr, "\n");
   comm.barrier();  // the checkpoint is complete before any rank returns
-  summary.seconds = seconds() - previous_seconds;
-  summary.lead = lead;
-  return summary;
+  return run.finish();
 }
 
 }  // namespace faceswap

@@ -12,6 +12,9 @@
 #include "swap/exporter.hpp"
 #include "swap/swapper.hpp"
 #include "trainer.hpp"
+#if defined(FACESWAP_WITH_CUDA)
+#include "cuda/train_on_gpu.hpp"
+#endif
 
 // X(architecture, resolution): df and liae are SAEHD's (ae 256, e 64, d 64, mask 22);
 // df_ud and liae_ud (on the command line df-ud, liae-ud) add DeepFaceLab's -u
@@ -76,6 +79,22 @@ TrainSummary train_on_ranks(const TrainOptions& o) {
   return summary;
 }
 
+// --backend cpu: the ranks above; --backend cuda: one GPU (df models, in a build with the CUDA backend).
+template <class Step>
+TrainSummary train_on_backend(const TrainOptions& o) {
+  if (o.backend != "cuda") return train_on_ranks<Step>(o);
+#if defined(FACESWAP_WITH_CUDA)
+  if constexpr (cuda::DfOptionsOf<Step>::df)
+    return cuda::train_on_gpu<Step>(o);
+  else
+    graft::fail("train: --backend cuda trains the df models (df, df-ud, quick96, demo); ", o.model,
+                " runs on the CPU backend for now");
+#else
+  graft::fail("train: --backend cuda, but this faceswap was built without the CUDA backend (it needs nvcc, cuDNN and the "
+              "nvidia-cudnn-frontend headers at configure time); use --backend cpu");
+#endif
+}
+
 // The checkpoint model name of a variant (what swap and export expect to find).
 template <class Step>
 std::string variant_name(std::string_view arch, int resolution) {
@@ -87,7 +106,7 @@ std::string variant_name(std::string_view arch, int resolution) {
 
 #define FACESWAP_DEFINE_VARIANT(arch, res)                                                                    \
   using arch##_##res##_step = StepOf<arch##_name, res>::type;                                                 \
-  TrainSummary train_##arch##_##res(const TrainOptions& o) { return train_on_ranks<arch##_##res##_step>(o); } \
+  TrainSummary train_##arch##_##res(const TrainOptions& o) { return train_on_backend<arch##_##res##_step>(o); } \
   SwapReport swap_##arch##_##res(const SwapOptions& o) {                                                      \
     return swap_with<arch##_##res##_step>(o, variant_name<arch##_##res##_step>(#arch, res));                  \
   }                                                                                                           \

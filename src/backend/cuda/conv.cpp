@@ -117,6 +117,15 @@ struct Cudnn::Impl {
   }
 
   Plan build(Kind kind, const Conv2dGeometry& g, bool bias, std::optional<float> slope, bool residual, bool bf16_weight_gradient) {
+    try {
+      return build(kind, g, bias, slope, residual, bf16_weight_gradient, false);
+    } catch (const Error&) {
+      return build(kind, g, bias, slope, residual, bf16_weight_gradient, true);
+    }
+  }
+
+  Plan build(Kind kind, const Conv2dGeometry& g, bool bias, std::optional<float> slope, bool residual, bool bf16_weight_gradient,
+             bool allow_reduced_precision) {
     Plan p;
     p.bf16_weight_gradient = bf16_weight_gradient;
     p.graph = std::make_shared<fe::graph::Graph>();
@@ -173,6 +182,9 @@ struct Cudnn::Impl {
     check_frontend(graph.validate(), "graph validation", g);
     check_frontend(graph.build_operation_graph(handle), "operation graph", g);
     graph.deselect_workspace_greater_than(max_workspace);
+    // Engines that sum in reduced precision are left out unless nothing else
+    // takes the graph (build() is then called again with them allowed).
+    if (!allow_reduced_precision) graph.deselect_numeric_notes({fe::NumericalNote_t::REDUCED_PRECISION_REDUCTION});
     if (!options.tune_engines) {
       // cuDNN's heuristic choice: the first engine on its list that builds.
       check_frontend(graph.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}), "execution plans", g);
@@ -184,7 +196,7 @@ struct Cudnn::Impl {
     }
     // The first few engines of the heuristic's list (building one can take
     // seconds: runtime-fused engines are compiled), timed by the first run.
-    check_frontend(graph.create_execution_plans({fe::HeurMode_t::A}), "execution plans", g);
+    check_frontend(graph.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}), "execution plans", g);
     check_frontend(graph.check_support(handle), "support (no engine takes this graph)", g);
     int built = 0;
     for (std::int64_t i = 0; i < graph.get_execution_plan_count() && built < options.tuned_engines; ++i)
@@ -193,6 +205,10 @@ struct Cudnn::Impl {
     return p;
   }
 
+  // The workspace only grows, and the old block goes back to the cache: a
+  // captured graph that used it must be re-captured after a new geometry
+  // made it grow (run every geometry once before capturing, as a step's
+  // warm-up does). One stream per handle.
   void reserve(std::int64_t bytes, cudaStream_t stream) {
     if (std::size_t(bytes) > workspace.size()) workspace = DeviceBuffer<std::byte>(std::size_t(bytes), stream);
   }

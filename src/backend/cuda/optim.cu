@@ -18,7 +18,10 @@ struct Slots {
 __global__ void advance_step(StepScalars* scalars) { scalars->step += 1; }
 
 // One thread per four consecutive elements: lr_dropout's draws for them are
-// one Philox block (counter = element / 4, stream = step), as on the CPU.
+// one Philox block (counter = element / 4, stream = step), as the CPU draws
+// them for the same index of the flat buffer. A model on the GPU stores its
+// convolution weights (K, R, S, C) (nn/cuda), so there the same index is
+// another weight: as many are dropped, not the same ones.
 template <class Rule>
 __global__ void fused_step_kernel(typename Rule::Hyper hyper, const StepScalars* scalars, float* w, const float* g,
                                   Slots<Rule::slots> slots, __nv_bfloat16* w_bf16, std::int64_t n, float keep_probability,

@@ -5,7 +5,7 @@
 //
 // Per-sample values are written to `values` (B doubles on the device) so a
 // captured step never waits for them; every sample weighs `weight` in the
-// gradient (SAEHD: 10 / batch). Sums run in double and in a fixed order (no
+// gradient (SAEHD: 10, the gradient of the batch's sum, as DeepFaceLab). Sums run in double and in a fixed order (no
 // atomics): the same bits on every run. The SSIM of a pixel is the CPU's
 // formula itself (loss/ssim_pixel.hpp).
 #pragma once

@@ -107,6 +107,18 @@ class DeviceOptimizer {
   }
   // Slot k (in the CPU optimizer's order) on the device.
   const float* slot(int k) const { return state_.data() + k * size_; }
+  float* slot(int k) { return state_.data() + k * size_; }
+  static constexpr int slots = Rule::slots;
+
+  // The step count the next step continues from (a resumed run's); synchronises the stream.
+  void set_steps(std::int64_t steps) {
+    StepScalars s{};
+    check(cudaMemcpyAsync(&s, scalars_.data(), sizeof s, cudaMemcpyDeviceToHost, stream_), "cudaMemcpyAsync (the step count)");
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    s.step = steps;
+    check(cudaMemcpyAsync(scalars_.data(), &s, sizeof s, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync (the step count)");
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  }
 
  private:
   Optimizer host_;
