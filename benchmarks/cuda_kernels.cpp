@@ -153,16 +153,17 @@ void conv_backward_data(benchmark::State& state) {
 }
 BENCHMARK(conv_backward_data)->Arg(0)->Arg(1)->ArgName("encoder")->UseManualTime()->Unit(benchmark::kMicrosecond);
 
+// mode 0: the heuristic's engine, bf16 output (the default); 1: f32 output; 2: tuned (engines and output type timed).
 void conv_backward_weights(benchmark::State& state) {
   const cuda::Stream stream;
-  cuda::Cudnn cudnn({.tune_engines = state.range(1) == 1});
+  cuda::Cudnn cudnn({.weight_gradient_in_bf16 = state.range(1) != 1, .tune_engines = state.range(1) == 2});
   ConvCase c(state.range(0) == 1, stream);
   time_on_device(state, stream, 0, [&] { cudnn.conv2d_backward_weights(c.g, c.x.data(), c.y.data(), c.dw.data(), stream); });
   set_flops(state, c.flops);
 }
 BENCHMARK(conv_backward_weights)
-    ->ArgsProduct({{0, 1}, {0, 1}})
-    ->ArgNames({"encoder", "tuned"})
+    ->ArgsProduct({{0, 1}, {0, 1, 2}})
+    ->ArgNames({"encoder", "mode"})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 #endif

@@ -5,10 +5,11 @@
 // anchor (shared/anchors/torch_faceswap.py: Adam, 4 rotating input sets,
 // masks of 0/1), which tests/gpu/run.sh runs in the same call.
 //
-//   bench_saehd [--batch 64] [--steps 50] [--warmup 3] [--plain] [--no-nccl] [--profile] [--tune]
+//   bench_saehd [--batch 64] [--steps 50] [--warmup 3] [--plain] [--no-nccl] [--profile] [--tune] [--wgrad-f32]
 // Prints one JSON line: images per second, ms per step, MFU. --profile also
 // prints where one plain step's time goes, by kind of operation; --tune
-// times cuDNN's engines on the first step (CudnnOptions::tune_engines).
+// times cuDNN's engines on the first step (CudnnOptions::tune_engines);
+// --wgrad-f32 has cuDNN write weight gradients in f32 (the first H200 run's setting).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -41,7 +42,7 @@ constexpr double peak_flops = 796e12;
 struct Args {
   std::int64_t batch = 64;
   int steps = 50, warmup = 3;
-  bool graph = true, nccl = true, profile = false, tune = false;
+  bool graph = true, nccl = true, profile = false, tune = false, wgrad_f32 = false;
 };
 
 Args parse(int argc, char** argv) {
@@ -62,6 +63,7 @@ Args parse(int argc, char** argv) {
     else if (s == "--no-nccl") a.nccl = false;
     else if (s == "--profile") a.profile = true;
     else if (s == "--tune") a.tune = true;
+    else if (s == "--wgrad-f32") a.wgrad_f32 = true;
     else {
       std::fprintf(stderr, "bench_saehd: unknown option %s\n", s.c_str());
       std::exit(2);
@@ -106,7 +108,8 @@ int main(int argc, char** argv) try {
   using Model = faceswap::DF<df128>::Model;
   const gpu::Stream stream;
   const auto host = std::make_unique<Model>(0);
-  DfDeviceStep<df128, graft::optim::Adam> step(*host, {.lr = 5e-5f}, args.batch, 5e-5f, stream, {.tune_engines = args.tune});
+  DfDeviceStep<df128, graft::optim::Adam> step(*host, {.lr = 5e-5f}, args.batch, 5e-5f, stream,
+                                               {.weight_gradient_in_bf16 = !args.wgrad_f32, .tune_engines = args.tune});
 #if defined(GRAFT_WITH_NCCL)
   graft::comm::Single single;
   std::unique_ptr<graft::comm::Nccl> nccl;
@@ -153,11 +156,11 @@ int main(int argc, char** argv) try {
   const double mfu = double(args.batch) * flops_per_pair / (ms * 1e-3) / peak_flops;
   const bool finite = std::isfinite(last[0]) && std::isfinite(last[1]);
   std::printf(
-      "{\"benchmark\": \"saehd_df128\", \"batch_per_side\": %lld, \"graph\": %s, \"nccl\": %s, \"tuned\": %s, \"steps\": %d, \"ms_per_step\": %.3f, "
+      "{\"benchmark\": \"saehd_df128\", \"batch_per_side\": %lld, \"graph\": %s, \"nccl\": %s, \"tuned\": %s, \"wgrad\": \"%s\", \"steps\": %d, \"ms_per_step\": %.3f, "
       "\"images_per_second\": %.1f, \"mfu_vs_796\": %.3f, \"loss_src\": [%.4f, %.4f], \"loss_dst\": [%.4f, %.4f], "
       "\"optimizer_steps\": %lld}\n",
       static_cast<long long>(args.batch), args.graph ? "true" : "false", args.nccl ? "true" : "false", args.tune ? "true" : "false",
-      args.steps, ms, images, mfu,
+      args.wgrad_f32 ? "f32" : "bf16", args.steps, ms, images, mfu,
       first[0], last[0], first[1], last[1], static_cast<long long>(step.steps()));
   if (!finite) {
     std::fprintf(stderr, "bench_saehd: the loss is not finite\n");

@@ -329,3 +329,23 @@ TEST_CASE("SAEHD df on the GPU: download to the host objects and upload into a n
   // The same engines (one process, same shapes) and the same state: the same step, to cuDNN's summation order.
   CHECK(relative_l2(b, a) < 1e-4);
 }
+
+TEST_CASE("SAEHD df on the GPU: previews (src, dst and the swap) match the CPU's predictions") {
+  const gpu::Stream stream;
+  auto host = std::make_unique<TinyDf>(9);
+  round_to_bf16(host->parameter_buffer());
+  const TinyBatch batch(60);
+  faceswap::cuda::DfDeviceStep<tiny, graft::optim::Adam> device(*host, {.lr = 1e-3f}, per_side, 1e-3f, stream);
+  const auto src = batch.side(0).target, dst = batch.side(1).target;  // targets are not rounded: round copies
+  graft::Tensor src_faces = graft::Tensor::copy_of(src), dst_faces = graft::Tensor::copy_of(dst);
+  round_to_bf16(src_faces.span());
+  round_to_bf16(dst_faces.span());
+  const faceswap::Predictions gpu_out = device.predict(src_faces.view(), dst_faces.view());
+  const faceswap::Predictions cpu_out = faceswap::DfStep<tiny>{}.predict(*host, src_faces.view(), dst_faces.view());
+  const auto as_vector = [](const graft::Tensor& t) { return std::vector<float>(t.span().begin(), t.span().end()); };
+  // Sigmoid outputs after the whole model in bf16: within 2%.
+  CHECK(gpu_out.src.shape() == cpu_out.src.shape());
+  CHECK(relative_l2(as_vector(gpu_out.src), as_vector(cpu_out.src)) < 2e-2);
+  CHECK(relative_l2(as_vector(gpu_out.dst), as_vector(cpu_out.dst)) < 2e-2);
+  CHECK(relative_l2(as_vector(gpu_out.swap), as_vector(cpu_out.swap)) < 2e-2);
+}

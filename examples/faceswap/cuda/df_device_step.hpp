@@ -29,6 +29,7 @@
 #endif
 
 #include "saehd.hpp"
+#include "train_step.hpp"
 
 namespace faceswap::cuda {
 
@@ -236,6 +237,44 @@ class DfDeviceStep {
     optimizer_.set_steps(optimizer.steps());
   }
 
+  // Forward only, for previews: src and dst faces (n, 3, R, R), NCHW f32 on
+  // the host, through the device model; (n, 4, R, R) rgb + mask each, on the
+  // host. Its own cuDNN and cuBLASLt handles: their workspaces are not the
+  // ones the captured step uses, which must stay where the graph has them.
+  Predictions predict(graft::ConstView src, graft::ConstView dst) {
+    graft::check(src.shape == dst.shape && src.shape.rank == 4 && src.shape[1] == 3 && src.shape[2] == R && src.shape[3] == R,
+                 "DfDeviceStep::predict: src ", src.shape, " and dst ", dst.shape, " must both be (n, 3, ", R, ", ", R, ")");
+    if (!preview_cudnn_) {
+      preview_cudnn_ = std::make_unique<gpu::Cudnn>();
+      preview_blas_ = std::make_unique<gpu::CublasLt>();
+    }
+    nn_cuda::Context c{stream_, *preview_cudnn_, *preview_blas_};
+    const std::int64_t n = src.batch(), image = 3 * pixels;
+    gpu::DeviceBuffer<float> faces(std::size_t(2 * n * image), stream_);
+    gpu::check(cudaMemcpyAsync(faces.data(), src.data, std::size_t(n * image) * sizeof(float), cudaMemcpyHostToDevice, stream_),
+               "cudaMemcpyAsync (preview faces)");
+    gpu::check(cudaMemcpyAsync(faces.data() + n * image, dst.data, std::size_t(n * image) * sizeof(float), cudaMemcpyHostToDevice,
+                               stream_),
+               "cudaMemcpyAsync (preview faces)");
+    nn_cuda::DeviceTensor x(c, graft::Shape{2 * n, 3, R, R});
+    gpu::transpose(faces.data(), x.buffer.data(), 2 * n, 3, pixels, stream_);
+    auto features = model_.template part<"encoder">().forward(c, std::as_const(x).view());
+    auto code = model_.template part<"inter">().forward(c, features.view());
+    const graft::Shape side_code = graft::batched(n, DF<O>::inter_out);
+    const nn_cuda::ConstDeviceView src_code{code.value.buffer.data(), side_code},
+        dst_code{code.value.buffer.data() + side_code.numel(), side_code};
+    auto decoder_src = model_.template part<"decoder_src">();
+    auto to_host = [&](auto&& out) {
+      gpu::DeviceBuffer<float> planes(std::size_t(out.value.numel()), stream_);
+      gpu::transpose(out.value.buffer.data(), planes.data(), n, pixels, 4, stream_);  // (n, R R, 4) -> (n, 4, R R)
+      graft::Tensor host(graft::Shape{n, 4, R, R});
+      planes.copy_to_host(host.data());
+      return host;
+    };
+    return {to_host(decoder_src.forward(c, src_code)), to_host(model_.template part<"decoder_dst">().forward(c, dst_code)),
+            to_host(decoder_src.forward(c, dst_code))};
+  }
+
   Device& model() { return model_; }
   const DeviceLosses& losses() const { return losses_; }
   std::int64_t steps() const { return optimizer_.steps(); }
@@ -308,6 +347,8 @@ class DfDeviceStep {
   DeviceLosses losses_;
   float lr_;
   gpu::StepGraph graph_;
+  std::unique_ptr<gpu::Cudnn> preview_cudnn_;
+  std::unique_ptr<gpu::CublasLt> preview_blas_;
 #if defined(GRAFT_WITH_NCCL)
   graft::comm::Nccl* nccl_ = nullptr;
   gpu::Stream comm_stream_;

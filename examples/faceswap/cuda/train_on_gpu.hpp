@@ -9,9 +9,9 @@
 // Each step runs on the GPU (captured as one CUDA graph after the first)
 // while the host packs the next batch into a pinned slot and its copy to the
 // device starts on a copy stream; then the step's losses come back (the
-// decisions of the loop need them). Previews and checkpoints copy the
-// parameters and the optimizer's state to the host objects first, in the
-// CPU's layout, so a checkpoint resumes on either backend.
+// decisions of the loop need them). Previews run on the GPU; checkpoints copy
+// the parameters and the optimizer's state to the host objects first, in
+// the CPU's layout, so a checkpoint resumes on either backend.
 #pragma once
 
 #include <cstring>
@@ -91,11 +91,14 @@ TrainSummary train_loop_on_gpu(TrainRun<Step>& run, Optimizer& optimizer, const 
     comm.all_reduce_mean(std::span(losses));
     Decision d = run.record(s, losses[0], losses[1]);
     comm.broadcast(std::as_writable_bytes(std::span(&d, 1)), 0);
-    run.follow(d, s, [&] {
-      if (host_synced == s) return;  // a preview and a save in one step: one copy
-      step.download(run.model(), optimizer);
-      host_synced = s;
-    });
+    run.follow(
+        d, s,
+        [&] {
+          if (host_synced == s) return;
+          step.download(run.model(), optimizer);
+          host_synced = s;
+        },
+        [&](graft::ConstView src, graft::ConstView dst) { return step.predict(src, dst); });
     if (d.stop) break;
   }
   comm.barrier();  // the checkpoint is complete before any rank returns

@@ -181,9 +181,17 @@ class TrainRun {
   // After every rank has rank 0's decision for step `step`: metrics,
   // progress, previews, the time to loss, the checkpoint. `sync_host()` is
   // called before the host model or optimizer is read (a GPU loop copies
-  // them from the device there).
+  // them from the device there); previews come from `predict(src, dst)`.
   template <class SyncHost>
   void follow(const Decision& d, std::int64_t step, SyncHost&& sync_host) {
+    follow(d, step, sync_host, [&](graft::ConstView src, graft::ConstView dst) {
+      sync_host();
+      return step_fn_.predict(*model_, src, dst);
+    });
+  }
+
+  template <class SyncHost, class Predict>
+  void follow(const Decision& d, std::int64_t step, SyncHost&& sync_host, Predict&& predict) {
     const std::int64_t done = step + 1;
     const double smoothed = smoothed_loss();
     if (lead_) {
@@ -214,11 +222,10 @@ class TrainRun {
                      int(eta) % 60, losses_[0], losses_[1], window_.size(), smoothed, interactive_ ? "   " : "\n");
       }
       if (o_.preview_every > 0 && (done % o_.preview_every == 0 || d.stop)) {
-        sync_host();
         const std::int64_t n = std::min<std::int64_t>(4, local_batch_);
         const graft::Shape images{n, 3, resolution, resolution};
         const graft::ConstView src_view{src_->target.data(), images}, dst_view{dst_->target.data(), images};
-        const Predictions p = step_fn_.predict(*model_, src_view, dst_view);
+        const Predictions p = predict(src_view, dst_view);
         char name[64];
         std::snprintf(name, sizeof name, "step_%08lld.png", static_cast<long long>(done));
         const std::filesystem::path paths[] = {o_.output / "previews" / name, o_.output / "preview.png"};

@@ -97,23 +97,24 @@ struct Cudnn::Impl {
                   bias,     slope.has_value(), slope ? std::bit_cast<std::uint32_t>(*slope) : 0u, residual};
     if (auto it = plans.find(key); it != plans.end()) return it->second;
     if (kind != Kind::backward_weights) return plans.emplace(key, build(kind, g, bias, slope, residual, false)).first->second;
-    // The weight gradient in fp32 where an engine takes it, else in bf16
-    // (converted after); when tuning, both, and the first run keeps the faster.
-    std::optional<Plan> f32, b16;
+    // The weight gradient in the preferred type (CudnnOptions), else in the
+    // other; when tuning, both, and the first run keeps the faster.
+    const bool prefer_bf16 = options.weight_gradient_in_bf16;
+    std::optional<Plan> preferred, other;
     try {
-      f32 = build(kind, g, bias, slope, false, false);
+      preferred = build(kind, g, bias, slope, false, prefer_bf16);
     } catch (const Error&) {
     }
-    if (!f32 || options.tune_engines) {
+    if (!preferred || options.tune_engines) {
       try {
-        b16 = build(kind, g, bias, slope, false, true);
+        other = build(kind, g, bias, slope, false, !prefer_bf16);
       } catch (const Error&) {
-        if (!f32) throw;
+        if (!preferred) throw;
       }
     }
-    if (!f32) return plans.emplace(key, std::move(*b16)).first->second;
-    if (b16) f32->alternative = std::make_unique<Plan>(std::move(*b16));
-    return plans.emplace(key, std::move(*f32)).first->second;
+    if (!preferred) return plans.emplace(key, std::move(*other)).first->second;
+    if (other) preferred->alternative = std::make_unique<Plan>(std::move(*other));
+    return plans.emplace(key, std::move(*preferred)).first->second;
   }
 
   Plan build(Kind kind, const Conv2dGeometry& g, bool bias, std::optional<float> slope, bool residual, bool bf16_weight_gradient) {
@@ -295,9 +296,9 @@ void Cudnn::conv2d_backward_weights(const Conv2dGeometry& g, const bf16* x, cons
   Plan& p = impl_->plan(Kind::backward_weights, g, false, std::nullopt);
   if (p.alternative) {  // only when tuning, on the first run (never inside a capture: tune() refuses)
     // fp32 or bf16 dw, whichever is faster here (both write dw; the last run below is the one that counts).
-    const float f32 = impl_->time_weight_gradient(p, g, x, dy, dw, stream);
-    const float b16 = impl_->time_weight_gradient(*p.alternative, g, x, dy, dw, stream);
-    if (b16 < f32) p = std::move(*std::unique_ptr<Plan>(std::move(p.alternative)));
+    const float mine = impl_->time_weight_gradient(p, g, x, dy, dw, stream);
+    const float other = impl_->time_weight_gradient(*p.alternative, g, x, dy, dw, stream);
+    if (other < mine) p = std::move(*std::unique_ptr<Plan>(std::move(p.alternative)));
     p.alternative.reset();
   }
   impl_->weight_gradient(p, g, x, dy, dw, stream);

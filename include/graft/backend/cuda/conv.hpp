@@ -31,9 +31,13 @@ namespace graft::cuda {
 using cpu::Conv2dGeometry;
 
 struct CudnnOptions {
-  // Time engines on the first run instead of taking the heuristic's first.
-  // Not yet measured on a GPU (docs/cuda.md): SAEHD-df-128's weight gradients
-  // took half the step with the heuristic's choice on an H200.
+  // The weight gradient as cuDNN writes it: bf16 (then converted into the f32
+  // gradient buffer), as PyTorch's autocast has it, or f32. With f32 output
+  // the heuristic's engines took half of SAEHD-df-128's step on an H200
+  // (39 of 78 ms, 2026-11-27); bf16 is the default since, not yet timed.
+  bool weight_gradient_in_bf16 = true;
+  // Time engines on the first run instead of taking the heuristic's first
+  // (and both weight-gradient types). Not yet timed on a GPU.
   bool tune_engines = false;
   int tuned_engines = 4;  // how many of the heuristic's list are built and timed per graph
 };
@@ -52,7 +56,7 @@ class Cudnn {
                       std::optional<float> leaky_slope, cudaStream_t stream, const bf16* residual = nullptr);
   // dx = the gradient of the convolution for dy (already through the activation); overwritten.
   void conv2d_backward_data(const Conv2dGeometry& g, const bf16* dy, const bf16* w, bf16* dx, cudaStream_t stream);
-  // dw (K, R, S, C), fp32, overwritten.
+  // dw (K, R, S, C), fp32, overwritten (computed in bf16 or f32: CudnnOptions).
   void conv2d_backward_weights(const Conv2dGeometry& g, const bf16* x, const bf16* dy, float* dw, cudaStream_t stream);
 
   std::size_t cached_graphs() const;
