@@ -177,9 +177,8 @@ namespace {
 // `steps` steps of the same optimizer on the CPU and on the GPU from the same
 // weights and gradients; returns the worst relative difference of weights and state.
 template <class Optimizer>
-void check_optimizer(typename Optimizer::Config config, const char* what) {
-  INFO(what);
-  const std::size_t n = 300'001;
+void check_optimizer(typename Optimizer::Config config, const char* what, std::size_t n) {
+  INFO(what, ", ", n, " parameters");
   const cuda::Stream stream;
   auto w_cpu = random_values(n, 7, -0.5f, 0.5f);
   auto w_gpu = to_device(w_cpu, stream);
@@ -206,6 +205,12 @@ void check_optimizer(typename Optimizer::Config config, const char* what) {
   for (std::size_t i = 0; i < n; ++i) wrong += copy_host[i].bits != bf16(w[i]).bits;
   CHECK(wrong == 0);
   CHECK(gpu.steps() == 5);
+}
+
+template <class Optimizer>
+void check_optimizer(typename Optimizer::Config config, const char* what) {
+  // Element by element (n not a multiple of 4), and 16 bytes at a time (a model's flat buffers).
+  for (const std::size_t n : {std::size_t{300'001}, std::size_t{300'000}}) check_optimizer<Optimizer>(config, what, n);
 }
 
 }  // namespace
