@@ -5,7 +5,7 @@
 // anchor (shared/anchors/torch_faceswap.py: Adam, 4 rotating input sets,
 // masks of 0/1), which tests/gpu/run.sh runs in the same call.
 //
-//   bench_saehd [--batch 64] [--steps 50] [--warmup 3] [--plain] [--no-nccl] [--profile] [--tune] [--wgrad-f32]
+//   bench_saehd [--res 128|256] [--batch 64] [--steps 50] [--warmup 3] [--plain] [--no-nccl] [--profile] [--tune] [--wgrad-f32]
 // Prints one JSON line: images per second, ms per step, MFU. --profile also
 // prints where one plain step's time goes, by kind of operation; --tune
 // times cuDNN's engines on the first step (CudnnOptions::tune_engines);
@@ -31,15 +31,15 @@ namespace gpu = graft::cuda;
 using faceswap::cuda::DfDeviceStep;
 using faceswap::cuda::InputStaging;
 
-constexpr faceswap::Options df128{.resolution = 128};
-// FLOPs of one (src, dst) pair's training step at df-128 (forward + both
+// FLOPs of one (src, dst) pair's training step of SAEHD-df (forward + both
 // backward passes of every convolution and dense layer), as PyTorch's flop
-// counter measures the same model (shared/anchors/README.md).
-constexpr double flops_per_pair = 332.8e9;
+// counter measures the same model (shared/anchors/README.md and its logs).
+constexpr double flops_per_pair(int resolution) { return resolution == 256 ? 1331.4e9 : 332.8e9; }
 // The bf16 matrix peak measured on an H100 SXM on 2026-11-27 (anchors/README.md).
 constexpr double peak_flops = 796e12;
 
 struct Args {
+  int resolution = 128;
   std::int64_t batch = 64;
   int steps = 50, warmup = 3;
   bool graph = true, nccl = true, profile = false, tune = false, wgrad_f32 = false;
@@ -56,7 +56,8 @@ Args parse(int argc, char** argv) {
       }
       return std::strtol(argv[++i], nullptr, 10);
     };
-    if (s == "--batch") a.batch = value();
+    if (s == "--res") a.resolution = int(value());
+    else if (s == "--batch") a.batch = value();
     else if (s == "--steps") a.steps = int(value());
     else if (s == "--warmup") a.warmup = int(value());
     else if (s == "--plain") a.graph = false;
@@ -68,6 +69,10 @@ Args parse(int argc, char** argv) {
       std::fprintf(stderr, "bench_saehd: unknown option %s\n", s.c_str());
       std::exit(2);
     }
+  }
+  if (a.resolution != 128 && a.resolution != 256) {
+    std::fprintf(stderr, "bench_saehd: --res must be 128 or 256 (the resolutions PyTorch's anchor was measured at)\n");
+    std::exit(2);
   }
   if (a.batch < 1 || a.steps < 1 || a.warmup < 1) {
     std::fprintf(stderr, "bench_saehd: --batch, --steps and --warmup must be positive\n");
@@ -101,14 +106,13 @@ void print_profile(Step& step, const float* inputs, cudaStream_t stream) {
   (void)stream;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) try {
-  const Args args = parse(argc, argv);
-  using Model = faceswap::DF<df128>::Model;
+template <int Resolution>
+int run(const Args& args) {
+  constexpr faceswap::Options options{.resolution = Resolution};
+  using Model = typename faceswap::DF<options>::Model;
   const gpu::Stream stream;
   const auto host = std::make_unique<Model>(0);
-  DfDeviceStep<df128, graft::optim::Adam> step(*host, {.lr = 5e-5f}, args.batch, 5e-5f, stream,
+  DfDeviceStep<options, graft::optim::Adam> step(*host, {.lr = 5e-5f}, args.batch, 5e-5f, stream,
                                                {.weight_gradient_in_bf16 = !args.wgrad_f32, .tune_engines = args.tune});
 #if defined(GRAFT_WITH_NCCL)
   graft::comm::Single single;
@@ -153,13 +157,13 @@ int main(int argc, char** argv) try {
   const double ms = end.milliseconds_since(begin) / args.steps;
   const auto last = step.losses().means(stream);
   const double images = 2.0 * double(args.batch) * 1000.0 / ms;
-  const double mfu = double(args.batch) * flops_per_pair / (ms * 1e-3) / peak_flops;
+  const double mfu = double(args.batch) * flops_per_pair(Resolution) / (ms * 1e-3) / peak_flops;
   const bool finite = std::isfinite(last[0]) && std::isfinite(last[1]);
   std::printf(
-      "{\"benchmark\": \"saehd_df128\", \"batch_per_side\": %lld, \"graph\": %s, \"nccl\": %s, \"tuned\": %s, \"wgrad\": \"%s\", \"steps\": %d, \"ms_per_step\": %.3f, "
+      "{\"benchmark\": \"saehd_df%d\", \"batch_per_side\": %lld, \"graph\": %s, \"nccl\": %s, \"tuned\": %s, \"wgrad\": \"%s\", \"steps\": %d, \"ms_per_step\": %.3f, "
       "\"images_per_second\": %.1f, \"mfu_vs_796\": %.3f, \"loss_src\": [%.4f, %.4f], \"loss_dst\": [%.4f, %.4f], "
       "\"optimizer_steps\": %lld}\n",
-      static_cast<long long>(args.batch), args.graph ? "true" : "false", args.nccl ? "true" : "false", args.tune ? "true" : "false",
+      Resolution, static_cast<long long>(args.batch), args.graph ? "true" : "false", args.nccl ? "true" : "false", args.tune ? "true" : "false",
       args.wgrad_f32 ? "f32" : "bf16", args.steps, ms, images, mfu,
       first[0], last[0], first[1], last[1], static_cast<long long>(step.steps()));
   if (!finite) {
@@ -167,6 +171,13 @@ int main(int argc, char** argv) try {
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  const Args args = parse(argc, argv);
+  return args.resolution == 256 ? run<256>(args) : run<128>(args);
 } catch (const std::exception& e) {
   std::fprintf(stderr, "bench_saehd: %s\n", e.what());
   return 1;

@@ -7,9 +7,10 @@
 #      CUDA graph, with the profile of one step by kind of operation;
 #   3. PyTorch's anchor on the same card (GRAFT_GPU_TORCH=0 skips it);
 #   4. bench_cuda (the kernels at SAEHD's sizes);
-#   5. bench_saehd --wgrad-f32 (weight gradients written in f32, as on the
-#      first H200 run) and --tune (cuDNN engines timed on the first step),
-#      last: the tuned warm-up builds and times engines for every convolution.
+#   5. bench_saehd at resolution 256 (16 per side, as the anchor's), with
+#      --wgrad-f32 (weight gradients written in f32, as on the first H200
+#      run), the anchor at 256, and --tune (cuDNN engines timed on the first
+#      step) last: the tuned warm-up builds and times engines for every convolution.
 # Stages start only while time is left of GRAFT_GPU_BUDGET seconds (default
 # 540, under the device tool's 600 per call); each has its own timeout.
 # Exit status non-zero if a test failed or a benchmark did not run. Results
@@ -65,7 +66,11 @@ if [ "${GRAFT_GPU_TORCH:-1}" != 0 ] && [ -f "$stage/anchors/torch_faceswap.py" ]
   stage torch_faceswap 240 python3 "$stage/anchors/torch_faceswap.py" --res 128 --batch 64 --variants eager_bf16_cl compile_bf16_cl
 fi
 stage bench_cuda 90 "$stage/bin/bench_cuda" --benchmark_min_time=0.2 --benchmark_out="$out/bench_cuda.json" --benchmark_out_format=json
+stage bench_saehd_256 90 "$stage/bin/bench_saehd" --res 256 --batch 16 --steps 50
 stage bench_saehd_wgrad_f32 90 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile --wgrad-f32
+if [ "${GRAFT_GPU_TORCH:-1}" != 0 ] && [ -f "$stage/anchors/torch_faceswap.py" ]; then
+  stage torch_faceswap_256 150 python3 "$stage/anchors/torch_faceswap.py" --res 256 --batch 16 --variants eager_bf16_cl compile_bf16_cl
+fi
 stage bench_saehd_tuned 240 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile --tune
 
 echo "== summary"
@@ -77,16 +82,18 @@ def lines(name):
     return open(path).read().splitlines() if os.path.exists(path) else []
 print("| what | ms/step | img/s | MFU (vs 796 TFLOP/s) |")
 print("| --- | ---: | ---: | ---: |")
-for name in ("bench_saehd.txt", "bench_saehd_wgrad_f32.txt", "bench_saehd_tuned.txt"):
+for name in ("bench_saehd.txt", "bench_saehd_wgrad_f32.txt", "bench_saehd_tuned.txt", "bench_saehd_256.txt"):
     for line in lines(name):
         if line.startswith("{"):
             r = json.loads(line)
-            what = f"graft SAEHD-df-128, {r.get('wgrad', '?')} weight gradients" + (", tuned" if r.get("tuned") else "")
+            what = (f"graft {r['benchmark']}, {r['batch_per_side']}/side, {r.get('wgrad', '?')} weight gradients"
+                    + (", tuned" if r.get("tuned") else ""))
             print(f"| {what} | {r['ms_per_step']:.1f} | {r['images_per_second']:.0f} | {r['mfu_vs_796']:.0%} |")
-for line in lines("torch_faceswap.txt"):
-    if line.startswith("{") and "img_per_s" in line:
-        r = json.loads(line)
-        print(f"| PyTorch {r['variant']} | {r['step_ms']:.1f} | {r['img_per_s']:.0f} | |")
+for name in ("torch_faceswap.txt", "torch_faceswap_256.txt"):
+    for line in lines(name):
+        if line.startswith("{") and "img_per_s" in line:
+            r = json.loads(line)
+            print(f"| PyTorch {r['variant']}, res {r['res']}, {r['batch']}/side | {r['step_ms']:.1f} | {r['img_per_s']:.0f} | |")
 path = os.path.join(out, "bench_cuda.json")
 if os.path.exists(path):
     print("\n| kernel | time (us) | GB/s | TFLOP/s |\n| --- | ---: | ---: | ---: |")
