@@ -89,7 +89,7 @@ void fill(float* batch, const faceswap::cuda::BatchLayout& layout, std::uint64_t
 }
 
 template <class Step>
-void print_profile(Step& step, const float* inputs, cudaStream_t stream) {
+void print_profile(Step& step, const float* inputs) {
   graft::nn::cuda::Timeline timeline;
   step.enqueue(inputs, &timeline);
   const auto totals = timeline.totals();
@@ -103,7 +103,6 @@ void print_profile(Step& step, const float* inputs, cudaStream_t stream) {
   std::printf("| operation (one plain step) | ms | share |\n| --- | ---: | ---: |\n");
   for (const auto& [ms, label] : rows) std::printf("| %s | %.2f | %.1f%% |\n", label.c_str(), ms, 100.0 * ms / all);
   std::printf("| all | %.2f | |\n", all);
-  (void)stream;
 }
 
 template <int Resolution>
@@ -147,7 +146,7 @@ int run(const Args& args) {
   }
   stream.synchronize();
   const auto first = step.losses().means(stream);
-  if (args.profile) print_profile(step, inputs.inputs(), stream);
+  if (args.profile) print_profile(step, inputs.inputs());
 
   gpu::Event begin(true), end(true);
   begin.record(stream);

@@ -71,7 +71,7 @@ __global__ void depth_to_space_kernel(const Unit* from, Unit* to, std::int64_t b
 // the pointers are aligned, single values otherwise.
 template <bool Forward, class T>
 void launch_depth_to_space(const T* from, T* to, std::int64_t batch, std::int64_t h, std::int64_t w, std::int64_t c, int block,
-                           cudaStream_t stream) {
+                           cudaStream_t stream, const char* what) {
   constexpr std::int64_t per_unit = 16 / sizeof(T);
   const bool wide = c % per_unit == 0 && reinterpret_cast<std::uintptr_t>(from) % 16 == 0 &&
                     reinterpret_cast<std::uintptr_t>(to) % 16 == 0;
@@ -81,6 +81,7 @@ void launch_depth_to_space(const T* from, T* to, std::int64_t batch, std::int64_
         reinterpret_cast<const uint4*>(from), reinterpret_cast<uint4*>(to), batch, h, w, c / per_unit, block);
   else
     depth_to_space_kernel<Forward><<<blocks_for(units), threads, 0, stream>>>(from, to, batch, h, w, c, block);
+  check_launch(what);
 }
 
 // Sum over one sample per block, in double so that it does not drift with the sample's size.
@@ -159,23 +160,19 @@ void to_f32(const bf16* x, float* y, std::int64_t n, cudaStream_t stream) {
 }
 void depth_to_space_forward(const float* in, float* out, std::int64_t batch, std::int64_t h, std::int64_t w, std::int64_t c,
                             int block, cudaStream_t stream) {
-  launch_depth_to_space<true>(in, out, batch, h, w, c, block, stream);
-  check_launch("depth_to_space_forward");
+  launch_depth_to_space<true>(in, out, batch, h, w, c, block, stream, "depth_to_space_forward");
 }
 void depth_to_space_forward(const bf16* in, bf16* out, std::int64_t batch, std::int64_t h, std::int64_t w, std::int64_t c,
                             int block, cudaStream_t stream) {
-  launch_depth_to_space<true>(device(in), device(out), batch, h, w, c, block, stream);
-  check_launch("depth_to_space_forward (bf16)");
+  launch_depth_to_space<true>(device(in), device(out), batch, h, w, c, block, stream, "depth_to_space_forward (bf16)");
 }
 void depth_to_space_backward(const float* dout, float* din, std::int64_t batch, std::int64_t h, std::int64_t w, std::int64_t c,
                              int block, cudaStream_t stream) {
-  launch_depth_to_space<false>(dout, din, batch, h, w, c, block, stream);
-  check_launch("depth_to_space_backward");
+  launch_depth_to_space<false>(dout, din, batch, h, w, c, block, stream, "depth_to_space_backward");
 }
 void depth_to_space_backward(const bf16* dout, bf16* din, std::int64_t batch, std::int64_t h, std::int64_t w, std::int64_t c,
                              int block, cudaStream_t stream) {
-  launch_depth_to_space<false>(device(dout), device(din), batch, h, w, c, block, stream);
-  check_launch("depth_to_space_backward (bf16)");
+  launch_depth_to_space<false>(device(dout), device(din), batch, h, w, c, block, stream, "depth_to_space_backward (bf16)");
 }
 void pixel_norm_forward(const float* x, float* y, std::int64_t batch, std::int64_t per_sample, cudaStream_t stream) {
   pixel_norm_forward_kernel<<<static_cast<unsigned>(batch), threads, 0, stream>>>(x, y, per_sample);

@@ -13,6 +13,13 @@
 
 namespace graft::nn::cuda {
 
+// Each child's parameters (child I at offsets[I]) into layout `to`.
+template <template <std::size_t> class Child, std::size_t N>
+void convert_children(float* w, const std::array<std::int64_t, N>& offsets, Layout to) {
+  [&]<std::size_t... I>(std::index_sequence<I...>) { (Child<I>::convert_layout(w + offsets[I], to), ...); }
+  (std::make_index_sequence<N>{});
+}
+
 template <FixedString N, class L, Shape In>
 struct OnDevice<Named<N, L>, In> : OnDevice<L, In> {};
 
@@ -63,14 +70,7 @@ struct OnDevice<Seq<Ls...>, In> {
     backward_from<count - 1>(c, p, g, x, y, dy, dx, t);
   }
 
-  static void to_device_layout(float* w) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) { (Child<I>::to_device_layout(w + offsets[I]), ...); }
-    (std::make_index_sequence<count>{});
-  }
-  static void to_canonical_layout(float* w) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) { (Child<I>::to_canonical_layout(w + offsets[I]), ...); }
-    (std::make_index_sequence<count>{});
-  }
+  static void convert_layout(float* w, Layout to) { convert_children<Child>(w, offsets, to); }
 
  private:
   // With a residual, the last child adds it before `slope`'s activation.
@@ -170,13 +170,9 @@ struct OnDevice<Residual<Body, Post>, In> {
     c.mark("residual add");
   }
 
-  static void to_device_layout(float* w) {
-    B::to_device_layout(w);
-    P::to_device_layout(w + post_offset);
-  }
-  static void to_canonical_layout(float* w) {
-    B::to_canonical_layout(w);
-    P::to_canonical_layout(w + post_offset);
+  static void convert_layout(float* w, Layout to) {
+    B::convert_layout(w, to);
+    P::convert_layout(w + post_offset, to);
   }
 };
 
@@ -217,14 +213,7 @@ struct OnDevice<ConcatBranches<Branches...>, In> {
     (std::make_index_sequence<count>{});
   }
 
-  static void to_device_layout(float* w) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) { (Child<I>::to_device_layout(w + offsets[I]), ...); }
-    (std::make_index_sequence<count>{});
-  }
-  static void to_canonical_layout(float* w) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) { (Child<I>::to_canonical_layout(w + offsets[I]), ...); }
-    (std::make_index_sequence<count>{});
-  }
+  static void convert_layout(float* w, Layout to) { convert_children<Child>(w, offsets, to); }
 
  private:
   template <std::size_t I>

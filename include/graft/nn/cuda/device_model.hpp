@@ -76,6 +76,8 @@ class DeviceModel<Model<Parts...>> {
  public:
   using HostModel = Model<Parts...>;
   using PartList = std::tuple<Parts...>;
+  template <std::size_t I>
+  using PartOnDevice = OnDevice<typename std::tuple_element_t<I, PartList>::Layer, std::tuple_element_t<I, PartList>::input_shape>;
   static constexpr std::int64_t size = HostModel::buffer_size;
   static constexpr auto part_offsets = HostModel::part_offsets;
 
@@ -130,18 +132,9 @@ class DeviceModel<Model<Parts...>> {
   const gpu::DeviceBuffer<float>& parameter_buffer() const { return params_; }
   const gpu::DeviceBuffer<float>& gradient_buffer() const { return grads_; }
 
-  static void to_device_layout(float* flat) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (OnDevice<typename Parts::Layer, Parts::input_shape>::to_device_layout(flat + part_offsets[I]), ...);
-    }
-    (std::index_sequence_for<Parts...>{});
-  }
-  static void to_canonical_layout(float* flat) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (OnDevice<typename Parts::Layer, Parts::input_shape>::to_canonical_layout(flat + part_offsets[I]), ...);
-    }
-    (std::index_sequence_for<Parts...>{});
-  }
+  // A whole flat buffer of this model from the CPU's layout to the device's, and back.
+  static void to_device_layout(float* flat) { convert_children<PartOnDevice>(flat, part_offsets, Layout::device); }
+  static void to_canonical_layout(float* flat) { convert_children<PartOnDevice>(flat, part_offsets, Layout::canonical); }
 
  private:
   template <FixedString N, std::size_t I = 0>

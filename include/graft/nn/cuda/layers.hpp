@@ -10,9 +10,9 @@
 //   forward(c, p, x, y, t)       p: the layer's parameters in the bf16 copy
 //   backward(c, p, g, x, y, dy, dx, t)
 //                                g (f32 master gradients) += dL/dp; dx = dL/dx unless dx.data is null
-//   to_device_layout(w), to_canonical_layout(w)
-//                                host, in place on the layer's slice of a flat
-//                                f32 buffer: the device keeps convolution
+//   convert_layout(w, to)        host, in place on the layer's slice of a flat
+//                                f32 buffer, to Layout::device or back to
+//                                Layout::canonical: the device keeps convolution
 //                                weights as (K, R, S, C), cuDNN's layout for
 //                                channels-last; checkpoints and the CPU use (K, C, R, S).
 // Layers without a GPU implementation stop the compilation here, naming the layer.
@@ -38,6 +38,9 @@ namespace graft::nn::cuda {
 template <class Spec>
 inline constexpr bool no_device_implementation = false;
 
+// Where a flat parameter buffer's values are laid out for.
+enum class Layout { canonical, device };
+
 template <class Spec, Shape In>
 struct OnDevice {
   static_assert(no_device_implementation<Spec>, "nn::cuda::OnDevice: this layer has no GPU implementation yet");
@@ -47,8 +50,7 @@ struct OnDevice {
 struct WithoutParameters {
   static constexpr std::array<ParamSpec, 0> params{};
   using Trace = NoTrace;
-  static void to_device_layout(float*) {}
-  static void to_canonical_layout(float*) {}
+  static void convert_layout(float*, Layout) {}
 };
 
 // to = from, n bf16 values on the device.
@@ -58,13 +60,13 @@ inline void copy_on_device(const Context& c, const bf16* from, bf16* to, std::in
 }
 
 // (K, C, R, S) <-> (K, R, S, C) for one convolution weight, in place.
-inline void permute_convolution_weight(float* w, std::int64_t k, std::int64_t c, std::int64_t rs, bool to_device) {
+inline void permute_convolution_weight(float* w, std::int64_t k, std::int64_t c, std::int64_t rs, Layout to) {
   const std::vector<float> from(w, w + k * c * rs);
   for (std::int64_t o = 0; o < k; ++o)
     for (std::int64_t i = 0; i < c; ++i)
       for (std::int64_t s = 0; s < rs; ++s) {
         const std::int64_t canonical = (o * c + i) * rs + s, device = (o * rs + s) * c + i;
-        if (to_device)
+        if (to == Layout::device)
           w[device] = from[std::size_t(canonical)];
         else
           w[canonical] = from[std::size_t(device)];
@@ -136,12 +138,7 @@ struct ConvolutionOnDevice {
     }
   }
 
-  static void to_device_layout(float* w) {
-    permute_convolution_weight(w + params[0].offset, out.c(), In.c(), kernel_area, true);
-  }
-  static void to_canonical_layout(float* w) {
-    permute_convolution_weight(w + params[0].offset, out.c(), In.c(), kernel_area, false);
-  }
+  static void convert_layout(float* w, Layout to) { permute_convolution_weight(w + params[0].offset, out.c(), In.c(), kernel_area, to); }
 };
 
 template <int O, int K, int S, int P, bool B, Shape In>
@@ -171,8 +168,7 @@ struct OnDevice<Dense<Out, Bias>, In> {
     if (dx.data) c.blas.dense_backward_data(shape(x.batch()), dy.data, p + params[0].offset, dx.data, c.stream);
     c.mark("dense backward");
   }
-  static void to_device_layout(float*) {}
-  static void to_canonical_layout(float*) {}
+  static void convert_layout(float*, Layout) {}  // PyTorch's (Out, In) on both
 };
 
 template <float Slope, Shape In>
