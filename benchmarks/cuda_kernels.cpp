@@ -104,6 +104,33 @@ cuda::DeviceBuffer<T> random_bf16(std::size_t n, std::uint64_t seed, cudaStream_
   return out;
 }
 
+// The backward of decoder.upscale2 before its convolution's gradients, at
+// resolution 128, batch 128: conv output y (64, 64, 512), dy from
+// DepthToSpace's output (128, 128, 128). Mode 0: DepthToSpace's backward, then
+// LeakyReLU backward + bias gradient (two passes); mode 1: one pass reading dy
+// through DepthToSpace; mode 2: the LeakyReLU + bias pass alone.
+void upscale_backward(benchmark::State& state) {
+  const cuda::Stream stream;
+  const std::int64_t batch = 128, h = 64, w = 64, channels = 512, rows = batch * h * w, n = rows * channels;
+  auto y = random_bf16<graft::bf16>(std::size_t(n), 5, stream), dy = random_bf16<graft::bf16>(std::size_t(n), 6, stream);
+  cuda::DeviceBuffer<graft::bf16> dy_rows(std::size_t(n), stream), d_pre(std::size_t(n), stream);
+  cuda::DeviceBuffer<float> db(std::size_t(channels), stream);
+  db.fill_bytes(0);
+  const auto mode = state.range(0);
+  const double bytes = double(n) * 2 * (mode == 0 ? 5 : 3);  // each pass reads and writes n bf16 values
+  time_on_device(state, stream, bytes, [&] {
+    if (mode == 1) {
+      cuda::leaky_relu_bias_gradient_from_depth_to_space(y.data(), dy.data(), 0.1f, d_pre.data(), db.data(), batch, h, w, channels, 2,
+                                                         stream);
+      return;
+    }
+    if (mode == 0) cuda::depth_to_space_backward(dy.data(), dy_rows.data(), batch, h, w, channels / 4, 2, stream);
+    cuda::leaky_relu_bias_gradient(y.data(), mode == 0 ? dy_rows.data() : dy.data(), 0.1f, d_pre.data(), db.data(), rows, channels,
+                                   stream);
+  });
+}
+BENCHMARK(upscale_backward)->ArgName("mode")->Arg(0)->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
 // Tensor-core work: FLOP/s of the SAEHD-df-128 layers at batch 128 (64 per side), bf16.
 void set_flops(benchmark::State& state, double flops) {
   state.counters["TFLOP/s"] = benchmark::Counter(flops * double(state.iterations()) / 1e12, benchmark::Counter::kIsRate);

@@ -134,6 +134,7 @@ int run(const Args& args) {
     else
       step.enqueue(inputs.inputs());
   };
+  const auto warmup_start = std::chrono::steady_clock::now();
   inputs.upload(next);
   next = 1;
   for (int i = 0; i < args.warmup; ++i) run_one();
@@ -145,6 +146,8 @@ int run(const Args& args) {
     step.replay();
   }
   stream.synchronize();
+  // Building (and with --tune, timing) cuDNN's graphs, the first steps and the capture.
+  const double warmup_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - warmup_start).count();
   const auto first = step.losses().means(stream);
   if (args.profile) print_profile(step, inputs.inputs());
 
@@ -161,10 +164,10 @@ int run(const Args& args) {
   std::printf(
       "{\"benchmark\": \"saehd_df%d\", \"batch_per_side\": %lld, \"graph\": %s, \"nccl\": %s, \"tuned\": %s, \"wgrad\": \"%s\", \"steps\": %d, \"ms_per_step\": %.3f, "
       "\"images_per_second\": %.1f, \"mfu_vs_796\": %.3f, \"loss_src\": [%.4f, %.4f], \"loss_dst\": [%.4f, %.4f], "
-      "\"optimizer_steps\": %lld}\n",
+      "\"optimizer_steps\": %lld, \"warmup_s\": %.1f}\n",
       Resolution, static_cast<long long>(args.batch), args.graph ? "true" : "false", args.nccl ? "true" : "false", args.tune ? "true" : "false",
       args.wgrad_f32 ? "f32" : "bf16", args.steps, ms, images, mfu,
-      first[0], last[0], first[1], last[1], static_cast<long long>(step.steps()));
+      first[0], last[0], first[1], last[1], static_cast<long long>(step.steps()), warmup_seconds);
   if (!finite) {
     std::fprintf(stderr, "bench_saehd: the loss is not finite\n");
     return 1;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "graft/backend/cpu/elementwise.hpp"
@@ -13,6 +14,7 @@
 #include "graft/backend/cuda/dense.hpp"
 #include "graft/backend/cuda/elementwise.hpp"
 #include "graft/backend/cuda/graph.hpp"
+#include "graft/backend/cuda/layout.hpp"
 #include "graft/backend/cuda/loss.hpp"
 #include "graft/backend/cuda/memory.hpp"
 #include "graft/backend/cuda/optim.hpp"
@@ -450,24 +452,130 @@ TEST_CASE("cuDNN convolutions (NHWC bf16, fused bias + LeakyReLU) against a dire
   CHECK(cudnn.cached_graphs() == 6);  // three graphs per geometry, built once
 }
 
+namespace {
+
+// d_pre = LeakyReLU's backward of dy from y, rounded to bf16 as the kernel
+// writes it, and start + its column sums in double.
+struct BiasReference {
+  std::vector<bf16> d_pre;
+  std::vector<double> db;
+  BiasReference(const std::vector<bf16>& y, const std::vector<bf16>& dy, std::optional<float> slope,
+                const std::vector<float>& start, std::int64_t rows, std::int64_t channels)
+      : d_pre(dy), db(start.begin(), start.end()) {
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t c = 0; c < channels; ++c) {
+        const auto i = std::size_t(r * channels + c);
+        if (slope && !(f32(y[i]) > 0.0f)) d_pre[i] = bf16(*slope * f32(dy[i]));
+        db[std::size_t(c)] += double(f32(d_pre[i]));
+      }
+  }
+  void check(const std::vector<float>& got, const std::vector<bf16>* got_d_pre) const {
+    for (std::size_t c = 0; c < db.size(); ++c) CHECK(std::abs(got[c] - db[c]) < 1e-4 * (1 + std::abs(db[c])) + 1e-3);
+    if (!got_d_pre) return;
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < d_pre.size(); ++i) wrong += (*got_d_pre)[i].bits != d_pre[i].bits;
+    CHECK(wrong == 0);
+  }
+};
+
+}  // namespace
+
 TEST_CASE("The bias gradient sums dy over the rows per channel, the same bits every run") {
   const cuda::Stream stream;
-  const std::int64_t rows = 2 * 64 * 64, channels = 96;
-  const auto dy = to_bf16_host(random_values(std::size_t(rows * channels), 40));
-  const auto dyd = to_device(dy, stream);
-  const std::vector<float> start = random_values(std::size_t(channels), 41);
-  auto run = [&] {
-    auto db = to_device(start, stream);
-    cuda::bias_gradient(dyd.data(), db.data(), rows, channels, stream);
-    return to_host(db);
+  struct Case {
+    std::int64_t rows, channels, offset;  // offset: values into the buffers, 1 breaks 16-byte alignment
   };
-  const auto db = run();
-  CHECK(db == run());
-  for (std::int64_t c = 0; c < channels; ++c) {
-    double s = start[std::size_t(c)];
-    for (std::int64_t r = 0; r < rows; ++r) s += double(static_cast<float>(dy[std::size_t(r * channels + c)]));
-    CHECK(std::abs(db[std::size_t(c)] - s) < 1e-4 * (1 + std::abs(s)) + 1e-3);
+  // 16-byte units (96, 2048 channels), single values (44; 2056: more units
+  // than a block's threads; a misaligned buffer), one row block and many.
+  for (const Case k : {Case{2 * 64 * 64, 96, 0}, Case{4096, 2048, 0}, Case{1000, 2056, 0}, Case{3000, 44, 0},
+                       Case{2 * 64 * 64, 96, 1}, Case{100, 8, 0}}) {
+    CAPTURE(k.rows);
+    CAPTURE(k.channels);
+    CAPTURE(k.offset);
+    const auto n = std::size_t(k.rows * k.channels);
+    const auto dy = to_bf16_host(random_values(n + 1, 40));
+    const auto y = to_bf16_host(random_values(n + 1, 42));
+    const auto dyd = to_device(dy, stream), yd = to_device(y, stream);
+    const std::vector<float> start = random_values(std::size_t(k.channels), 41);
+    const std::vector<bf16> dy_used(dy.begin() + k.offset, dy.begin() + k.offset + std::ptrdiff_t(n));
+    const std::vector<bf16> y_used(y.begin() + k.offset, y.begin() + k.offset + std::ptrdiff_t(n));
+
+    auto plain = [&] {
+      auto db = to_device(start, stream);
+      cuda::bias_gradient(dyd.data() + k.offset, db.data(), k.rows, k.channels, stream);
+      return to_host(db);
+    };
+    const auto db = plain();
+    CHECK(db == plain());
+    BiasReference(y_used, dy_used, std::nullopt, start, k.rows, k.channels).check(db, nullptr);
+
+    auto d_pre = poisoned<bf16>(n + 1, stream);
+    auto db_activated = to_device(start, stream);
+    cuda::leaky_relu_bias_gradient(yd.data() + k.offset, dyd.data() + k.offset, 0.1f, d_pre.data() + k.offset,
+                                   db_activated.data(), k.rows, k.channels, stream);
+    const auto d_pre_host = to_host(d_pre);
+    const std::vector<bf16> d_pre_used(d_pre_host.begin() + k.offset, d_pre_host.begin() + k.offset + std::ptrdiff_t(n));
+    BiasReference(y_used, dy_used, 0.1f, start, k.rows, k.channels).check(to_host(db_activated), &d_pre_used);
   }
+}
+
+TEST_CASE("LeakyReLU + bias gradient read through DepthToSpace equals DepthToSpace's backward, then the same") {
+  const cuda::Stream stream;
+  constexpr std::int64_t N = 3, H = 5, W = 7, B = 2;
+  for (const std::int64_t out_channels : {16, 6}) {  // 16-byte runs (one pass), and not (DepthToSpace's backward first)
+    CAPTURE(out_channels);
+    const std::int64_t channels = out_channels * B * B, rows = N * H * W;
+    const auto n = std::size_t(rows * channels);
+    const auto y = to_bf16_host(random_values(n, 50)), dy_space = to_bf16_host(random_values(n, 51));
+    const auto yd = to_device(y, stream), dyd = to_device(dy_space, stream);
+    const std::vector<float> start = random_values(std::size_t(channels), 52);
+
+    auto folded_d_pre = poisoned<bf16>(n, stream);
+    auto folded_db = to_device(start, stream);
+    cuda::leaky_relu_bias_gradient_from_depth_to_space(yd.data(), dyd.data(), 0.2f, folded_d_pre.data(), folded_db.data(), N, H, W,
+                                                       channels, int(B), stream);
+
+    auto dy = poisoned<bf16>(n, stream), d_pre = poisoned<bf16>(n, stream);
+    auto db = to_device(start, stream);
+    cuda::depth_to_space_backward(dyd.data(), dy.data(), N, H, W, out_channels, int(B), stream);
+    cuda::leaky_relu_bias_gradient(yd.data(), dy.data(), 0.2f, d_pre.data(), db.data(), rows, channels, stream);
+
+    const auto folded = to_host(folded_d_pre), separate = to_host(d_pre);
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < n; ++i) wrong += folded[i].bits != separate[i].bits;
+    CHECK(wrong == 0);
+    CHECK(to_host(folded_db) == to_host(db));  // the same rows in the same order
+    BiasReference(y, to_host(dy), 0.2f, start, rows, channels).check(to_host(folded_db), &folded);
+  }
+}
+
+TEST_CASE("Elementwise maps: 16-byte accesses, the remainder, and misaligned arrays") {
+  const cuda::Stream stream;
+  for (const std::size_t offset : {0, 1, 3})
+    for (const std::size_t n : {std::size_t(8 * 1000 + 5), std::size_t(3), std::size_t(64)}) {
+      CAPTURE(offset);
+      CAPTURE(n);
+      const auto a = to_bf16_host(random_values(n + offset, 60)), b = to_bf16_host(random_values(n + offset, 61));
+      const auto ad = to_device(a, stream), bd = to_device(b, stream);
+      auto sum = poisoned<bf16>(n + offset, stream), back = poisoned<bf16>(n + offset, stream);
+      cuda::add(ad.data() + offset, bd.data() + offset, sum.data() + offset, std::int64_t(n), stream);
+      cuda::leaky_relu_backward(ad.data() + offset, bd.data() + offset, back.data() + offset, std::int64_t(n), 0.2f, stream);
+      const auto sum_host = to_host(sum), back_host = to_host(back);
+      std::size_t wrong = 0;
+      for (std::size_t i = offset; i < n + offset; ++i) {
+        wrong += sum_host[i].bits != bf16(f32(a[i]) + f32(b[i])).bits;
+        wrong += back_host[i].bits != bf16(f32(a[i]) > 0.0f ? f32(b[i]) : 0.2f * f32(b[i])).bits;
+      }
+      CHECK(wrong == 0);
+
+      const auto x = random_values(n + offset, 62), y0 = random_values(n + offset, 63);
+      const auto xd = to_device(x, stream);
+      auto yd = to_device(y0, stream);
+      cuda::accumulate(xd.data() + offset, yd.data() + offset, std::int64_t(n), stream);
+      const auto y = to_host(yd);
+      for (std::size_t i = 0; i < n + offset; ++i) wrong += y[i] != (i < offset ? y0[i] : y0[i] + x[i]);
+      CHECK(wrong == 0);
+    }
 }
 #endif
 

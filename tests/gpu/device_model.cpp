@@ -204,6 +204,13 @@ TEST_CASE("Each layer on the GPU matches the CPU within bf16 rounding: output, i
   SUBCASE("Upscale (conv + LeakyReLU + depth-to-space), as SAEHD's") {
     check_layer<nn::Seq<nn::Conv2d<32, 3>, nn::LeakyReLU<0.1f>, nn::DepthToSpace<2>>, Shape{16, 6, 6}>(277);
   }
+  SUBCASE("Upscale with runs of 6 channels (DepthToSpace's backward not folded)") {
+    check_layer<nn::Seq<nn::Conv2d<24, 3>, nn::LeakyReLU<0.1f>, nn::DepthToSpace<2>>, Shape{16, 6, 6}>(278);
+  }
+  SUBCASE("Upscale after another layer (its input gradient passed on)") {
+    check_layer<nn::Seq<nn::Conv2d<8, 3>, nn::LeakyReLU<0.2f>, nn::Conv2d<32, 3>, nn::LeakyReLU<0.1f>, nn::DepthToSpace<2>>,
+                Shape{16, 6, 6}>(279);
+  }
   SUBCASE("ConcatBranches") {
     check_layer<nn::ConcatBranches<nn::Conv2d<8, 1>, nn::Seq<nn::Conv2d<24, 3>, nn::LeakyReLU<0.1f>>>, Shape{8, 6, 6}>(280);
   }

@@ -5,13 +5,12 @@
 #      (layers, models and the SAEHD df step against the CPU backend);
 #   2. bench_saehd: SAEHD-df-128, batch 64 per side, the whole step as one
 #      CUDA graph, with the profile of one step by kind of operation; then
-#      with --wgrad-f32 (weight gradients written in f32, as on the first
-#      H200 run);
+#      with --tune (cuDNN engines timed on the first step: a longer warm-up);
 #   3. PyTorch's anchor on the same card (GRAFT_GPU_TORCH=0 skips it);
-#   4. bench_saehd --tune (cuDNN engines timed on the first step: a longer
-#      warm-up);
-#   5. bench_cuda (the kernels at SAEHD's sizes), bench_saehd at resolution
-#      256 (16 per side, as the anchor's) and the anchor at 256.
+#   4. bench_cuda (the kernels at SAEHD's sizes), bench_saehd at resolution
+#      256 (16 per side, as the anchor's) and the anchor at 256;
+#   5. bench_saehd --wgrad-f32 (weight gradients written in f32, as on the
+#      first H200 run).
 # Most valuable first: a smaller budget drops the tail.
 # Stages start only while time is left of GRAFT_GPU_BUDGET seconds (default
 # 540, under the device tool's 600 per call); each has its own timeout.
@@ -64,16 +63,16 @@ date -u +%Y-%m-%dT%H:%M:%SZ
 stage test_cuda 120 "$stage/bin/test_cuda"
 stage test_cuda_model 150 "$stage/bin/test_cuda_model"
 stage bench_saehd 90 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile
-stage bench_saehd_wgrad_f32 90 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile --wgrad-f32
+stage bench_saehd_tuned 180 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile --tune
 if [ "${GRAFT_GPU_TORCH:-1}" != 0 ] && [ -f "$stage/anchors/torch_faceswap.py" ]; then
   stage torch_faceswap 240 python3 "$stage/anchors/torch_faceswap.py" --res 128 --batch 64 --variants eager_bf16_cl compile_bf16_cl
 fi
-stage bench_saehd_tuned 180 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile --tune
 stage bench_cuda 90 "$stage/bin/bench_cuda" --benchmark_min_time=0.2 --benchmark_out="$out/bench_cuda.json" --benchmark_out_format=json
 stage bench_saehd_256 90 "$stage/bin/bench_saehd" --res 256 --batch 16 --steps 50
 if [ "${GRAFT_GPU_TORCH:-1}" != 0 ] && [ -f "$stage/anchors/torch_faceswap.py" ]; then
   stage torch_faceswap_256 150 python3 "$stage/anchors/torch_faceswap.py" --res 256 --batch 16 --variants eager_bf16_cl compile_bf16_cl
 fi
+stage bench_saehd_wgrad_f32 90 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile --wgrad-f32
 
 echo "== summary"
 python3 - "$out" <<'PY' || echo "(no summary: see $out)"
@@ -84,12 +83,12 @@ def lines(name):
     return open(path).read().splitlines() if os.path.exists(path) else []
 print("| what | ms/step | img/s | MFU (vs 796 TFLOP/s) |")
 print("| --- | ---: | ---: | ---: |")
-for name in ("bench_saehd.txt", "bench_saehd_wgrad_f32.txt", "bench_saehd_tuned.txt", "bench_saehd_256.txt"):
+for name in ("bench_saehd.txt", "bench_saehd_tuned.txt", "bench_saehd_256.txt", "bench_saehd_wgrad_f32.txt"):
     for line in lines(name):
         if line.startswith("{"):
             r = json.loads(line)
             what = (f"graft {r['benchmark']}, {r['batch_per_side']}/side, {r.get('wgrad', '?')} weight gradients"
-                    + (", tuned" if r.get("tuned") else ""))
+                    + (", tuned" if r.get("tuned") else "") + f", warm-up {r.get('warmup_s', '?')} s")
             print(f"| {what} | {r['ms_per_step']:.1f} | {r['images_per_second']:.0f} | {r['mfu_vs_796']:.0%} |")
 for name in ("torch_faceswap.txt", "torch_faceswap_256.txt"):
     for line in lines(name):

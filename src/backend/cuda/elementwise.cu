@@ -8,8 +8,6 @@
 
 namespace graft::cuda {
 namespace {
-
-
 using launch::blocks_for;
 using launch::device;
 using launch::load;
@@ -18,31 +16,21 @@ using launch::grid_stride;
 using launch::threads;
 
 
-template <class T>
-__global__ void leaky_relu_forward_kernel(const T* x, T* y, std::int64_t n, float slope) {
-  grid_stride(n, [&](std::int64_t i) {
-    const float v = load(x, i);
-    store(y, i, v > 0.0f ? v : slope * v);
-  });
-}
-
-template <class T>
-__global__ void leaky_relu_backward_kernel(const T* y, const T* dy, T* dx, std::int64_t n, float slope) {
-  grid_stride(n, [&](std::int64_t i) { store(dx, i, load(y, i) > 0.0f ? load(dy, i) : slope * load(dy, i)); });
-}
-
-template <class T>
-__global__ void sigmoid_forward_kernel(const T* x, T* y, std::int64_t n) {
-  grid_stride(n, [&](std::int64_t i) { store(y, i, 1.0f / (1.0f + expf(-load(x, i)))); });
-}
-
-template <class T>
-__global__ void sigmoid_backward_kernel(const T* y, const T* dy, T* dx, std::int64_t n) {
-  grid_stride(n, [&](std::int64_t i) {
-    const float s = load(y, i);
-    store(dx, i, load(dy, i) * s * (1.0f - s));
-  });
-}
+struct LeakyReluForward {
+  float slope;
+  __device__ float operator()(float x) const { return x > 0.0f ? x : slope * x; }
+};
+// From the output y (for a positive slope, y > 0 exactly where x > 0).
+struct LeakyReluBackward {
+  float slope;
+  __device__ float operator()(float y, float dy) const { return y > 0.0f ? dy : slope * dy; }
+};
+struct SigmoidForward {
+  __device__ float operator()(float x) const { return 1.0f / (1.0f + expf(-x)); }
+};
+struct SigmoidBackward {
+  __device__ float operator()(float y, float dy) const { return dy * y * (1.0f - y); }
+};
 
 template <class From, class To>
 __global__ void convert_kernel(const From* x, To* y, std::int64_t n) {
@@ -67,20 +55,29 @@ __global__ void depth_to_space_kernel(const Unit* from, Unit* to, std::int64_t b
   });
 }
 
-// Moves 16-byte units where the channels of every run fill whole units and
-// the pointers are aligned, single values otherwise.
+// Moves the widest units (16, 8 or 4 bytes) that tile every run of C
+// channels and that both pointers are aligned to; single values otherwise
+// (SAEHD's mask decoder has runs of 44 bf16 values: 8-byte units).
 template <bool Forward, class T>
 void launch_depth_to_space(const T* from, T* to, std::int64_t batch, std::int64_t h, std::int64_t w, std::int64_t c, int block,
                            cudaStream_t stream, const char* what) {
-  constexpr std::int64_t per_unit = 16 / sizeof(T);
-  const bool wide = c % per_unit == 0 && reinterpret_cast<std::uintptr_t>(from) % 16 == 0 &&
-                    reinterpret_cast<std::uintptr_t>(to) % 16 == 0;
-  const std::int64_t units = batch * h * w * block * block * (wide ? c / per_unit : c);
-  if (wide)
+  const auto fits = [&](std::size_t unit) {
+    return (std::size_t(c) * sizeof(T)) % unit == 0 && reinterpret_cast<std::uintptr_t>(from) % unit == 0 &&
+           reinterpret_cast<std::uintptr_t>(to) % unit == 0;
+  };
+  const auto launch_with = [&]<class Unit>(const Unit*) {
+    const std::int64_t per_unit = std::int64_t(sizeof(Unit) / sizeof(T)), units = batch * h * w * block * block * c / per_unit;
     depth_to_space_kernel<Forward><<<blocks_for(units), threads, 0, stream>>>(
-        reinterpret_cast<const uint4*>(from), reinterpret_cast<uint4*>(to), batch, h, w, c / per_unit, block);
+        reinterpret_cast<const Unit*>(from), reinterpret_cast<Unit*>(to), batch, h, w, c / per_unit, block);
+  };
+  if (fits(16))
+    launch_with(static_cast<const uint4*>(nullptr));
+  else if (fits(8))
+    launch_with(static_cast<const uint2*>(nullptr));
+  else if (fits(4))
+    launch_with(static_cast<const unsigned*>(nullptr));
   else
-    depth_to_space_kernel<Forward><<<blocks_for(units), threads, 0, stream>>>(from, to, batch, h, w, c, block);
+    launch_with(static_cast<const T*>(nullptr));
   check_launch(what);
 }
 
@@ -119,36 +116,28 @@ __global__ void pixel_norm_backward_kernel(const T* x, const T* dy, T* dx, std::
 }  // namespace
 
 void leaky_relu_forward(const float* x, float* y, std::int64_t n, float slope, cudaStream_t stream) {
-  leaky_relu_forward_kernel<<<blocks_for(n), threads, 0, stream>>>(x, y, n, slope);
-  check_launch("leaky_relu_forward");
+  launch::map("leaky_relu_forward", stream, n, LeakyReluForward{slope}, y, x);
 }
 void leaky_relu_forward(const bf16* x, bf16* y, std::int64_t n, float slope, cudaStream_t stream) {
-  leaky_relu_forward_kernel<<<blocks_for(n), threads, 0, stream>>>(device(x), device(y), n, slope);
-  check_launch("leaky_relu_forward (bf16)");
+  launch::map("leaky_relu_forward (bf16)", stream, n, LeakyReluForward{slope}, device(y), device(x));
 }
 void leaky_relu_backward(const float* y, const float* dy, float* dx, std::int64_t n, float slope, cudaStream_t stream) {
-  leaky_relu_backward_kernel<<<blocks_for(n), threads, 0, stream>>>(y, dy, dx, n, slope);
-  check_launch("leaky_relu_backward");
+  launch::map("leaky_relu_backward", stream, n, LeakyReluBackward{slope}, dx, y, dy);
 }
 void leaky_relu_backward(const bf16* y, const bf16* dy, bf16* dx, std::int64_t n, float slope, cudaStream_t stream) {
-  leaky_relu_backward_kernel<<<blocks_for(n), threads, 0, stream>>>(device(y), device(dy), device(dx), n, slope);
-  check_launch("leaky_relu_backward (bf16)");
+  launch::map("leaky_relu_backward (bf16)", stream, n, LeakyReluBackward{slope}, device(dx), device(y), device(dy));
 }
 void sigmoid_forward(const float* x, float* y, std::int64_t n, cudaStream_t stream) {
-  sigmoid_forward_kernel<<<blocks_for(n), threads, 0, stream>>>(x, y, n);
-  check_launch("sigmoid_forward");
+  launch::map("sigmoid_forward", stream, n, SigmoidForward{}, y, x);
 }
 void sigmoid_forward(const bf16* x, bf16* y, std::int64_t n, cudaStream_t stream) {
-  sigmoid_forward_kernel<<<blocks_for(n), threads, 0, stream>>>(device(x), device(y), n);
-  check_launch("sigmoid_forward (bf16)");
+  launch::map("sigmoid_forward (bf16)", stream, n, SigmoidForward{}, device(y), device(x));
 }
 void sigmoid_backward(const float* y, const float* dy, float* dx, std::int64_t n, cudaStream_t stream) {
-  sigmoid_backward_kernel<<<blocks_for(n), threads, 0, stream>>>(y, dy, dx, n);
-  check_launch("sigmoid_backward");
+  launch::map("sigmoid_backward", stream, n, SigmoidBackward{}, dx, y, dy);
 }
 void sigmoid_backward(const bf16* y, const bf16* dy, bf16* dx, std::int64_t n, cudaStream_t stream) {
-  sigmoid_backward_kernel<<<blocks_for(n), threads, 0, stream>>>(device(y), device(dy), device(dx), n);
-  check_launch("sigmoid_backward (bf16)");
+  launch::map("sigmoid_backward (bf16)", stream, n, SigmoidBackward{}, device(dx), device(y), device(dy));
 }
 void to_bf16(const float* x, bf16* y, std::int64_t n, cudaStream_t stream) {
   convert_kernel<<<blocks_for(n), threads, 0, stream>>>(x, device(y), n);

@@ -13,9 +13,6 @@ using launch::load;
 using launch::store;
 using launch::grid_stride;
 using launch::threads;
-
-
-
 // A 32 x 32 tile through shared memory, so that both the reads and the writes
 // are coalesced; the padding column keeps the column reads free of bank conflicts.
 constexpr int tile = 32, tile_rows = 8;
@@ -74,13 +71,9 @@ __global__ void planes_kernel(__nv_bfloat16* image, std::int64_t batch, std::int
   });
 }
 
-__global__ void add_kernel(const __nv_bfloat16* a, const __nv_bfloat16* b, __nv_bfloat16* y, std::int64_t n) {
-  grid_stride(n, [&](std::int64_t i) { y[i] = __float2bfloat16_rn(__bfloat162float(a[i]) + __bfloat162float(b[i])); });
-}
-
-__global__ void accumulate_kernel(const float* x, float* y, std::int64_t n) {
-  grid_stride(n, [&](std::int64_t i) { y[i] += x[i]; });
-}
+struct Add {
+  __device__ float operator()(float a, float b) const { return a + b; }
+};
 
 }  // namespace
 
@@ -115,13 +108,11 @@ void copy_channels(const bf16* from, std::int64_t from_stride, std::int64_t from
 }
 
 void add(const bf16* a, const bf16* b, bf16* y, std::int64_t n, cudaStream_t stream) {
-  add_kernel<<<blocks_for(n), threads, 0, stream>>>(device(a), device(b), device(y), n);
-  check_launch("add (bf16)");
+  launch::map("add (bf16)", stream, n, Add{}, device(y), device(a), device(b));
 }
 
 void accumulate(const float* x, float* y, std::int64_t n, cudaStream_t stream) {
-  accumulate_kernel<<<blocks_for(n), threads, 0, stream>>>(x, y, n);
-  check_launch("accumulate");
+  launch::map("accumulate", stream, n, Add{}, y, x, static_cast<const float*>(y));
 }
 
 }  // namespace graft::cuda

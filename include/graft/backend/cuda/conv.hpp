@@ -74,5 +74,13 @@ void bias_gradient(const bf16* dy, float* db, std::int64_t rows, std::int64_t ch
 // and db += its sum over the rows; one pass over dy and y.
 void leaky_relu_bias_gradient(const bf16* y, const bf16* dy, float slope, bf16* d_pre, float* db, std::int64_t rows,
                               std::int64_t channels, cudaStream_t stream);
+// The same with dy the gradient of DepthToSpace<block> applied to the
+// convolution's output y (batch, h, w, channels): dy_space is
+// (batch, h block, w block, channels / block^2). One pass where the output's
+// channels come in multiples of 8 (SAEHD's upscale blocks), instead of
+// DepthToSpace's backward and then this.
+void leaky_relu_bias_gradient_from_depth_to_space(const bf16* y, const bf16* dy_space, float slope, bf16* d_pre, float* db,
+                                                  std::int64_t batch, std::int64_t h, std::int64_t w, std::int64_t channels,
+                                                  int block, cudaStream_t stream);
 
 }  // namespace graft::cuda

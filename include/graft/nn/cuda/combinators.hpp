@@ -23,6 +23,14 @@ void convert_children(float* w, const std::array<std::int64_t, N>& offsets, Layo
 template <FixedString N, class L, Shape In>
 struct OnDevice<Named<N, L>, In> : OnDevice<L, In> {};
 
+// The block of a DepthToSpace layer (looking through Named); 0 for any other layer.
+template <class L>
+inline constexpr int depth_to_space_block = 0;
+template <int B>
+inline constexpr int depth_to_space_block<DepthToSpace<B>> = B;
+template <FixedString N, class L>
+inline constexpr int depth_to_space_block<Named<N, L>> = depth_to_space_block<L>;
+
 template <class... Ls, Shape In>
 struct OnDevice<Seq<Ls...>, In> {
   using Cpu = Bound<Seq<Ls...>, In>;
@@ -70,6 +78,28 @@ struct OnDevice<Seq<Ls...>, In> {
     backward_from<count - 1>(c, p, g, x, y, dy, dx, t);
   }
 
+  // backward when the forward ended in leaky_relu(conv + residual) (Residual's
+  // fused lowering): y and dy are the activation's, d_pre receives the
+  // gradient before it, in the same pass as the last convolution's bias gradient.
+  static constexpr bool ends_in_biased_plain_convolution =
+      requires(Context& c, const bf16* p, float* g, ConstDeviceView v, DeviceView d) {
+        Child<count - 1>::backward_through_leaky_relu(c, p, g, v, v, v, 0.0f, d, d);
+      };
+  static void backward_through_leaky_relu(Context& c, const bf16* p, float* g, ConstDeviceView x, ConstDeviceView y,
+                                          ConstDeviceView dy, float slope, DeviceView d_pre, DeviceView dx, Trace& t)
+    requires ends_in_biased_plain_convolution
+  {
+    constexpr std::size_t I = count - 1;
+    if constexpr (I == 0) {
+      Child<0>::backward_through_leaky_relu(c, p, g, x, y, dy, slope, d_pre, dx);
+    } else {
+      const ConstDeviceView in = std::as_const(t.intermediate[I - 1]).view();
+      DeviceTensor d_in(c, in.shape);
+      Child<I>::backward_through_leaky_relu(c, p + offsets[I], g + offsets[I], in, y, dy, slope, d_pre, d_in.view());
+      backward_from<I - 1>(c, p, g, x, y, std::as_const(d_in).view(), dx, t);
+    }
+  }
+
   static void convert_layout(float* w, Layout to) { convert_children<Child>(w, offsets, to); }
 
  private:
@@ -89,9 +119,46 @@ struct OnDevice<Seq<Ls...>, In> {
     }
   }
 
+  // Child I is a DepthToSpace whose input comes from a convolution that can
+  // take the DepthToSpace's output gradient directly (an Upscale block):
+  // backward then skips DepthToSpace's own pass.
+  template <std::size_t I>
+  static constexpr int folded_block() {
+    if constexpr (I == 0) {
+      return 0;
+    } else {
+      constexpr int block = depth_to_space_block<typename std::tuple_element_t<I, Items>::Layer>;
+      constexpr bool convolution_takes_it = requires(Context& c, const bf16* p, float* g, ConstDeviceView v, DeviceView d) {
+        Child<I - 1>::backward_from_depth_to_space(c, p, g, v, v, v, d, block);
+      };
+      return convolution_takes_it ? block : 0;
+    }
+  }
+
   template <std::size_t I>
   static void backward_from(Context& c, const bf16* p, float* g, ConstDeviceView x, ConstDeviceView y, ConstDeviceView dy,
                             DeviceView dx, Trace& t) {
+    if constexpr (constexpr int block = folded_block<I>(); block > 0) {
+      constexpr std::size_t J = I - 1;  // the convolution
+      const ConstDeviceView conv_out = std::as_const(t.intermediate[J]).view();
+      if constexpr (J == 0) {
+        Child<J>::backward_from_depth_to_space(c, p + offsets[J], g + offsets[J], x, conv_out, dy, dx, block);
+      } else {
+        const ConstDeviceView in = std::as_const(t.intermediate[J - 1]).view();
+        DeviceTensor d_in(c, in.shape);
+        Child<J>::backward_from_depth_to_space(c, p + offsets[J], g + offsets[J], in, conv_out, dy, d_in.view(), block);
+        if constexpr (I + 1 < count) t.intermediate[I] = DeviceTensor();
+        t.intermediate[J] = DeviceTensor();
+        backward_from<J - 1>(c, p, g, x, y, std::as_const(d_in).view(), dx, t);
+      }
+    } else {
+      backward_child<I>(c, p, g, x, y, dy, dx, t);
+    }
+  }
+
+  template <std::size_t I>
+  static void backward_child(Context& c, const bf16* p, float* g, ConstDeviceView x, ConstDeviceView y, ConstDeviceView dy,
+                             DeviceView dx, Trace& t) {
     const ConstDeviceView out_i = I + 1 == count ? y : std::as_const(t.intermediate[I]).view();
     if constexpr (I == 0) {
       Child<0>::backward(c, p + offsets[0], g + offsets[0], x, out_i, dy, dx, std::get<0>(t.children));
@@ -156,9 +223,23 @@ struct OnDevice<Residual<Body, Post>, In> {
     P::forward(c, p + post_offset, std::as_const(t.sum).view(), y, t.post);
   }
 
+  // Fused with a LeakyReLU post and a bias on the last convolution, the
+  // activation's backward and that bias gradient are one pass too.
+  static constexpr bool fused_backward =
+      fused && requires {
+        requires FusablePost<Post>::slope.has_value();
+        requires B::ends_in_biased_plain_convolution;
+      };
+
   static void backward(Context& c, const bf16* p, float* g, ConstDeviceView x, ConstDeviceView y, ConstDeviceView dy,
                        DeviceView dx, Trace& t) {
     DeviceTensor d_sum(c, x.shape);
+    if constexpr (fused_backward) {
+      B::backward_through_leaky_relu(c, p, g, x, y, dy, *FusablePost<Post>::slope, d_sum.view(), dx, t.body);
+      if (dx.data) gpu::add(dx.data, d_sum.buffer.data(), dx.data, x.numel(), c.stream);
+      c.mark("residual add");
+      return;
+    }
     // Fused, neither the sum nor the body's output was kept: Post's backward
     // reads only y, and the body's last (plain) convolution reads no output.
     const ConstDeviceView sum = fused ? y : std::as_const(t.sum).view(), body_out = fused ? y : std::as_const(t.body_out).view();

@@ -104,24 +104,61 @@ struct ConvolutionOnDevice {
 
   static void backward(Context& c, const bf16* p, float* g, ConstDeviceView x, ConstDeviceView y, ConstDeviceView dy,
                        DeviceView dx, Trace&) {
-    const auto geometry = Cpu::geometry(x.batch());
-    gpu::DeviceBuffer<bf16> pre;
-    const bf16* d_pre = dy.data;
     const std::int64_t rows = x.batch() * out.h() * out.w();
-    if constexpr (Activated) {
-      pre = gpu::DeviceBuffer<bf16>(static_cast<std::size_t>(dy.numel()), c.stream);
-      d_pre = pre.data();
+    if constexpr (!Activated) {
       if constexpr (has_bias) {
-        gpu::leaky_relu_bias_gradient(y.data, dy.data, Slope, pre.data(), g + params[1].offset, rows, out.c(), c.stream);
+        gpu::bias_gradient(dy.data, g + params[1].offset, rows, out.c(), c.stream);
+        c.mark("conv bias gradient");
+      }
+      return weight_and_data_gradients(c, p, g, x, dy.data, dx);
+    } else {
+      gpu::DeviceBuffer<bf16> d_pre(static_cast<std::size_t>(dy.numel()), c.stream);
+      if constexpr (has_bias) {
+        gpu::leaky_relu_bias_gradient(y.data, dy.data, Slope, d_pre.data(), g + params[1].offset, rows, out.c(), c.stream);
         c.mark("LeakyReLU backward + conv bias gradient");
       } else {
-        gpu::leaky_relu_backward(y.data, dy.data, pre.data(), dy.numel(), Slope, c.stream);
+        gpu::leaky_relu_backward(y.data, dy.data, d_pre.data(), dy.numel(), Slope, c.stream);
         c.mark("LeakyReLU backward");
       }
-    } else if constexpr (has_bias) {
-      gpu::bias_gradient(d_pre, g + params[1].offset, rows, out.c(), c.stream);
-      c.mark("conv bias gradient");
+      weight_and_data_gradients(c, p, g, x, d_pre.data(), dx);
     }
+  }
+
+  // backward of leaky_relu(conv(x) + bias + ...) from that activation's
+  // output y and its gradient dy (a residual block's last convolution, whose
+  // activation rides in the forward graph): d_pre, the gradient before the
+  // activation, is written for the caller too (the residual's skip path).
+  static void backward_through_leaky_relu(Context& c, const bf16* p, float* g, ConstDeviceView x, ConstDeviceView y,
+                                          ConstDeviceView dy, float slope, DeviceView d_pre, DeviceView dx)
+    requires(!Activated && has_bias)
+  {
+    gpu::leaky_relu_bias_gradient(y.data, dy.data, slope, d_pre.data, g + params[1].offset, x.batch() * out.h() * out.w(), out.c(),
+                                  c.stream);
+    c.mark("LeakyReLU backward + conv bias gradient");
+    weight_and_data_gradients(c, p, g, x, d_pre.data, dx);
+  }
+
+  // backward for a convolution that DepthToSpace<block> follows, dy_space
+  // the gradient of that DepthToSpace's output: its backward pass is folded
+  // into the LeakyReLU and bias gradient one (Seq's lowering of Upscale).
+  static void backward_from_depth_to_space(Context& c, const bf16* p, float* g, ConstDeviceView x, ConstDeviceView y,
+                                           ConstDeviceView dy_space, DeviceView dx, int block)
+    requires(Activated && has_bias)
+  {
+    gpu::DeviceBuffer<bf16> d_pre(static_cast<std::size_t>(y.numel()), c.stream);
+    gpu::leaky_relu_bias_gradient_from_depth_to_space(y.data, dy_space.data, Slope, d_pre.data(), g + params[1].offset, x.batch(),
+                                                      out.h(), out.w(), out.c(), block, c.stream);
+    c.mark("depth-to-space + LeakyReLU backward + conv bias gradient");
+    weight_and_data_gradients(c, p, g, x, d_pre.data(), dx);
+  }
+
+  static void convert_layout(float* w, Layout to) { permute_convolution_weight(w + params[0].offset, out.c(), In.c(), kernel_area, to); }
+
+ private:
+  // From d_pre, the gradient before the activation: dw (accumulated into g
+  // when the context asks) and dx (unless dx.data is null).
+  static void weight_and_data_gradients(Context& c, const bf16* p, float* g, ConstDeviceView x, const bf16* d_pre, DeviceView dx) {
+    const auto geometry = Cpu::geometry(x.batch());
     float* dw = g + params[0].offset;
     if (c.accumulate_gradients) {
       const std::int64_t n = params[0].shape.numel();
@@ -137,8 +174,6 @@ struct ConvolutionOnDevice {
       c.mark("conv data gradient");
     }
   }
-
-  static void convert_layout(float* w, Layout to) { permute_convolution_weight(w + params[0].offset, out.c(), In.c(), kernel_area, to); }
 };
 
 template <int O, int K, int S, int P, bool B, Shape In>
