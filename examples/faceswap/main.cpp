@@ -93,6 +93,9 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
                   "resumes on either backend)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--device", o.device, "the GPU to train on with --backend cuda");
+  cmd->add_flag("--tune-convolutions,!--no-tune-convolutions", o.tune_convolutions,
+                "with --backend cuda: time cuDNN's engines for each convolution on the first step and keep the fastest "
+                "(on by default; off: the heuristic's choice, a shorter start)");
   cmd->add_option("--ranks", o.ranks, "data-parallel ranks as threads (under mpirun each process is a rank)");
   cmd->add_option("--loader-workers", o.loader_workers, "augmentation threads per side and rank");
   cmd->add_option("--comm-timeout", o.comm_timeout_s, "seconds a rank waits for the others before stopping the job");

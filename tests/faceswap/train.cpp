@@ -220,10 +220,10 @@ TEST_CASE("A JSON config gives the options; the command line overrides it") {
   Scratch scratch("config");
   std::ofstream(scratch / "run.json") << nlohmann::json{{"model", "demo"},     {"resolution", 64},   {"batch", 4},
                                                         {"steps", 50},         {"preview_every", 0}, {"tensorboard", false},
-                                                        {"loader_workers", 1}, {"log_every", 1}}
+                                                        {"loader_workers", 1}, {"log_every", 1},      {"tune_convolutions", false}}
                                              .dump();
-  const auto run =
-      run_faceswap("train " + sets + " --config " + quoted(scratch / "run.json") + " --steps 3 -o " + quoted(scratch / "model"));
+  const auto run = run_faceswap("train " + sets + " --config " + quoted(scratch / "run.json") + " --steps 3 --tune-convolutions -o " +
+                                quoted(scratch / "model"));
   INFO(run.output);
   REQUIRE(run.status == 0);
   CHECK(metrics_of(scratch / "model").size() == 3);  // --steps 3 overrode the config's 50
@@ -231,6 +231,7 @@ TEST_CASE("A JSON config gives the options; the command line overrides it") {
   const auto config = nlohmann::json::parse(saved.metadata().at("graft.config"));
   CHECK(config["options"]["batch"] == 4);
   CHECK(config["options"]["steps"] == 3);
+  CHECK(config["options"]["tune_convolutions"] == true);  // the flag overrode the config's false
 }
 
 TEST_CASE("swap: frames of the input's size that change only inside the dilated face mask, masks, and a video") {

@@ -4,8 +4,9 @@
 #   1. test_cuda (every kernel against the CPU backend) and test_cuda_model
 #      (layers, models and the SAEHD df step against the CPU backend);
 #   2. bench_saehd: SAEHD-df-128, batch 64 per side, the whole step as one
-#      CUDA graph, with the profile of one step by kind of operation; then
-#      with --tune (cuDNN engines timed on the first step: a longer warm-up);
+#      CUDA graph, cuDNN's engines timed on the first step (the default, as
+#      the trainer's), with the profile of one step by kind of operation; then
+#      with --heuristic (the heuristic's engines: a shorter warm-up);
 #   3. PyTorch's anchor on the same card (GRAFT_GPU_TORCH=0 skips it);
 #   4. bench_cuda (the kernels at SAEHD's sizes), bench_saehd at resolution
 #      256 (16 per side, as the anchor's) and the anchor at 256;
@@ -62,8 +63,8 @@ date -u +%Y-%m-%dT%H:%M:%SZ
 
 stage test_cuda 120 "$stage/bin/test_cuda"
 stage test_cuda_model 150 "$stage/bin/test_cuda_model"
-stage bench_saehd 90 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile
-stage bench_saehd_tuned 180 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile --tune
+stage bench_saehd 150 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile
+stage bench_saehd_heuristic 90 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile --heuristic
 if [ "${GRAFT_GPU_TORCH:-1}" != 0 ] && [ -f "$stage/anchors/torch_faceswap.py" ]; then
   stage torch_faceswap 240 python3 "$stage/anchors/torch_faceswap.py" --res 128 --batch 64 --variants eager_bf16_cl compile_bf16_cl
 fi
@@ -72,7 +73,7 @@ stage bench_saehd_256 90 "$stage/bin/bench_saehd" --res 256 --batch 16 --steps 5
 if [ "${GRAFT_GPU_TORCH:-1}" != 0 ] && [ -f "$stage/anchors/torch_faceswap.py" ]; then
   stage torch_faceswap_256 150 python3 "$stage/anchors/torch_faceswap.py" --res 256 --batch 16 --variants eager_bf16_cl compile_bf16_cl
 fi
-stage bench_saehd_wgrad_f32 90 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile --wgrad-f32
+stage bench_saehd_wgrad_f32 90 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile --heuristic --wgrad-f32
 
 echo "== summary"
 python3 - "$out" <<'PY' || echo "(no summary: see $out)"
@@ -83,7 +84,7 @@ def lines(name):
     return open(path).read().splitlines() if os.path.exists(path) else []
 print("| what | ms/step | img/s | MFU (vs 796 TFLOP/s) |")
 print("| --- | ---: | ---: | ---: |")
-for name in ("bench_saehd.txt", "bench_saehd_tuned.txt", "bench_saehd_256.txt", "bench_saehd_wgrad_f32.txt"):
+for name in ("bench_saehd.txt", "bench_saehd_heuristic.txt", "bench_saehd_256.txt", "bench_saehd_wgrad_f32.txt"):
     for line in lines(name):
         if line.startswith("{"):
             r = json.loads(line)

@@ -50,7 +50,8 @@ inline void pack(float* into, const BatchLayout& layout, const SideTensors& src,
 template <Options O, class Step, class Optimizer, graft::comm::Communicator Comm>
 TrainSummary train_loop_on_gpu(TrainRun<Step>& run, Optimizer& optimizer, const TrainOptions& o, Comm& comm, int device) {
   const gpu::Stream stream;
-  DfDeviceStep<O, Optimizer> step(run.model(), optimizer.config(), run.local_batch(), o.lr, stream);
+  DfDeviceStep<O, Optimizer> step(run.model(), optimizer.config(), run.local_batch(), o.lr, stream,
+                                  {.tune_engines = o.tune_convolutions});
   if (o.resume) step.upload(optimizer);
 #if defined(GRAFT_WITH_NCCL)
   std::unique_ptr<graft::comm::Nccl> nccl;

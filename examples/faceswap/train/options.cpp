@@ -45,6 +45,7 @@ json TrainOptions::to_json() const {
           {"tensorboard", tensorboard},
           {"backend", backend},
           {"device", device},
+          {"tune_convolutions", tune_convolutions},
           {"ranks", ranks},
           {"loader_workers", loader_workers},
           {"comm_timeout_s", comm_timeout_s},
@@ -88,6 +89,7 @@ void apply_json(TrainOptions& o, const json& j, const std::string& where) {
   read_json_value(j, "tensorboard", o.tensorboard, where);
   read_json_value(j, "backend", o.backend, where);
   read_json_value(j, "device", o.device, where);
+  read_json_value(j, "tune_convolutions", o.tune_convolutions, where);
   read_json_value(j, "ranks", o.ranks, where);
   read_json_value(j, "loader_workers", o.loader_workers, where);
   read_json_value(j, "comm_timeout_s", o.comm_timeout_s, where);

@@ -25,11 +25,19 @@ namespace {
 using launch::Pack;
 
 constexpr int lanes = Pack<__nv_bfloat16>::lanes;  // channels per 16-byte access
-constexpr int wide_threads = 256, max_partials = 1024;
+constexpr int wide_threads = 256, max_partials = 2048;
 constexpr int narrow_channels = 32, narrow_rows = 8;
 
-// Blocks of rows: enough to fill the GPU several times over, each at least ~512 rows.
-int partials_for(std::int64_t rows) { return int(std::clamp<std::int64_t>(rows / 512, 1, max_partials)); }
+// Blocks of rows for the narrow kernel: enough to fill the GPU several times
+// over, each at least ~512 rows.
+int narrow_partials(std::int64_t rows) { return int(std::clamp<std::int64_t>(rows / 512, 1, max_partials / 2)); }
+// For the wide kernel: about 8 units per thread per block, however wide the
+// rows (SAEHD's first upscale has 2048 channels, one row per block pass:
+// 1 block per 512 rows left most of an H200 idle), and at least a pass of rows each.
+int wide_partials(std::int64_t rows, std::int64_t units) {
+  const std::int64_t groups = wide_threads / units;
+  return int(std::clamp<std::int64_t>(std::min(rows * units / (wide_threads * 8), rows / groups), 1, max_partials));
+}
 
 // The rows [first, last) block `partial` of `partials` owns.
 struct RowRange {
@@ -149,9 +157,10 @@ bool wide_possible(std::int64_t channels, const void* dy, const void* y, const v
 template <bool Activated>
 void launch_bias_gradient(const bf16* dy, const bf16* y, bf16* d_pre, float slope, float* db, std::int64_t rows,
                           std::int64_t channels, Source from, cudaStream_t stream, const char* what) {
-  const int partials = partials_for(rows);
+  const bool wide = wide_possible(channels, dy, y, d_pre);
+  const int partials = wide ? wide_partials(rows, channels / lanes) : narrow_partials(rows);
   DeviceBuffer<float> scratch(std::size_t(partials * channels), stream);
-  if (wide_possible(channels, dy, y, d_pre)) {
+  if (wide) {
     wide_partial_sums<Activated><<<unsigned(partials), wide_threads, 0, stream>>>(
         reinterpret_cast<const uint4*>(dy), reinterpret_cast<const uint4*>(y), reinterpret_cast<uint4*>(d_pre), slope,
         scratch.data(), rows, int(channels / lanes), from);

@@ -37,22 +37,23 @@ __global__ void convert_kernel(const From* x, To* y, std::int64_t n) {
   grid_stride(n, [&](std::int64_t i) { store(y, i, load(x, i)); });
 }
 
-// One thread per unit of the output: a unit is one value, or 16 bytes of
-// channels when the channel count allows (runs of C values move together in
-// NHWC); `Forward` picks the direction of the copy. `c` counts units.
-template <bool Forward, class Unit>
-__global__ void depth_to_space_kernel(const Unit* from, Unit* to, std::int64_t batch, std::int64_t h, std::int64_t w,
-                                      std::int64_t c, int block) {
-  const std::int64_t out_w = w * block, total = batch * h * block * out_w * c;
-  grid_stride(total, [&](std::int64_t o) {
-    const std::int64_t ch = o % c, x = (o / c) % out_w, y = (o / (c * out_w)) % (h * block), n = o / (c * out_w * h * block);
-    const std::int64_t i = y % block, j = x % block;
-    const std::int64_t in = ((n * h + y / block) * w + x / block) * (block * block * c) + (i * block + j) * c + ch;
+// One thread per unit of the output: a unit is one value, or 4, 8 or 16
+// bytes of channels where the channel count allows (runs of C values move
+// together in NHWC); `Forward` picks the direction of the copy. `c` counts
+// units. Index is 32-bit where the tensor allows: the divisions that find
+// a unit's place are most of the work, and 64-bit ones are several times dearer.
+template <bool Forward, class Index, class Unit>
+__global__ void depth_to_space_kernel(const Unit* from, Unit* to, Index batch, Index h, Index w, Index c, Index block) {
+  const Index out_w = w * block, total = batch * h * block * out_w * c;
+  for (Index o = Index(blockIdx.x) * blockDim.x + threadIdx.x; o < total; o += Index(gridDim.x) * blockDim.x) {
+    const Index ch = o % c, pixel = o / c, x = pixel % out_w, row = pixel / out_w, y = row % (h * block), n = row / (h * block);
+    const Index i = y % block, j = x % block;
+    const Index in = ((n * h + y / block) * w + x / block) * (block * block * c) + (i * block + j) * c + ch;
     if constexpr (Forward)
       to[o] = from[in];
     else
       to[in] = from[o];
-  });
+  }
 }
 
 // Moves the widest units (16, 8 or 4 bytes) that tile every run of C
@@ -67,8 +68,16 @@ void launch_depth_to_space(const T* from, T* to, std::int64_t batch, std::int64_
   };
   const auto launch_with = [&]<class Unit>(const Unit*) {
     const std::int64_t per_unit = std::int64_t(sizeof(Unit) / sizeof(T)), units = batch * h * w * block * block * c / per_unit;
-    depth_to_space_kernel<Forward><<<blocks_for(units), threads, 0, stream>>>(
-        reinterpret_cast<const Unit*>(from), reinterpret_cast<Unit*>(to), batch, h, w, c / per_unit, block);
+    const auto as = [&]<class Index>(Index) {
+      depth_to_space_kernel<Forward, Index><<<blocks_for(units), threads, 0, stream>>>(
+          reinterpret_cast<const Unit*>(from), reinterpret_cast<Unit*>(to), Index(batch), Index(h), Index(w), Index(c / per_unit),
+          Index(block));
+    };
+    // The loop index may step past the total by a grid before it stops.
+    if (units + std::int64_t(blocks_for(units)) * threads < (std::int64_t(1) << 32))
+      as(std::uint32_t{});
+    else
+      as(std::int64_t{});
   };
   if (fits(16))
     launch_with(static_cast<const uint4*>(nullptr));
