@@ -45,7 +45,7 @@ struct TrainOptions {
   std::string backend = "cpu";  // cpu, or cuda (one GPU; the df models)
   int device = 0;               // the GPU with --backend cuda
   // With --backend cuda: time cuDNN's candidate engines for every convolution
-  // on the first step and keep the fastest (about 20 s once; 7% faster steps
+  // on the first step and keep the fastest (about 30 s once; 7% faster steps
   // for SAEHD-df-128 on an H200), instead of the heuristic's first choice.
   bool tune_convolutions = true;
   int ranks = 1;
