@@ -5,12 +5,13 @@
 // anchor (shared/anchors/torch_faceswap.py: Adam, 4 rotating input sets,
 // masks of 0/1), which tests/gpu/run.sh runs in the same call.
 //
-//   bench_saehd [--res 128|256] [--batch 64] [--steps 50] [--warmup 3] [--plain] [--no-nccl] [--profile] [--heuristic] [--wgrad-f32]
+//   bench_saehd [--res 128|256] [--batch 64] [--steps 50] [--warmup 3] [--plain] [--no-nccl] [--profile] [--heuristic] [--wgrad-f32] [--fused-loss] [--model df|liae]
 // Prints one JSON line: images per second, ms per step, MFU, and the warm-up's
 // seconds. --profile also prints where one plain step's time goes, by kind of
 // operation. cuDNN's engines are timed on the first step
 // (CudnnOptions::tune_engines), as `faceswap train --backend cuda` does;
-// --heuristic takes the heuristic's first engine instead;
+// --heuristic takes the heuristic's first engine instead; --fused-loss runs
+// the image loss through the fused kernels (one per direction);
 // --wgrad-f32 has cuDNN write weight gradients in f32 (the first H200 run's setting).
 #include <algorithm>
 #include <chrono>
@@ -26,11 +27,12 @@
 #include <graft/optim/adam.hpp>
 
 #include "cuda/df_device_step.hpp"
+#include "cuda/liae_device_step.hpp"
 
 namespace {
 
 namespace gpu = graft::cuda;
-using faceswap::cuda::DfDeviceStep;
+using faceswap::cuda::SaehdDeviceStep;
 using faceswap::cuda::InputStaging;
 
 // FLOPs of one (src, dst) pair's training step of SAEHD-df (forward + both
@@ -42,22 +44,24 @@ constexpr double peak_flops = 796e12;
 
 struct Args {
   int resolution = 128;
+  std::string model = "df";
   std::int64_t batch = 64;
   int steps = 50, warmup = 3;
-  bool graph = true, nccl = true, profile = false, tune = true, wgrad_f32 = false;
+  bool graph = true, nccl = true, profile = false, tune = true, wgrad_f32 = false, fused_loss = false;
 };
 
 Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
     const std::string s = argv[i];
-    auto value = [&]() -> long {
+    auto text = [&]() -> std::string {
       if (i + 1 >= argc) {
         std::fprintf(stderr, "bench_saehd: %s needs a value\n", s.c_str());
         std::exit(2);
       }
-      return std::strtol(argv[++i], nullptr, 10);
+      return argv[++i];
     };
+    auto value = [&]() -> long { return std::strtol(text().c_str(), nullptr, 10); };
     if (s == "--res") a.resolution = int(value());
     else if (s == "--batch") a.batch = value();
     else if (s == "--steps") a.steps = int(value());
@@ -67,6 +71,8 @@ Args parse(int argc, char** argv) {
     else if (s == "--profile") a.profile = true;
     else if (s == "--tune") a.tune = true;  // the default; kept for scripts that name it
     else if (s == "--heuristic") a.tune = false;
+    else if (s == "--fused-loss") a.fused_loss = true;
+    else if (s == "--model") a.model = text();
     else if (s == "--wgrad-f32") a.wgrad_f32 = true;
     else {
       std::fprintf(stderr, "bench_saehd: unknown option %s\n", s.c_str());
@@ -75,6 +81,10 @@ Args parse(int argc, char** argv) {
   }
   if (a.resolution != 128 && a.resolution != 256) {
     std::fprintf(stderr, "bench_saehd: --res must be 128 or 256 (the resolutions PyTorch's anchor was measured at)\n");
+    std::exit(2);
+  }
+  if (a.model != "df" && a.model != "liae") {
+    std::fprintf(stderr, "bench_saehd: --model must be df or liae\n");
     std::exit(2);
   }
   if (a.batch < 1 || a.steps < 1 || a.warmup < 1) {
@@ -109,13 +119,15 @@ void print_profile(Step& step, const float* inputs) {
 }
 
 template <int Resolution>
-int run(const Args& args) {
+int run(const Args& args, auto architecture) {
   constexpr faceswap::Options options{.resolution = Resolution};
-  using Model = typename faceswap::DF<options>::Model;
+  using Architecture = typename decltype(architecture)::template type<options>;
+  using Model = typename Architecture::Model;
   const gpu::Stream stream;
   const auto host = std::make_unique<Model>(0);
-  DfDeviceStep<options, graft::optim::Adam> step(*host, {.lr = 5e-5f}, args.batch, 5e-5f, stream,
+  SaehdDeviceStep<Architecture, graft::optim::Adam> step(*host, {.lr = 5e-5f}, args.batch, 5e-5f, stream,
                                                {.weight_gradient_in_bf16 = !args.wgrad_f32, .tune_engines = args.tune});
+  step.use_fused_loss(args.fused_loss);
 #if defined(GRAFT_WITH_NCCL)
   graft::comm::Single single;
   std::unique_ptr<graft::comm::Nccl> nccl;
@@ -162,14 +174,16 @@ int run(const Args& args) {
   const double ms = end.milliseconds_since(begin) / args.steps;
   const auto last = step.losses().means(stream);
   const double images = 2.0 * double(args.batch) * 1000.0 / ms;
+  // The anchor's FLOP count is df's; liae's MFU is left out.
   const double mfu = double(args.batch) * flops_per_pair(Resolution) / (ms * 1e-3) / peak_flops;
+  const std::string mfu_json = args.model == "df" ? std::to_string(mfu) : "null";
   const bool finite = std::isfinite(last[0]) && std::isfinite(last[1]);
   std::printf(
-      "{\"benchmark\": \"saehd_df%d\", \"batch_per_side\": %lld, \"graph\": %s, \"nccl\": %s, \"tuned\": %s, \"wgrad\": \"%s\", \"steps\": %d, \"ms_per_step\": %.3f, "
-      "\"images_per_second\": %.1f, \"mfu_vs_796\": %.3f, \"loss_src\": [%.4f, %.4f], \"loss_dst\": [%.4f, %.4f], "
+      "{\"benchmark\": \"saehd_%s%d\", \"batch_per_side\": %lld, \"graph\": %s, \"nccl\": %s, \"tuned\": %s, \"fused_loss\": %s, \"wgrad\": \"%s\", \"steps\": %d, \"ms_per_step\": %.3f, "
+      "\"images_per_second\": %.1f, \"mfu_vs_796\": %s, \"loss_src\": [%.4f, %.4f], \"loss_dst\": [%.4f, %.4f], "
       "\"optimizer_steps\": %lld, \"warmup_s\": %.1f}\n",
-      Resolution, static_cast<long long>(args.batch), args.graph ? "true" : "false", args.nccl ? "true" : "false", args.tune ? "true" : "false",
-      args.wgrad_f32 ? "f32" : "bf16", args.steps, ms, images, mfu,
+      args.model.c_str(), Resolution, static_cast<long long>(args.batch), args.graph ? "true" : "false", args.nccl ? "true" : "false", args.tune ? "true" : "false",
+      args.fused_loss ? "true" : "false", args.wgrad_f32 ? "f32" : "bf16", args.steps, ms, images, mfu_json.c_str(),
       first[0], last[0], first[1], last[1], static_cast<long long>(step.steps()), warmup_seconds);
   if (!finite) {
     std::fprintf(stderr, "bench_saehd: the loss is not finite\n");
@@ -180,9 +194,20 @@ int run(const Args& args) {
 
 }  // namespace
 
+// The architectures, as types that carry the Options-templated step parts.
+struct Df {
+  template <faceswap::Options O>
+  using type = faceswap::cuda::DfOnDevice<O>;
+};
+struct Liae {
+  template <faceswap::Options O>
+  using type = faceswap::cuda::LiaeOnDevice<O>;
+};
+
 int main(int argc, char** argv) try {
   const Args args = parse(argc, argv);
-  return args.resolution == 256 ? run<256>(args) : run<128>(args);
+  const auto on = [&](auto architecture) { return args.resolution == 256 ? run<256>(args, architecture) : run<128>(args, architecture); };
+  return args.model == "liae" ? on(Liae{}) : on(Df{});
 } catch (const std::exception& e) {
   std::fprintf(stderr, "bench_saehd: %s\n", e.what());
   return 1;

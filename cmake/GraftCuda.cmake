@@ -23,7 +23,8 @@ add_library(graft_cuda STATIC
   src/backend/cuda/layout.cu
   src/backend/cuda/optim.cu
   src/backend/cuda/bias_gradient.cu
-  src/backend/cuda/loss.cu)
+  src/backend/cuda/loss.cu
+  src/backend/cuda/fused_loss.cu)
 add_library(graft::cuda ALIAS graft_cuda)
 set_target_properties(graft_cuda PROPERTIES EXPORT_NAME cuda POSITION_INDEPENDENT_CODE ON CUDA_STANDARD 20
                                             CUDA_STANDARD_REQUIRED ON)

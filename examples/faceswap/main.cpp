@@ -89,7 +89,7 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
   cmd->add_option("--log-every", o.log_every, "write metrics.jsonl and TensorBoard every N steps");
   cmd->add_flag("--tensorboard,!--no-tensorboard", o.tensorboard, "write TensorBoard event files in tensorboard/");
   cmd->add_option("--backend", o.backend,
-                  "cpu, or cuda: the whole step on one GPU as a CUDA graph, bf16 activations (df models; a checkpoint "
+                  "cpu, or cuda: the whole step on a GPU per rank as a CUDA graph, bf16 activations (a checkpoint "
                   "resumes on either backend)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--device", o.device, "the GPU to train on with --backend cuda");

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "graft/backend/cpu/elementwise.hpp"
@@ -20,6 +21,7 @@
 #include "graft/backend/cuda/optim.hpp"
 #include "graft/backend/cuda/stream.hpp"
 #include "graft/loss/dssim.hpp"
+#include "graft/loss/l1.hpp"
 #include "graft/loss/mse.hpp"
 #include "graft/nn/depth_to_space.hpp"
 #include "graft/nn/pixel_norm.hpp"
@@ -622,7 +624,7 @@ TEST_CASE("cuBLASLt dense layers (bias in the epilogue) against double products,
   CHECK(worst_dw < 1e-4);  // fp32, added to the existing gradient: rounding where they cancel
 }
 
-TEST_CASE("Masked DSSIM and MSE match the CPU losses: per-sample values and gradients") {
+TEST_CASE("Masked DSSIM, MSE and L1 match the CPU losses: per-sample values and gradients") {
   const cuda::Stream stream;
   for (const int resolution : {64, 128}) {
     const cuda::ImageShape s{3, 3, resolution, resolution};
@@ -666,10 +668,81 @@ TEST_CASE("Masked DSSIM and MSE match the CPU losses: per-sample values and grad
     for (float g : dssim_added) largest = std::max(largest, double(std::abs(g)));
     CHECK(max_relative_error(added(to_host(grad)), dssim_added, 1e-3 * largest) < 1e-4);
     CHECK(max_relative_error(added(to_host(mse_grad)), added(mse_grad_cpu), 1e-6) < 1e-5);
+    // L1 (the eyes-and-mouth term): the same kernels with |d| and its sign.
+    std::vector<float> l1_grad_cpu = start;
+    const auto l1_cpu = graft::loss::masked_l1_backward({pred.data(), images}, {target.data(), images}, {mask.data(), masks},
+                                                        300.0f, {l1_grad_cpu.data(), images});
+    auto l1_grad = to_device(start, stream);
+    auto l1_values = poisoned<double>(std::size_t(s.batch), stream);
+    cuda::masked_l1(s, p.data(), t.data(), m.data(), 300.0f, l1_values.data(), l1_grad.data(), stream);
+    const auto lv = to_host(l1_values);
+    for (std::int64_t b = 0; b < s.batch; ++b) CHECK(lv[std::size_t(b)] == doctest::Approx(l1_cpu.per_sample[std::size_t(b)]).epsilon(1e-12));
+    CHECK(max_relative_error(added(to_host(l1_grad)), added(l1_grad_cpu), 1e-6) < 1e-5);
     // Values only: the gradient buffer is left alone.
     cuda::masked_dssim(s, p.data(), t.data(), nullptr, filter, weight, values.data(), nullptr, stream);
     const auto plain = graft::loss::dssim({pred.data(), images}, {target.data(), images}, filter);
     CHECK(to_host(values)[0] == doctest::Approx(plain.per_sample[0]).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("The fused loss kernels (one per direction) match the CPU's masked DSSIM + MSE: values and gradients") {
+  const cuda::Stream stream;
+  struct Case {
+    std::int64_t side;
+    int filter;
+    bool masked, with_mse;
+  };
+  // SAEHD's windows at 64, 128 and 256 (22 taps: above 48 KB of shared
+  // memory, the opt-in path), 256's second window without the MSE, a side
+  // that leaves partial tiles, and no mask.
+  for (const Case k : {Case{64, 5, true, true}, Case{128, 11, true, true}, Case{256, 22, true, true}, Case{256, 11, true, false},
+                       Case{45, 11, true, true}, Case{40, 11, false, true}}) {
+    CAPTURE(k.side);
+    CAPTURE(k.filter);
+    CAPTURE(k.masked);
+    CAPTURE(k.with_mse);
+    const cuda::ImageShape s{3, 3, k.side, k.side};
+    const std::size_t n = std::size_t(s.batch * s.channels * s.height * s.width), mask_n = std::size_t(s.batch * s.height * s.width);
+    const auto pred = random_values(n, 70, 0.0f, 1.0f), target = random_values(n, 71, 0.0f, 1.0f);
+    const auto mask = k.masked ? random_values(mask_n, 72, 0.0f, 1.0f) : std::vector<float>(mask_n, 1.0f);
+    const graft::Shape images{s.batch, s.channels, s.height, s.width}, masks{s.batch, 1, s.height, s.width};
+    const float dssim_weight = 5.0f, mse_weight = k.with_mse ? 10.0f : 0.0f;
+
+    const auto start = random_values(n, 73, 0.0f, 1e-5f);
+    std::vector<float> grad_cpu = start;
+    const auto dssim_cpu = graft::loss::masked_dssim_backward({pred.data(), images}, {target.data(), images},
+                                                              {mask.data(), masks}, k.filter, dssim_weight, {grad_cpu.data(), images});
+    std::vector<float> mse_grad = start;  // the MSE's share alone, added to the DSSIM's below
+    const auto mse_cpu = graft::loss::masked_mse_backward({pred.data(), images}, {target.data(), images}, {mask.data(), masks},
+                                                          mse_weight, {mse_grad.data(), images});
+    if (k.with_mse)
+      for (std::size_t i = 0; i < n; ++i) grad_cpu[i] += mse_grad[i] - start[i];
+
+    const auto p = to_device(pred, stream), t = to_device(target, stream), m = to_device(mask, stream);
+    const float* mask_d = k.masked ? m.data() : nullptr;
+    auto dssim_values = poisoned<double>(std::size_t(s.batch), stream), mse_values = poisoned<double>(std::size_t(s.batch), stream);
+    auto values = [&] {
+      cuda::masked_dssim_mse_values(s, p.data(), t.data(), mask_d, k.filter, dssim_values.data(),
+                                    k.with_mse ? mse_values.data() : nullptr, stream);
+      return std::pair(to_host(dssim_values), to_host(mse_values));
+    };
+    const auto [dv, mv] = values();
+    CHECK(values() == std::pair(dv, mv));  // the same bits every run: the slots are summed in a fixed order
+    for (std::int64_t b = 0; b < s.batch; ++b) {
+      CHECK(dv[std::size_t(b)] == doctest::Approx(dssim_cpu.per_sample[std::size_t(b)]).epsilon(1e-6));
+      if (k.with_mse) CHECK(mv[std::size_t(b)] == doctest::Approx(mse_cpu.per_sample[std::size_t(b)]).epsilon(1e-12));
+    }
+
+    auto grad = to_device(start, stream);
+    cuda::masked_dssim_mse_gradient(s, p.data(), t.data(), mask_d, k.filter, dssim_weight, mse_weight, grad.data(), stream);
+    auto added = [&start](std::vector<float> v) {
+      for (std::size_t i = 0; i < v.size(); ++i) v[i] -= start[i];
+      return v;
+    };
+    const auto expected = added(grad_cpu);
+    double largest = 0;
+    for (float g : expected) largest = std::max(largest, double(std::abs(g)));
+    CHECK(max_relative_error(added(to_host(grad)), expected, 1e-3 * largest) < 1e-4);
   }
 }
 

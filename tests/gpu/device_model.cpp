@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cuda/df_device_step.hpp"
+#include "cuda/liae_device_step.hpp"
 #include "graft/nn.hpp"
 #include "graft/nn/cuda/device_model.hpp"
 #include "graft/optim/adabelief.hpp"
@@ -240,9 +241,10 @@ constexpr std::int64_t per_side = 4;
 
 // A random batch in the device step's layout, and the CPU step's views of it.
 struct TinyBatch {
-  faceswap::cuda::BatchLayout layout{per_side, tiny.resolution};
+  faceswap::cuda::BatchLayout layout;
   std::vector<float> data;
-  explicit TinyBatch(std::uint64_t seed) : data(std::size_t(layout.floats())) {
+  explicit TinyBatch(std::uint64_t seed, bool eyes_mouth = false)
+      : layout{per_side, tiny.resolution, eyes_mouth}, data(std::size_t(layout.floats())) {
     graft::testing::fill_uniform(std::span(data).first(std::size_t(layout.mask())), seed, 0.0f, 1.0f);
     round_to_bf16(std::span(data).first(std::size_t(layout.target())));  // the encoder's input, as the GPU reads it
     graft::testing::fill_uniform(std::span(data).subspan(std::size_t(layout.mask())), seed + 1, 0.0f, 1.0f);
@@ -250,14 +252,83 @@ struct TinyBatch {
   faceswap::SideBatch side(int s) const {
     const std::int64_t R = tiny.resolution, images = per_side * 3 * R * R, masks = per_side * R * R;
     const Shape image{per_side, 3, R, R}, mask{per_side, 1, R, R};
-    return {{data.data() + layout.warped() + s * images, image},
-            {data.data() + layout.target() + s * images, image},
-            {data.data() + layout.mask() + s * masks, mask},
-            {data.data() + layout.loss_mask() + s * masks, mask}};
+    faceswap::SideBatch b{{data.data() + layout.warped() + s * images, image},
+                          {data.data() + layout.target() + s * images, image},
+                          {data.data() + layout.mask() + s * masks, mask},
+                          {data.data() + layout.loss_mask() + s * masks, mask}};
+    if (layout.with_eyes_mouth) b.eyes_mouth = {data.data() + layout.eyes_mouth() + s * masks, mask};
+    return b;
   }
 };
 
 }  // namespace
+
+// One step on each backend from the same parameters: the device step's
+// batch losses within 1% of the CPU step's (bf16 activations), and each
+// part's gradients within bound[part] (relative L2; why these bounds: the df test).
+template <class CpuStep, class DeviceStep>
+void check_step_against_cpu(typename CpuStep::Model& host, DeviceStep& device, const TinyBatch& batch, const float* inputs,
+                            const std::array<double, 4>& bound, cudaStream_t stream) {
+  using M = typename CpuStep::Model;
+  host.zero_gradients();
+  const auto cpu_losses = CpuStep{}.forward_backward(host, batch.side(0), batch.side(1));
+  device.enqueue(inputs);
+  const auto gpu_losses = device.losses().means(stream);
+  MESSAGE("losses src ", cpu_losses.src, " (CPU) ", gpu_losses[0], " (GPU), dst ", cpu_losses.dst, " ", gpu_losses[1]);
+  CHECK(gpu_losses[0] == doctest::Approx(cpu_losses.src).epsilon(1e-2).scale(0));
+  CHECK(gpu_losses[1] == doctest::Approx(cpu_losses.dst).epsilon(1e-2).scale(0));
+  const auto g_gpu = nn_cuda::DeviceModel<M>::canonical(device.model().gradient_buffer());
+  const std::vector<float> g_cpu(host.gradient_buffer().begin(), host.gradient_buffer().end());
+  for (std::size_t part = 0; part < M::part_offsets.size(); ++part) {
+    const auto begin = std::size_t(M::part_offsets[part]);
+    const auto end = part + 1 < M::part_offsets.size() ? std::size_t(M::part_offsets[part + 1]) : g_cpu.size();
+    const double error = relative_l2(g_gpu, g_cpu, begin, end);
+    MESSAGE("part ", part, ": gradient relative L2 ", error);
+    CHECK(error < bound[part]);
+  }
+}
+
+// `captured` (a fresh step of the same model) runs one plain step, the
+// capture and two replays; `plain` (one step in already) three more plain
+// steps: the same parameters. cuDNN may order its weight-gradient sums
+// differently from run to run: close, not bit-equal. Then 100 replays on the
+// one batch lower both losses by a fifth at least.
+template <class DeviceStep>
+void check_capture_and_learning(DeviceStep& plain, DeviceStep& captured, const float* inputs, cudaStream_t stream) {
+  using Device = typename DeviceStep::Device;
+  captured.enqueue(inputs);
+  captured.capture(inputs);  // one more plain step, then the capture
+  for (int i = 0; i < 2; ++i) captured.replay();
+  for (int i = 0; i < 3; ++i) plain.enqueue(inputs);
+  gpu::check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+  CHECK(captured.steps() == 4);
+  CHECK(plain.steps() == 4);
+  const auto p_plain = Device::canonical(plain.model().parameter_buffer());
+  const auto p_captured = Device::canonical(captured.model().parameter_buffer());
+  CHECK(relative_l2(p_captured, p_plain) < 1e-4);
+  const auto before = captured.losses().means(stream);
+  for (int i = 0; i < 100; ++i) captured.replay();
+  const auto after = captured.losses().means(stream);
+  MESSAGE("loss src ", before[0], " -> ", after[0], ", dst ", before[1], " -> ", after[1], " in 100 captured steps");
+  CHECK(after[0] < 0.8 * before[0]);
+  CHECK(after[1] < 0.8 * before[1]);
+}
+
+// Previews on the GPU against the CPU's, from bf16-rounded copies of the
+// batch's targets: sigmoid outputs after the whole model in bf16, within 2%.
+template <class CpuStep, class DeviceStep>
+void check_predictions(typename CpuStep::Model& host, DeviceStep& device, const TinyBatch& batch) {
+  graft::Tensor src_faces = graft::Tensor::copy_of(batch.side(0).target), dst_faces = graft::Tensor::copy_of(batch.side(1).target);
+  round_to_bf16(src_faces.span());
+  round_to_bf16(dst_faces.span());
+  const faceswap::Predictions gpu_out = device.predict(src_faces.view(), dst_faces.view());
+  const faceswap::Predictions cpu_out = CpuStep{}.predict(host, src_faces.view(), dst_faces.view());
+  const auto as_vector = [](const graft::Tensor& t) { return std::vector<float>(t.span().begin(), t.span().end()); };
+  CHECK(gpu_out.src.shape() == cpu_out.src.shape());
+  CHECK(relative_l2(as_vector(gpu_out.src), as_vector(cpu_out.src)) < 2e-2);
+  CHECK(relative_l2(as_vector(gpu_out.dst), as_vector(cpu_out.dst)) < 2e-2);
+  CHECK(relative_l2(as_vector(gpu_out.swap), as_vector(cpu_out.swap)) < 2e-2);
+}
 
 TEST_CASE("SAEHD df on the GPU: losses and gradients match the CPU step; the captured step matches the plain one; it learns") {
   const gpu::Stream stream;
@@ -267,19 +338,7 @@ TEST_CASE("SAEHD df on the GPU: losses and gradients match the CPU step; the cap
   gpu::DeviceBuffer<float> inputs(batch.data.size(), stream);
   inputs.copy_from_host(batch.data.data());
 
-  // One step on each backend from the same parameters.
-  faceswap::DfStep<tiny> cpu_step;
-  host->zero_gradients();
-  const auto cpu_losses = cpu_step.forward_backward(*host, batch.side(0), batch.side(1));
   faceswap::cuda::DfDeviceStep<tiny, graft::optim::Adam> plain(*host, {.lr = 1e-3f}, per_side, 1e-3f, stream);
-  plain.enqueue(inputs.data());
-  const auto gpu_losses = plain.losses().means(stream);
-  MESSAGE("losses src ", cpu_losses.src, " (CPU) ", gpu_losses[0], " (GPU), dst ", cpu_losses.dst, " ", gpu_losses[1]);
-  // bf16 activations: the loss of a whole batch within 1%.
-  CHECK(gpu_losses[0] == doctest::Approx(cpu_losses.src).epsilon(1e-2).scale(0));
-  CHECK(gpu_losses[1] == doctest::Approx(cpu_losses.dst).epsilon(1e-2).scale(0));
-  const auto g_gpu = nn_cuda::DeviceModel<TinyDf>::canonical(plain.model().gradient_buffer());
-  const std::vector<float> g_cpu(host->gradient_buffer().begin(), host->gradient_buffer().end());
   // Every layer alone is within 1% (above). Through a whole model the bf16
   // roundings of the activations compound, and where a rounded
   // pre-activation lands on the other side of a LeakyReLU than the f32 one
@@ -290,35 +349,47 @@ TEST_CASE("SAEHD df on the GPU: losses and gradients match the CPU step; the cap
   // moves its encoder and inter gradients by 6.9% and 8.0%, its decoders' by
   // 1.1-1.5%, with the losses unchanged to 1e-6 (measured on the CPU,
   // 2026-11-27). A wrong layout or a dropped term gives errors of order 1.
-  const std::array<double, 4> bound{0.2, 0.2, 5e-2, 5e-2};  // encoder, inter, decoder_src, decoder_dst
-  for (std::size_t part = 0; part < TinyDf::part_offsets.size(); ++part) {
-    const auto begin = std::size_t(TinyDf::part_offsets[part]);
-    const auto end = part + 1 < TinyDf::part_offsets.size() ? std::size_t(TinyDf::part_offsets[part + 1]) : g_cpu.size();
-    INFO("part ", part);
-    CHECK(relative_l2(g_gpu, g_cpu, begin, end) < bound[part]);
-  }
+  check_step_against_cpu<faceswap::DfStep<tiny>>(*host, plain, batch, inputs.data(), {0.2, 0.2, 5e-2, 5e-2}, stream);
 
-  // Captured against plain: three more steps each (the capture's warm-up is one of the plain ones).
   faceswap::cuda::DfDeviceStep<tiny, graft::optim::Adam> captured(*host, {.lr = 1e-3f}, per_side, 1e-3f, stream);
-  captured.enqueue(inputs.data());
-  captured.capture(inputs.data());  // one more plain step, then the capture
-  for (int i = 0; i < 2; ++i) captured.replay();
-  for (int i = 0; i < 3; ++i) plain.enqueue(inputs.data());
-  stream.synchronize();
-  CHECK(captured.steps() == 4);
-  CHECK(plain.steps() == 4);
-  const auto p_plain = nn_cuda::DeviceModel<TinyDf>::canonical(plain.model().parameter_buffer());
-  const auto p_captured = nn_cuda::DeviceModel<TinyDf>::canonical(captured.model().parameter_buffer());
-  // cuDNN may order its weight-gradient sums differently from run to run: not bit-equal, close.
-  CHECK(relative_l2(p_captured, p_plain) < 1e-4);
+  check_capture_and_learning(plain, captured, inputs.data(), stream);
+}
 
-  // It learns: 100 replays on one batch.
-  const auto before = captured.losses().means(stream);
-  for (int i = 0; i < 100; ++i) captured.replay();
-  const auto after = captured.losses().means(stream);
-  MESSAGE("loss src ", before[0], " -> ", after[0], ", dst ", before[1], " -> ", after[1], " in 100 captured steps");
-  CHECK(after[0] < 0.8 * before[0]);
-  CHECK(after[1] < 0.8 * before[1]);
+TEST_CASE("SAEHD df on the GPU with eyes-and-mouth priority: losses and gradients match the CPU step") {
+  const gpu::Stream stream;
+  auto host = std::make_unique<TinyDf>(6);
+  round_to_bf16(host->parameter_buffer());
+  const TinyBatch batch(80, /*eyes_mouth=*/true);
+  gpu::DeviceBuffer<float> inputs(batch.data.size(), stream);
+  inputs.copy_from_host(batch.data.data());
+  faceswap::cuda::DfDeviceStep<tiny, graft::optim::Adam> step(*host, {.lr = 1e-3f}, per_side, 1e-3f, stream, {}, true);
+  REQUIRE(step.layout().floats() == batch.layout.floats());
+  check_step_against_cpu<faceswap::DfStep<tiny>>(*host, step, batch, inputs.data(), {0.2, 0.2, 5e-2, 5e-2}, stream);
+}
+
+TEST_CASE("SAEHD df on the GPU: the fused loss kernels give the step the separate kernels give, also captured") {
+  const gpu::Stream stream;
+  auto host = std::make_unique<TinyDf>(4);
+  round_to_bf16(host->parameter_buffer());
+  const TinyBatch batch(45);
+  gpu::DeviceBuffer<float> inputs(batch.data.size(), stream);
+  inputs.copy_from_host(batch.data.data());
+  faceswap::cuda::DfDeviceStep<tiny, graft::optim::Adam> separate(*host, {.lr = 1e-3f}, per_side, 1e-3f, stream);
+  faceswap::cuda::DfDeviceStep<tiny, graft::optim::Adam> fused(*host, {.lr = 1e-3f}, per_side, 1e-3f, stream);
+  fused.use_fused_loss(true);
+  separate.enqueue(inputs.data());
+  fused.enqueue(inputs.data());
+  const auto a = separate.losses().means(stream), b = fused.losses().means(stream);
+  CHECK(b[0] == doctest::Approx(a[0]).epsilon(1e-6).scale(0));
+  CHECK(b[1] == doctest::Approx(a[1]).epsilon(1e-6).scale(0));
+  const auto g_separate = nn_cuda::DeviceModel<TinyDf>::canonical(separate.model().gradient_buffer());
+  const auto g_fused = nn_cuda::DeviceModel<TinyDf>::canonical(fused.model().gradient_buffer());
+  CHECK(relative_l2(g_fused, g_separate) < 1e-3);  // the loss gradients' f32 sums in another order, through bf16 activations
+  fused.capture(inputs.data());
+  for (int i = 0; i < 20; ++i) fused.replay();
+  const auto after = fused.losses().means(stream);
+  CHECK(after[0] < b[0]);
+  CHECK(after[1] < b[1]);
 }
 
 TEST_CASE("SAEHD df on the GPU: download to the host objects and upload into a new step continues the run exactly") {
@@ -352,16 +423,27 @@ TEST_CASE("SAEHD df on the GPU: previews (src, dst and the swap) match the CPU's
   round_to_bf16(host->parameter_buffer());
   const TinyBatch batch(60);
   faceswap::cuda::DfDeviceStep<tiny, graft::optim::Adam> device(*host, {.lr = 1e-3f}, per_side, 1e-3f, stream);
-  const auto src = batch.side(0).target, dst = batch.side(1).target;  // targets are not rounded: round copies
-  graft::Tensor src_faces = graft::Tensor::copy_of(src), dst_faces = graft::Tensor::copy_of(dst);
-  round_to_bf16(src_faces.span());
-  round_to_bf16(dst_faces.span());
-  const faceswap::Predictions gpu_out = device.predict(src_faces.view(), dst_faces.view());
-  const faceswap::Predictions cpu_out = faceswap::DfStep<tiny>{}.predict(*host, src_faces.view(), dst_faces.view());
-  const auto as_vector = [](const graft::Tensor& t) { return std::vector<float>(t.span().begin(), t.span().end()); };
-  // Sigmoid outputs after the whole model in bf16: within 2%.
-  CHECK(gpu_out.src.shape() == cpu_out.src.shape());
-  CHECK(relative_l2(as_vector(gpu_out.src), as_vector(cpu_out.src)) < 2e-2);
-  CHECK(relative_l2(as_vector(gpu_out.dst), as_vector(cpu_out.dst)) < 2e-2);
-  CHECK(relative_l2(as_vector(gpu_out.swap), as_vector(cpu_out.swap)) < 2e-2);
+  check_predictions<faceswap::DfStep<tiny>>(*host, device, batch);
+}
+
+TEST_CASE("SAEHD liae on the GPU: losses, gradients and previews match the CPU step; the captured step matches the plain one") {
+  using TinyLiae = faceswap::LIAE<tiny>::Model;
+  const gpu::Stream stream;
+  auto host = std::make_unique<TinyLiae>(11);
+  round_to_bf16(host->parameter_buffer());
+  const TinyBatch batch(70);
+  gpu::DeviceBuffer<float> inputs(batch.data.size(), stream);
+  inputs.copy_from_host(batch.data.data());
+
+  faceswap::cuda::LiaeDeviceStep<tiny, graft::optim::Adam> plain(*host, {.lr = 1e-3f}, per_side, 1e-3f, stream);
+  // The df step's bounds and reasons (above): the decoder is next to the
+  // loss. A wrong code concatenation or a dropped gradient half gives errors of order 1.
+  check_step_against_cpu<faceswap::LiaeStep<tiny>>(*host, plain, batch, inputs.data(), {0.2, 0.2, 0.2, 5e-2}, stream);
+
+  faceswap::cuda::LiaeDeviceStep<tiny, graft::optim::Adam> captured(*host, {.lr = 1e-3f}, per_side, 1e-3f, stream);
+  check_capture_and_learning(plain, captured, inputs.data(), stream);
+
+  // Previews from the (unchanged) host parameters: src [AB, AB], dst [B, AB], swap [AB(dst), AB(dst)].
+  faceswap::cuda::LiaeDeviceStep<tiny, graft::optim::Adam> fresh(*host, {.lr = 1e-3f}, per_side, 1e-3f, stream);
+  check_predictions<faceswap::LiaeStep<tiny>>(*host, fresh, batch);
 }

@@ -1,286 +1,67 @@
-// The SAEHD 'df' training step on one GPU, from graft's CUDA backend: the
-// model's own types run by nn::cuda (bf16 channels-last activations, f32
-// master weights), DeepFaceLab's loss on the device, gradients all-reduced
-// (summed) per part over NCCL on a communication stream, the optimizer as one kernel
-// over the flat buffer. After a warm-up step the whole step is captured as
-// one CUDA graph and replayed.
-//
-// Same loss and data flow as DfStep (train_step.hpp), with one difference in
-// the schedule, not the arithmetic: the shared encoder and inter run once on
-// the src and dst batches stacked (2B samples) instead of twice on B, so
+// SAEHD 'df' on one GPU: encoder -> inter -> decoder_src / decoder_dst, as
+// DfStep (train_step.hpp), with the shared encoder and inter run once on the
+// src and dst batches stacked (2B samples) instead of twice on B, so that
 // every module runs once per step and the convolutions write their weight
-// gradients directly.
+// gradients directly. The step around it: device_step.hpp.
 #pragma once
 
-#include <array>
-#include <memory>
-#include <optional>
-#include <vector>
-
-#include <graft/backend/cuda/graph.hpp>
-#include <graft/backend/cuda/layout.hpp>
-#include <graft/backend/cuda/loss.hpp>
-#include <graft/backend/cuda/optim.hpp>
-#include <graft/backend/cuda/stream.hpp>
-#include <graft/loss/dssim.hpp>
-#include <graft/nn/cuda/device_model.hpp>
-#if defined(GRAFT_WITH_NCCL)
-#include <graft/comm/nccl.hpp>
-#endif
-
-#include "cuda/input_staging.hpp"
-#include "saehd.hpp"
-#include "train_step.hpp"
+#include "cuda/device_step.hpp"
 
 namespace faceswap::cuda {
 
-namespace gpu = graft::cuda;
-namespace nn_cuda = graft::nn::cuda;
+template <Options O>
+struct DfOnDevice {
+  using Model = typename DF<O>::Model;
+  static constexpr Options options = O;
 
-// Per-sample loss terms of one step, on the device: [side][term][sample],
-// side 0 src, 1 dst; terms DSSIM, DSSIM at the second window (resolution 256
-// and above, else zero), MSE, mask MSE, each unweighted.
-struct DeviceLosses {
-  static constexpr int terms = 4;
-  gpu::DeviceBuffer<double> values;
-  std::int64_t per_side;
-  std::array<double, terms> weights;  // DeepFaceLab's: 10 each, the DSSIM's split 5 + 5 from 256
-
-  DeviceLosses(std::int64_t per_side_, int resolution, cudaStream_t stream)
-      : values(std::size_t(2 * terms * per_side_), stream),
-        per_side(per_side_),
-        weights{resolution >= 256 ? 5.0 : 10.0, resolution >= 256 ? 5.0 : 0.0, 10.0, 10.0} {
-    values.fill_bytes(0);
+  template <class Step>
+  static void forward_backward(Step& step, nn_cuda::Context& c, typename Step::Device& model, nn_cuda::ConstDeviceView x) {
+    const std::int64_t B = x.batch() / 2;
+    auto encoder = model.template part<"encoder">();
+    auto inter = model.template part<"inter">();
+    auto features = encoder.forward(c, x);
+    auto code = inter.forward(c, features.view());
+    nn_cuda::DeviceTensor d_code(c, code.value.shape);
+    // dst first: decoder_dst ends the flat buffer, so its all-reduce starts first and overlaps the rest of backward.
+    decode_side(step, c, model.template part<"decoder_dst">(), samples(std::as_const(code.value), B, B), 1, samples(d_code, B, B));
+    step.reduce_part(3);
+    decode_side(step, c, model.template part<"decoder_src">(), samples(std::as_const(code.value), 0, B), 0, samples(d_code, 0, B));
+    step.reduce_part(2);
+    auto d_features = inter.backward(c, code, std::as_const(d_code).view());
+    step.reduce_part(1);
+    encoder.backward_parameters_only(c, features, std::as_const(d_features).view());
+    step.reduce_part(0);
   }
-  double* term(int side, int t) { return values.data() + (side * terms + t) * per_side; }
 
-  // Batch means of the weighted sum per side (src, dst), as DeepFaceLab prints them (synchronises).
-  std::array<double, 2> means(cudaStream_t stream) const {
-    std::vector<double> host(values.size());
-    gpu::check(cudaMemcpyAsync(host.data(), values.data(), values.bytes(), cudaMemcpyDeviceToHost, stream),
-               "cudaMemcpyAsync (losses)");
-    gpu::check(cudaStreamSynchronize(stream), "cudaStreamSynchronize (losses)");
-    std::array<double, 2> out{};
-    for (int side = 0; side < 2; ++side)
-      for (int t = 0; t < terms; ++t)
-        for (std::int64_t b = 0; b < per_side; ++b)
-          out[std::size_t(side)] += weights[std::size_t(t)] * host[std::size_t((side * terms + t) * per_side + b)];
-    for (double& m : out) m /= double(per_side);
-    return out;
+  // src and dst reconstructed, and dst's code through decoder_src (the swap).
+  template <class Device>
+  static std::array<nn_cuda::DeviceTensor, 3> predict(nn_cuda::Context& c, Device& model, nn_cuda::ConstDeviceView x) {
+    const std::int64_t n = x.batch() / 2;
+    auto features = model.template part<"encoder">().forward(c, x);
+    auto code = model.template part<"inter">().forward(c, features.view());
+    const auto src_code = samples(std::as_const(code.value), 0, n), dst_code = samples(std::as_const(code.value), n, n);
+    auto decoder_src = model.template part<"decoder_src">();
+    return {std::move(decoder_src.forward(c, src_code).value),
+            std::move(model.template part<"decoder_dst">().forward(c, dst_code).value),
+            std::move(decoder_src.forward(c, dst_code).value)};
+  }
+
+ private:
+  // One decoder on one side's code: forward, the side's loss, backward into d_code.
+  template <class Step, class Decoder>
+  static void decode_side(Step& step, nn_cuda::Context& c, Decoder decoder, nn_cuda::ConstDeviceView code, int side,
+                          nn_cuda::DeviceView d_code) {
+    auto out = decoder.forward(c, code);  // (B, R, R, 4) channels-last
+    nn_cuda::DeviceTensor dy(c, out.value.shape);
+    step.side_loss(c, out.view(), side, dy.view());
+    const nn_cuda::DeviceTensor d_in = decoder.backward(c, out, std::as_const(dy).view());
+    gpu::check(cudaMemcpyAsync(d_code.data, d_in.buffer.data(), d_in.buffer.bytes(), cudaMemcpyDeviceToDevice, c.stream),
+               "cudaMemcpyAsync (code gradient)");
+    c.mark("copy");
   }
 };
 
 template <Options O, class Optimizer>
-class DfDeviceStep {
- public:
-  using Model = typename DF<O>::Model;
-  using Device = nn_cuda::DeviceModel<Model>;
-  static constexpr std::int64_t R = O.resolution, pixels = R * R;
-
-  DfDeviceStep(const Model& host, typename Optimizer::Config optimizer, std::int64_t per_side, float lr, cudaStream_t stream,
-               gpu::CudnnOptions cudnn = {})
-      : stream_(stream),
-        layout_{per_side, R},
-        cudnn_(cudnn),
-        model_(host, stream),
-        optimizer_(optimizer, Device::size, stream),
-        losses_(per_side, O.resolution, stream),
-        lr_(lr) {}
-
-#if defined(GRAFT_WITH_NCCL)
-  // All-reduce (sum) each part's gradients over `nccl` as soon as its
-  // backward is done: DeepFaceLab's loss is a sum over the batch, so the
-  // ranks' shares add up, as DataParallel does on the CPU (GradientAverage::sum).
-  void all_reduce_over(graft::comm::Nccl& nccl) { nccl_ = &nccl; }
-#endif
-
-  // Enqueues one step on the stream, reading the batch at `inputs` (layout()); capturable.
-  // With a timeline, every operation is marked in it (profiling; not while capturing).
-  void enqueue(const float* inputs, nn_cuda::Timeline* timeline = nullptr) {
-    nn_cuda::Context c{stream_, cudnn_, blas_, /*accumulate_gradients=*/false, timeline};
-    const std::int64_t B = layout_.per_side;
-    c.mark("start");
-    model_.zero_gradients();
-    c.mark("zero gradients");
-    // The stacked batch, channels-last bf16.
-    nn_cuda::DeviceTensor x(c, graft::Shape{2 * B, 3, R, R});
-    gpu::transpose(inputs + layout_.warped(), x.buffer.data(), 2 * B, 3, pixels, stream_);
-    c.mark("inputs to channels-last bf16");
-    auto encoder = model_.template part<"encoder">();
-    auto inter = model_.template part<"inter">();
-    auto features = encoder.forward(c, std::as_const(x).view());
-    auto code = inter.forward(c, features.view());
-    const graft::Shape side_code = graft::batched(B, DF<O>::inter_out);
-    const std::int64_t code_per_side = side_code.numel();
-    nn_cuda::DeviceTensor d_code(c, code.value.shape);
-    // dst first: decoder_dst ends the flat buffer, so its all-reduce starts first and overlaps the rest of backward.
-    decode_side(c, model_.template part<"decoder_dst">(), {code.value.buffer.data() + code_per_side, side_code}, 1,
-                d_code.buffer.data() + code_per_side, inputs);
-    reduce_part(3);
-    decode_side(c, model_.template part<"decoder_src">(), {code.value.buffer.data(), side_code}, 0, d_code.buffer.data(), inputs);
-    reduce_part(2);
-    auto d_features = inter.backward(c, code, std::as_const(d_code).view());
-    reduce_part(1);
-    encoder.backward_parameters_only(c, features, std::as_const(d_features).view());
-    reduce_part(0);
-    join_reductions();
-    c.mark("all-reduce (what backward did not hide)");
-    optimizer_.step(model_.parameters(), model_.gradients(), model_.parameter_copy(), lr_);
-    c.mark("optimizer");
-  }
-
-  // Runs one step plainly (the warm-up: workspaces and temporaries come to exist), then captures the next.
-  void capture(const float* inputs) {
-    enqueue(inputs);
-    graph_.capture(stream_, [&] { enqueue(inputs); });
-  }
-  void replay() { graph_.replay(stream_); }
-  bool captured() const { return graph_.ready(); }
-
-  // The parameters, the optimizer's slots and its step count to the host
-  // objects, in the CPU's layout (for checkpoints and previews); synchronises.
-  void download(Model& host, Optimizer& optimizer) {
-    model_.download(host);
-    optimizer.bind(std::size_t(Device::size));
-    auto state = optimizer.state();
-    for (int k = 0; k < int(state.size()); ++k) {
-      const std::vector<float> values = Device::canonical(optimizer_.slot(k), stream_);
-      std::copy(values.begin(), values.end(), state[std::size_t(k)].values.begin());
-    }
-    optimizer.set_steps(optimizer_.steps());
-  }
-  // The other way: a resumed run's optimizer state onto the device (the parameters came with the constructor).
-  void upload(Optimizer& optimizer) {
-    optimizer.bind(std::size_t(Device::size));
-    auto state = optimizer.state();
-    for (int k = 0; k < int(state.size()); ++k) {
-      std::vector<float> values(state[std::size_t(k)].values.begin(), state[std::size_t(k)].values.end());
-      Device::to_device_layout(values.data());
-      gpu::check(cudaMemcpyAsync(optimizer_.slot(k), values.data(), values.size() * sizeof(float), cudaMemcpyHostToDevice, stream_),
-                 "cudaMemcpyAsync (optimizer state)");
-      gpu::check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
-    }
-    optimizer_.set_steps(optimizer.steps());
-  }
-
-  // Forward only, for previews: src and dst faces (n, 3, R, R), NCHW f32 on
-  // the host, through the device model; (n, 4, R, R) rgb + mask each, on the
-  // host. Its own cuDNN and cuBLASLt handles: their workspaces are not the
-  // ones the captured step uses, which must stay where the graph has them.
-  Predictions predict(graft::ConstView src, graft::ConstView dst) {
-    graft::check(src.shape == dst.shape && src.shape.rank == 4 && src.shape[1] == 3 && src.shape[2] == R && src.shape[3] == R,
-                 "DfDeviceStep::predict: src ", src.shape, " and dst ", dst.shape, " must both be (n, 3, ", R, ", ", R, ")");
-    if (!preview_cudnn_) {
-      preview_cudnn_ = std::make_unique<gpu::Cudnn>();
-      preview_blas_ = std::make_unique<gpu::CublasLt>();
-    }
-    nn_cuda::Context c{stream_, *preview_cudnn_, *preview_blas_};
-    const std::int64_t n = src.batch(), image = 3 * pixels;
-    gpu::DeviceBuffer<float> faces(std::size_t(2 * n * image), stream_);
-    gpu::check(cudaMemcpyAsync(faces.data(), src.data, std::size_t(n * image) * sizeof(float), cudaMemcpyHostToDevice, stream_),
-               "cudaMemcpyAsync (preview faces)");
-    gpu::check(cudaMemcpyAsync(faces.data() + n * image, dst.data, std::size_t(n * image) * sizeof(float), cudaMemcpyHostToDevice,
-                               stream_),
-               "cudaMemcpyAsync (preview faces)");
-    nn_cuda::DeviceTensor x(c, graft::Shape{2 * n, 3, R, R});
-    gpu::transpose(faces.data(), x.buffer.data(), 2 * n, 3, pixels, stream_);
-    auto features = model_.template part<"encoder">().forward(c, std::as_const(x).view());
-    auto code = model_.template part<"inter">().forward(c, features.view());
-    const graft::Shape side_code = graft::batched(n, DF<O>::inter_out);
-    const nn_cuda::ConstDeviceView src_code{code.value.buffer.data(), side_code},
-        dst_code{code.value.buffer.data() + side_code.numel(), side_code};
-    auto decoder_src = model_.template part<"decoder_src">();
-    auto to_host = [&](auto&& out) {
-      gpu::DeviceBuffer<float> planes(std::size_t(out.value.numel()), stream_);
-      gpu::transpose(out.value.buffer.data(), planes.data(), n, pixels, 4, stream_);  // (n, R R, 4) -> (n, 4, R R)
-      graft::Tensor host(graft::Shape{n, 4, R, R});
-      planes.copy_to_host(host.data());
-      return host;
-    };
-    return {to_host(decoder_src.forward(c, src_code)), to_host(model_.template part<"decoder_dst">().forward(c, dst_code)),
-            to_host(decoder_src.forward(c, dst_code))};
-  }
-
-  Device& model() { return model_; }
-  const DeviceLosses& losses() const { return losses_; }
-  std::int64_t steps() const { return optimizer_.steps(); }
-  const BatchLayout& layout() const { return layout_; }
-
- private:
-  template <class Decoder>
-  void decode_side(nn_cuda::Context& c, Decoder decoder, nn_cuda::ConstDeviceView code, int side, graft::bf16* d_code,
-                   const float* inputs) {
-    const std::int64_t B = layout_.per_side;
-    auto out = decoder.forward(c, code);  // (B, 4, R, R) channels-last
-    gpu::DeviceBuffer<float> rgb(std::size_t(B * 3 * pixels), stream_), mask(std::size_t(B * pixels), stream_),
-        d_rgb(std::size_t(B * 3 * pixels), stream_), d_mask(std::size_t(B * pixels), stream_);
-    gpu::to_planes(out.value.buffer.data(), B, pixels, 4, 3, rgb.data(), mask.data(), stream_);
-    d_rgb.fill_bytes(0);
-    d_mask.fill_bytes(0);
-    c.mark("loss: predictions to NCHW f32");
-    const float* target = inputs + layout_.target() + side * B * 3 * pixels;
-    const float* target_mask = inputs + layout_.mask() + side * B * pixels;
-    const float* loss_mask = inputs + layout_.loss_mask() + side * B * pixels;
-    const gpu::ImageShape rgb_shape{B, 3, R, R}, mask_shape{B, 1, R, R};
-    const auto dssim = [&](int term, int filter) {
-      gpu::masked_dssim(rgb_shape, rgb.data(), target, loss_mask, filter, float(losses_.weights[std::size_t(term)]),
-                        losses_.term(side, term), d_rgb.data(), stream_);
-    };
-    dssim(0, graft::loss::dssim_filter_size(O.resolution));
-    // DeepFaceLab splits the DSSIM weight over two windows from resolution 256.
-    if constexpr (O.resolution >= 256) dssim(1, graft::loss::dssim_second_filter_size(O.resolution));
-    c.mark("loss: DSSIM");
-    gpu::masked_mse(rgb_shape, rgb.data(), target, loss_mask, 10.0f, losses_.term(side, 2), d_rgb.data(), stream_);
-    gpu::masked_mse(mask_shape, mask.data(), target_mask, nullptr, 10.0f, losses_.term(side, 3), d_mask.data(), stream_);
-    nn_cuda::DeviceTensor dy(c, out.value.shape);
-    c.mark("loss: MSE");
-    gpu::from_planes(d_rgb.data(), d_mask.data(), B, pixels, 4, 3, dy.buffer.data(), stream_);
-    c.mark("loss: gradient to channels-last bf16");
-    const nn_cuda::DeviceTensor d_in = decoder.backward(c, out, std::as_const(dy).view());
-    gpu::check(cudaMemcpyAsync(d_code, d_in.buffer.data(), d_in.buffer.bytes(), cudaMemcpyDeviceToDevice, stream_),
-               "cudaMemcpyAsync (code gradient)");
-    c.mark("copy");
-  }
-
-  // Part `i`'s gradients are final: all-reduce them on the communication
-  // stream, which waits for exactly that point of the compute stream.
-  void reduce_part(std::size_t i) {
-#if defined(GRAFT_WITH_NCCL)
-    if (!nccl_) return;
-    part_done_[i].record(stream_);
-    part_done_[i].make_wait(comm_stream_);
-    const std::int64_t begin = Device::part_offsets[i];
-    const std::int64_t end = i + 1 < Device::part_offsets.size() ? Device::part_offsets[i + 1] : Device::size;
-    nccl_->all_reduce_sum(model_.gradients() + begin, std::size_t(end - begin), comm_stream_);
-#else
-    (void)i;
-#endif
-  }
-  void join_reductions() {
-#if defined(GRAFT_WITH_NCCL)
-    if (!nccl_) return;
-    reduced_.record(comm_stream_);
-    reduced_.make_wait(stream_);
-#endif
-  }
-
-  cudaStream_t stream_;
-  BatchLayout layout_;
-  gpu::Cudnn cudnn_;
-  gpu::CublasLt blas_;
-  Device model_;
-  gpu::DeviceOptimizer<Optimizer> optimizer_;
-  DeviceLosses losses_;
-  float lr_;
-  gpu::StepGraph graph_;
-  std::unique_ptr<gpu::Cudnn> preview_cudnn_;
-  std::unique_ptr<gpu::CublasLt> preview_blas_;
-#if defined(GRAFT_WITH_NCCL)
-  graft::comm::Nccl* nccl_ = nullptr;
-  gpu::Stream comm_stream_;
-  std::array<gpu::Event, 4> part_done_;
-  gpu::Event reduced_;
-#endif
-};
+using DfDeviceStep = SaehdDeviceStep<DfOnDevice<O>, Optimizer>;
 
 }  // namespace faceswap::cuda

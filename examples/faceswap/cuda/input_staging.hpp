@@ -18,17 +18,20 @@ namespace faceswap::cuda {
 namespace gpu = graft::cuda;
 
 // The inputs of a step, NCHW f32 as the loader makes them, src's B samples
-// then dst's: warped (2B,3,R,R), target (2B,3,R,R), mask (2B,1,R,R), loss_mask (2B,1,R,R).
+// then dst's: warped (2B,3,R,R), target (2B,3,R,R), mask (2B,1,R,R),
+// loss_mask (2B,1,R,R), and with eyes-and-mouth priority eyes_mouth (2B,1,R,R).
 struct BatchLayout {
   std::int64_t per_side, resolution;
+  bool with_eyes_mouth = false;
   std::int64_t images() const { return 2 * per_side * 3 * resolution * resolution; }
   std::int64_t masks() const { return 2 * per_side * resolution * resolution; }
-  std::int64_t floats() const { return 2 * images() + 2 * masks(); }
-  // Offsets of the four arrays in one contiguous batch.
+  std::int64_t floats() const { return 2 * images() + (with_eyes_mouth ? 3 : 2) * masks(); }
+  // Offsets of the arrays in one contiguous batch.
   std::int64_t warped() const { return 0; }
   std::int64_t target() const { return images(); }
   std::int64_t mask() const { return 2 * images(); }
   std::int64_t loss_mask() const { return 2 * images() + masks(); }
+  std::int64_t eyes_mouth() const { return 2 * images() + 2 * masks(); }
 };
 
 // Batches from pinned host memory into the fixed device buffer a captured

@@ -1,5 +1,5 @@
-// `faceswap train --backend cuda`: the training loop of a df variant with
-// the whole step on a GPU per rank (DfDeviceStep), sharing everything else
+// `faceswap train --backend cuda`: the training loop with the whole step on
+// a GPU per rank (SaehdDeviceStep: df or liae), sharing everything else
 // with the CPU loop (TrainRun: data, decisions, metrics, previews,
 // checkpoints). Ranks are threads (--ranks N, GPUs --device .. --device + N - 1)
 // or mpirun's processes (GPU --device + rank, modulo the GPUs a node has);
@@ -21,18 +21,21 @@
 #include <variant>
 
 #include "cuda/df_device_step.hpp"
+#include "cuda/liae_device_step.hpp"
 #include "train/trainer.hpp"
 
 namespace faceswap::cuda {
 
+// The GPU architecture of a CPU step.
 template <class Step>
-struct DfOptionsOf {
-  static constexpr bool df = false;
+struct OnDeviceOf;
+template <Options O>
+struct OnDeviceOf<DfStep<O>> {
+  using type = DfOnDevice<O>;
 };
 template <Options O>
-struct DfOptionsOf<DfStep<O>> {
-  static constexpr bool df = true;
-  static constexpr Options value = O;
+struct OnDeviceOf<LiaeStep<O>> {
+  using type = LiaeOnDevice<O>;
 };
 
 // One step's batches, NCHW f32 as the loaders make them, into the device step's layout.
@@ -45,13 +48,14 @@ inline void pack(float* into, const BatchLayout& layout, const SideTensors& src,
   put(layout.target(), src.target, dst.target);
   put(layout.mask(), src.mask, dst.mask);
   put(layout.loss_mask(), src.loss_mask, dst.loss_mask);
+  if (layout.with_eyes_mouth) put(layout.eyes_mouth(), src.eyes_mouth, dst.eyes_mouth);
 }
 
-template <Options O, class Step, class Optimizer, graft::comm::Communicator Comm>
+template <class Step, class Optimizer, graft::comm::Communicator Comm>
 TrainSummary train_loop_on_gpu(TrainRun<Step>& run, Optimizer& optimizer, const TrainOptions& o, Comm& comm, int device) {
   const gpu::Stream stream;
-  DfDeviceStep<O, Optimizer> step(run.model(), optimizer.config(), run.local_batch(), o.lr, stream,
-                                  {.tune_engines = o.tune_convolutions});
+  SaehdDeviceStep<typename OnDeviceOf<Step>::type, Optimizer> step(run.model(), optimizer.config(), run.local_batch(), o.lr, stream,
+                                                                   {.tune_engines = o.tune_convolutions}, o.eyes_mouth_priority);
   if (o.resume) step.upload(optimizer);
 #if defined(GRAFT_WITH_NCCL)
   std::unique_ptr<graft::comm::Nccl> nccl;
@@ -109,7 +113,6 @@ TrainSummary train_loop_on_gpu(TrainRun<Step>& run, Optimizer& optimizer, const 
 // The whole run, a GPU per rank; returns rank 0's summary.
 template <class Step>
 TrainSummary train_on_gpu(const TrainOptions& o) {
-  static_assert(DfOptionsOf<Step>::df, "train_on_gpu: the GPU step is the df models'");
   int devices = 0;
   const cudaError_t counted = cudaGetDeviceCount(&devices);
   graft::check(counted == cudaSuccess && devices > 0, "train: --backend cuda, but no CUDA GPU is usable here (",
@@ -126,7 +129,7 @@ TrainSummary train_on_gpu(const TrainOptions& o) {
         TrainRun<Step> run(o, comm.rank(), comm.size());
         run.say("training on ", comm.size(), " GPU(s) from GPU ", o.device, ": the whole step as one CUDA graph, bf16 activations");
         const TrainSummary mine = std::visit(
-            [&](auto& optimizer) { return train_loop_on_gpu<DfOptionsOf<Step>::value>(run, optimizer, o, comm, device); },
+            [&](auto& optimizer) { return train_loop_on_gpu(run, optimizer, o, comm, device); },
             run.optimizer());
         if (comm.rank() == 0) summary = mine;
       },

@@ -118,10 +118,6 @@ void validate(const TrainOptions& o) {
   graft::check(std::set<std::string>{"adabelief", "rmsprop", "adam"}.contains(o.optimizer),
                "train: --optimizer must be adabelief, rmsprop or adam, got ", o.optimizer);
   graft::check(o.backend == "cpu" || o.backend == "cuda", "train: --backend must be cpu or cuda, got ", o.backend);
-  graft::check(o.backend == "cpu" || (o.model != "liae" && o.model != "liae-ud"), "train: --backend cuda trains the df models (df, df-ud, quick96, demo); ",
-               o.model, " runs on the CPU backend for now");
-  graft::check(o.backend == "cpu" || !o.eyes_mouth_priority,
-               "train: --eyes-mouth-priority runs on the CPU backend for now (its loss term is not on the GPU yet)");
   graft::check(o.device >= 0, "train: --device must be a GPU index (0, 1, ...), got ", o.device);
   graft::check(o.batch > 0 && o.ranks > 0 && o.batch % o.ranks == 0, "train: --batch ", o.batch, " must split evenly over ",
                o.ranks, " rank(s)");

@@ -42,7 +42,7 @@ struct TrainOptions {
   std::int64_t log_every = 10;
   bool tensorboard = true;
   // Execution.
-  std::string backend = "cpu";  // cpu, or cuda (one GPU; the df models)
+  std::string backend = "cpu";  // cpu, or cuda (a GPU per rank)
   int device = 0;               // the GPU with --backend cuda
   // With --backend cuda: time cuDNN's candidate engines for every convolution
   // on the first step and keep the fastest (about 30 s once; 7% faster steps

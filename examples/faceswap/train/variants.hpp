@@ -79,16 +79,12 @@ TrainSummary train_on_ranks(const TrainOptions& o) {
   return summary;
 }
 
-// --backend cpu: the ranks above; --backend cuda: one GPU (df models, in a build with the CUDA backend).
+// --backend cpu: the ranks above; --backend cuda: a GPU per rank (in a build with the CUDA backend).
 template <class Step>
 TrainSummary train_on_backend(const TrainOptions& o) {
   if (o.backend != "cuda") return train_on_ranks<Step>(o);
 #if defined(FACESWAP_WITH_CUDA)
-  if constexpr (cuda::DfOptionsOf<Step>::df)
-    return cuda::train_on_gpu<Step>(o);
-  else
-    graft::fail("train: --backend cuda trains the df models (df, df-ud, quick96, demo); ", o.model,
-                " runs on the CPU backend for now");
+  return cuda::train_on_gpu<Step>(o);
 #else
   graft::fail("train: --backend cuda, but this faceswap was built without the CUDA backend (it needs nvcc, cuDNN and the "
               "nvidia-cudnn-frontend headers at configure time); use --backend cpu");

@@ -4,19 +4,14 @@
 #include "graft/loss/dssim.hpp"
 #include "graft/loss/ssim_pixel.hpp"
 #include "launch.cuh"
+#include "loss_window.cuh"
 
 namespace graft::cuda {
 namespace {
 
 using launch::blocks_for;
 using launch::threads;
-constexpr int max_taps = 64;
-
-// The Gaussian window's taps, by value into every kernel.
-struct Taps {
-  int count, first;
-  float w[max_taps];
-};
+using loss_window::Taps;
 
 // The four quantities whose local means SSIM needs, at one pixel: x, y, x^2 + y^2, x y (x = p m, y = t m).
 __device__ void moments_at(const float* p, const float* t, const float* m, std::int64_t i, float (&q)[4]) {
@@ -118,22 +113,32 @@ __global__ void row_adjoint(const float* rows_g, const float* pred, const float*
   });
 }
 
-// MSE: per-plane sums of ((p - t) m)^2 in double, and the gradient.
-__global__ void squared_error_sums(const float* pred, const float* target, const float* mask, ImageShape s, double* sums) {
+// The penalties of the pointwise losses (loss/pointwise.hpp), of d = (p - t) m in double.
+struct SquaredError {
+  __device__ static double value(double d) { return d * d; }
+  __device__ static double slope(double d) { return 2.0 * d; }
+};
+struct AbsoluteError {  // the subgradient 0 at d == 0, as the CPU's and tf.abs
+  __device__ static double value(double d) { return fabs(d); }
+  __device__ static double slope(double d) { return double((d > 0.0) - (d < 0.0)); }
+};
+
+// MSE and L1: per-plane sums of the penalty in double, and the gradient.
+template <class Penalty>
+__global__ void penalty_sums(const float* pred, const float* target, const float* mask, ImageShape s, double* sums) {
   const std::int64_t plane = blockIdx.x, n = s.height * s.width;
   const float* p = pred + plane * n;
   const float* t = target + plane * n;
   const float* m = mask ? mask + (plane / s.channels) * n : nullptr;
   double total = 0;
   for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-    const double d = (double(p[i]) - t[i]) * (m ? double(m[i]) : 1.0);
-    total += d * d;
+    total += Penalty::value((double(p[i]) - t[i]) * (m ? double(m[i]) : 1.0));
   }
   total = launch::block_sum(total);
   if (threadIdx.x == 0) sums[plane] = total;
 }
 
-__global__ void mse_values(const double* sums, std::int64_t batch, std::int64_t channels, double count, double* values) {
+__global__ void pointwise_values(const double* sums, std::int64_t batch, std::int64_t channels, double count, double* values) {
   launch::grid_stride(batch, [&](std::int64_t b) {
     double v = 0;
     for (std::int64_t c = 0; c < channels; ++c) v += sums[b * channels + c];
@@ -141,12 +146,14 @@ __global__ void mse_values(const double* sums, std::int64_t batch, std::int64_t 
   });
 }
 
-__global__ void mse_gradient(const float* pred, const float* target, const float* mask, ImageShape s, double scale, float* dpred) {
+template <class Penalty>
+__global__ void pointwise_gradient(const float* pred, const float* target, const float* mask, ImageShape s, double scale,
+                                   float* dpred) {
   const std::int64_t n = s.height * s.width, count = s.batch * s.channels * n;
   launch::grid_stride(count, [&](std::int64_t i) {
     const double m = mask ? double(mask[(i / (n * s.channels)) * n + i % n]) : 1.0;
     const double d = (double(pred[i]) - target[i]) * m;
-    dpred[i] += float(scale * 2.0 * d * m);
+    dpred[i] += float(scale * Penalty::slope(d) * m);
   });
 }
 
@@ -154,19 +161,10 @@ __global__ void mse_gradient(const float* pred, const float* target, const float
 
 void masked_dssim(const ImageShape& s, const float* pred, const float* target, const float* mask, int filter_size, float weight,
                   double* values, float* dpred, cudaStream_t stream) {
-  graft::check(filter_size >= 1 && filter_size <= s.height && filter_size <= s.width, "cuda::masked_dssim: filter_size ",
-               filter_size, " does not fit images of ", s.height, "x", s.width);
-  const graft::loss::DssimOptions options;
-  const auto window = graft::loss::detail::gaussian_taps(filter_size, options.sigma);
-  graft::check(window.taps.size() <= std::size_t(max_taps), "cuda::masked_dssim: ", window.taps.size(), " taps, at most ",
-               max_taps);
-  Taps taps{int(window.taps.size()), int(window.first), {}};
-  for (std::size_t k = 0; k < window.taps.size(); ++k) taps.w[k] = window.taps[k];
-  const std::int64_t ho = s.height - filter_size + 1, wo = s.width - filter_size + 1, planes = s.batch * s.channels;
-  const double c1 = (options.k1 * options.max_val) * (options.k1 * options.max_val);
-  const double c2 = (options.k2 * options.max_val) * (options.k2 * options.max_val);
-  // dL_b/dssim_c = -1 / (2 C), spread over the valid map's pixels.
-  const double per_pixel = -double(weight) / (2.0 * double(s.channels)) / double(ho * wo);
+  const loss_window::Window window = loss_window::window_for(s, filter_size, "cuda::masked_dssim");
+  const Taps& taps = window.taps;
+  const std::int64_t ho = window.ho, wo = window.wo, planes = s.batch * s.channels;
+  const double c1 = window.c1, c2 = window.c2, per_pixel = loss_window::per_pixel_scale(s, window, weight);
 
   DeviceBuffer<float> rows(std::size_t(4 * planes * s.height * wo), stream);
   DeviceBuffer<double> ssim(std::size_t(planes * ho * wo), stream), sums(std::size_t(planes), stream);
@@ -188,18 +186,33 @@ void masked_dssim(const ImageShape& s, const float* pred, const float* target, c
   check_launch("masked_dssim (row adjoint)");
 }
 
-void masked_mse(const ImageShape& s, const float* pred, const float* target, const float* mask, float weight, double* values,
-                float* dpred, cudaStream_t stream) {
+namespace {
+
+template <class Penalty>
+void pointwise_loss(const char* what, const ImageShape& s, const float* pred, const float* target, const float* mask, float weight,
+                    double* values, float* dpred, cudaStream_t stream) {
   const std::int64_t planes = s.batch * s.channels, count = s.channels * s.height * s.width;
   DeviceBuffer<double> sums(std::size_t(planes), stream);
-  squared_error_sums<<<unsigned(planes), threads, 0, stream>>>(pred, target, mask, s, sums.data());
-  check_launch("masked_mse (sums)");
-  mse_values<<<blocks_for(s.batch), threads, 0, stream>>>(sums.data(), s.batch, s.channels, double(count), values);
-  check_launch("masked_mse (values)");
+  penalty_sums<Penalty><<<unsigned(planes), threads, 0, stream>>>(pred, target, mask, s, sums.data());
+  check_launch(what);
+  pointwise_values<<<blocks_for(s.batch), threads, 0, stream>>>(sums.data(), s.batch, s.channels, double(count), values);
+  check_launch(what);
   if (!dpred) return;
-  mse_gradient<<<blocks_for(planes * s.height * s.width), threads, 0, stream>>>(pred, target, mask, s,
-                                                                                 double(weight) / double(count), dpred);
-  check_launch("masked_mse (gradient)");
+  pointwise_gradient<Penalty><<<blocks_for(planes * s.height * s.width), threads, 0, stream>>>(
+      pred, target, mask, s, double(weight) / double(count), dpred);
+  check_launch(what);
+}
+
+}  // namespace
+
+void masked_mse(const ImageShape& s, const float* pred, const float* target, const float* mask, float weight, double* values,
+                float* dpred, cudaStream_t stream) {
+  pointwise_loss<SquaredError>("masked_mse", s, pred, target, mask, weight, values, dpred, stream);
+}
+
+void masked_l1(const ImageShape& s, const float* pred, const float* target, const float* mask, float weight, double* values,
+               float* dpred, cudaStream_t stream) {
+  pointwise_loss<AbsoluteError>("masked_l1", s, pred, target, mask, weight, values, dpred, stream);
 }
 
 }  // namespace graft::cuda

@@ -29,5 +29,21 @@ void masked_dssim(const ImageShape& shape, const float* pred, const float* targe
 // values[b] = mean of ((pred - target) * mask)^2; with dpred, dpred += weight * dvalues[b]/dpred.
 void masked_mse(const ImageShape& shape, const float* pred, const float* target, const float* mask, float weight,
                 double* values, float* dpred, cudaStream_t stream);
+// values[b] = mean of |(pred - target) * mask| (SAEHD's eyes-and-mouth
+// priority term, with the eyes/mouth mask); the subgradient 0 where they are equal.
+void masked_l1(const ImageShape& shape, const float* pred, const float* target, const float* mask, float weight, double* values,
+               float* dpred, cudaStream_t stream);
+
+// SAEHD's image loss fused, one kernel per direction over 16 x 16 tiles in
+// shared memory (fused_loss.cu): the masked DSSIM at one window and, where
+// asked, the masked MSE of the same images. The same values and gradients as
+// masked_dssim + masked_mse (to f32 rounding), which they fall back to where
+// the window's tiles do not fit the GPU's shared memory.
+// Values: dssim_values[b], and mse_values[b] unless it is null.
+void masked_dssim_mse_values(const ImageShape& shape, const float* pred, const float* target, const float* mask, int filter_size,
+                             double* dssim_values, double* mse_values, cudaStream_t stream);
+// dpred += dssim_weight * dDSSIM_b/dpred + mse_weight * dMSE_b/dpred (mse_weight 0: no MSE term).
+void masked_dssim_mse_gradient(const ImageShape& shape, const float* pred, const float* target, const float* mask, int filter_size,
+                               float dssim_weight, float mse_weight, float* dpred, cudaStream_t stream);
 
 }  // namespace graft::cuda

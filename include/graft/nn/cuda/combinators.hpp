@@ -159,7 +159,12 @@ struct OnDevice<Seq<Ls...>, In> {
   template <std::size_t I>
   static void backward_child(Context& c, const bf16* p, float* g, ConstDeviceView x, ConstDeviceView y, ConstDeviceView dy,
                              DeviceView dx, Trace& t) {
-    const ConstDeviceView out_i = I + 1 == count ? y : std::as_const(t.intermediate[I]).view();
+    const ConstDeviceView out_i = [&] {
+      if constexpr (I + 1 == count)
+        return y;
+      else
+        return std::as_const(t.intermediate[I]).view();
+    }();
     if constexpr (I == 0) {
       Child<0>::backward(c, p + offsets[0], g + offsets[0], x, out_i, dy, dx, std::get<0>(t.children));
     } else {
