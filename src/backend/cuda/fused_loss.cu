@@ -36,8 +36,8 @@ constexpr int tile = 16;
 // Shared memory, in floats: x and y over the loaded square, then the row
 // pass's four moments, then (gradient only) the partials and their column adjoint.
 struct ValuesLayout {
-  int loaded;  // side of the loaded square: tile + filter - 1
-  __host__ __device__ explicit ValuesLayout(int filter_size) : loaded(tile + filter_size - 1) {}
+  int loaded;  // side of the loaded square: the inputs the tile's outputs read, tile + taps - 1
+  __host__ __device__ explicit ValuesLayout(int taps) : loaded(tile + taps - 1) {}
   __host__ __device__ int rows_at() const { return 2 * loaded * loaded; }
   __host__ __device__ int floats() const { return rows_at() + 4 * loaded * tile; }
 };
@@ -107,11 +107,11 @@ __device__ graft::loss::detail::SsimPixel ssim_at(const Taps& taps, const float*
   return graft::loss::detail::ssim_pixel(mean[0], mean[1], mean[2], mean[3], c1, c2);
 }
 
-__global__ void values_kernel(const float* pred, const float* target, const float* mask, ImageShape s, Window window, int filter_size,
-                              int tiles_x, int tiles_y, bool with_mse, double* ssim_slots, double* squares_slots,
-                              unsigned* finished, double* dssim_values, double* mse_values) {
+__global__ void values_kernel(const float* pred, const float* target, const float* mask, ImageShape s, Window window, int tiles_x,
+                              int tiles_y, bool with_mse, double* ssim_slots, double* squares_slots, unsigned* finished,
+                              double* dssim_values, double* mse_values) {
   extern __shared__ float shared[];
-  const ValuesLayout layout(filter_size);
+  const ValuesLayout layout(window.taps.count);
   const int plane = blockIdx.y, t = blockIdx.x, tiles = gridDim.x;
   const std::int64_t y0 = std::int64_t(t / tiles_x) * tile, x0 = std::int64_t(t % tiles_x) * tile;
   const PlaneView view(pred, target, mask, s, plane);
@@ -120,9 +120,10 @@ __global__ void values_kernel(const float* pred, const float* target, const floa
   float* moments = shared + layout.rows_at();
   const Taps& taps = window.taps;
 
-  // The loaded square starts at the tile's first output; the taps start `first` into it.
-  view.load(y0, x0, layout.loaded, xs, ys);
-  // This tile's share of the squared error: its own 16 x 16 pixels, the image's edge for the last tiles.
+  // Output (y0 + a) reads inputs y0 + a + first + k: the loaded square starts `first` past the tile's origin.
+  view.load(y0 + taps.first, x0 + taps.first, layout.loaded, xs, ys);
+  // This tile's share of the squared error, from global memory: its own
+  // 16 x 16 pixels, the image's edge for the last row and column of tiles.
   double squares = 0;
   if (with_mse) {
     const std::int64_t y_end = t / tiles_x + 1 == tiles_y ? s.height : y0 + tile;
@@ -132,14 +133,13 @@ __global__ void values_kernel(const float* pred, const float* target, const floa
       squares += view.squared_error((y0 + i / columns) * s.width + x0 + i % columns);
   }
   __syncthreads();
-  row_pass(taps, xs + taps.first * layout.loaded + taps.first, ys + taps.first * layout.loaded + taps.first, layout.loaded,
-           tile + taps.count - 1, tile, moments);
+  row_pass(taps, xs, ys, layout.loaded, layout.loaded, tile, moments);
   __syncthreads();
   double ssim = 0;
   for (int i = threadIdx.x; i < tile * tile; i += blockDim.x) {
     const int a = i / tile, c = i % tile;
     if (y0 + a < window.ho && x0 + c < window.wo)
-      ssim += ssim_at(taps, moments, tile + taps.count - 1, tile, a, c, window.c1, window.c2).value;
+      ssim += ssim_at(taps, moments, layout.loaded, tile, a, c, window.c1, window.c2).value;
   }
   ssim = launch::block_sum(ssim);
   squares = launch::block_sum(squares);
@@ -233,19 +233,22 @@ struct Granted {
   std::array<std::atomic<int>, devices> bytes{};
 };
 
-// Dynamic shared memory of `bytes` for `kernel`, if this GPU has it. Above
-// 48 KB a kernel must ask before its launch; it asks on its first launch
-// with that size, which is a step's warm-up, before any capture.
+// Dynamic shared memory of `bytes` for `kernel`, if this GPU has it besides
+// the kernel's static shared memory. Above 48 KB in all a kernel must ask
+// before its launch; it asks on its first launch with that size, which is a
+// step's warm-up, before any capture.
 template <class Kernel>
 bool shared_memory_for(Kernel kernel, std::size_t bytes, Granted& granted) {
-  if (bytes <= 48 * 1024) return true;
+  cudaFuncAttributes attributes{};
+  check(cudaFuncGetAttributes(&attributes, kernel), "cudaFuncGetAttributes");
+  if (bytes + attributes.sharedSizeBytes <= 48 * 1024) return true;
   int device = 0, optin = 0;
   check(cudaGetDevice(&device), "cudaGetDevice");
   std::atomic<int>& mine = granted.bytes[std::size_t(device % Granted::devices)];
   if (int(bytes) <= mine.load()) return true;
   check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
         "cudaDeviceGetAttribute (shared memory per block, opt-in)");
-  if (bytes > std::size_t(optin)) return false;
+  if (bytes + attributes.sharedSizeBytes > std::size_t(optin)) return false;
   check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)),
         "cudaFuncSetAttribute (dynamic shared memory)");
   mine.store(int(bytes));
@@ -261,7 +264,7 @@ int tiles_over(std::int64_t n) { return int((n + tile - 1) / tile); }
 void masked_dssim_mse_values(const ImageShape& s, const float* pred, const float* target, const float* mask, int filter_size,
                              double* dssim_values, double* mse_values, cudaStream_t stream) {
   const Window window = loss_window::window_for(s, filter_size, "cuda::masked_dssim_mse_values");
-  const std::size_t bytes = std::size_t(ValuesLayout(filter_size).floats()) * sizeof(float);
+  const std::size_t bytes = std::size_t(ValuesLayout(window.taps.count).floats()) * sizeof(float);
   if (!shared_memory_for(values_kernel, bytes, values_granted)) {
     masked_dssim(s, pred, target, mask, filter_size, 0.0f, dssim_values, nullptr, stream);
     if (mse_values) masked_mse(s, pred, target, mask, 0.0f, mse_values, nullptr, stream);
@@ -274,7 +277,7 @@ void masked_dssim_mse_values(const ImageShape& s, const float* pred, const float
   DeviceBuffer<unsigned> finished(1, stream);
   finished.fill_bytes(0);
   values_kernel<<<dim3(unsigned(tiles_x * tiles_y), unsigned(planes)), threads, bytes, stream>>>(
-      pred, target, mask, s, window, filter_size, tiles_x, tiles_y, mse_values != nullptr, ssim_slots.data(), squares_slots.data(),
+      pred, target, mask, s, window, tiles_x, tiles_y, mse_values != nullptr, ssim_slots.data(), squares_slots.data(),
       finished.data(), dssim_values, mse_values);
   check_launch("masked_dssim_mse_values");
 }
