@@ -3,15 +3,15 @@
 #include "graft/backend/cuda/memory.hpp"
 #include "graft/loss/dssim.hpp"
 #include "graft/loss/ssim_pixel.hpp"
+#include "graft/loss/dssim_tiles.hpp"
 #include "launch.cuh"
-#include "loss_window.cuh"
 
 namespace graft::cuda {
 namespace {
 
 using launch::blocks_for;
 using launch::threads;
-using loss_window::Taps;
+using Taps = graft::loss::tiles::Window;  // by value into every kernel
 
 // The four quantities whose local means SSIM needs, at one pixel: x, y, x^2 + y^2, x y (x = p m, y = t m).
 __device__ void moments_at(const float* p, const float* t, const float* m, std::int64_t i, float (&q)[4]) {
@@ -161,10 +161,9 @@ __global__ void pointwise_gradient(const float* pred, const float* target, const
 
 void masked_dssim(const ImageShape& s, const float* pred, const float* target, const float* mask, int filter_size, float weight,
                   double* values, float* dpred, cudaStream_t stream) {
-  const loss_window::Window window = loss_window::window_for(s, filter_size, "cuda::masked_dssim");
-  const Taps& taps = window.taps;
-  const std::int64_t ho = window.ho, wo = window.wo, planes = s.batch * s.channels;
-  const double c1 = window.c1, c2 = window.c2, per_pixel = loss_window::per_pixel_scale(s, window, weight);
+  const Taps taps = graft::loss::tiles::window_for(s.height, s.width, filter_size, "cuda::masked_dssim");
+  const std::int64_t ho = taps.ho, wo = taps.wo, planes = s.batch * s.channels;
+  const double c1 = taps.c1, c2 = taps.c2, per_pixel = graft::loss::tiles::dssim_scale(s.channels, taps, weight);
 
   DeviceBuffer<float> rows(std::size_t(4 * planes * s.height * wo), stream);
   DeviceBuffer<double> ssim(std::size_t(planes * ho * wo), stream), sums(std::size_t(planes), stream);
