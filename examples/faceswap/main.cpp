@@ -97,7 +97,9 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
                 "with --backend cuda: time cuDNN's engines for each convolution on the first step and keep the fastest "
                 "(on by default; off: the heuristic's choice, a shorter start)");
   cmd->add_option("--ranks", o.ranks, "data-parallel ranks as threads (under mpirun each process is a rank)");
-  cmd->add_option("--loader-workers", o.loader_workers, "augmentation threads per side and rank");
+  cmd->add_option("--loader-workers", o.loader_workers,
+                  "augmentation threads per side and rank (0, the default: 2 on the CPU backend; with --backend cuda the "
+                  "node's cores but one, shared over its ranks and the two sides)");
   cmd->add_option("--comm-timeout", o.comm_timeout_s, "seconds a rank waits for the others before stopping the job");
   cmd->add_flag("--resume", o.resume, "continue the run saved in the output folder");
 }

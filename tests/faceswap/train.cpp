@@ -15,6 +15,7 @@
 
 #include "face/frame_source.hpp"
 #include "face/image_file.hpp"
+#include "train/options.hpp"
 #include "support.hpp"
 
 using faceswap::testing::quoted;
@@ -317,4 +318,18 @@ TEST_CASE("train --eyes-mouth-priority runs and weighs the eyes and mouth in the
   REQUIRE(run.status == 0);
   // The same first batch and weights; the priority term only adds to the loss.
   CHECK(double(metrics_of(scratch / "priority")[0]["src_loss"]) > double(metrics_of(scratch / "plain")[0]["src_loss"]));
+}
+
+TEST_CASE("Loader threads: as given, else 2 on the CPU backend and the node's cores shared out with --backend cuda") {
+  faceswap::TrainOptions o;
+  CHECK(faceswap::loader_workers_for(o, 1, 16) == 2);  // CPU backend: its cores train
+  o.backend = "cuda";
+  CHECK(faceswap::loader_workers_for(o, 1, 16) == 7);   // 15 spare cores over two sides
+  CHECK(faceswap::loader_workers_for(o, 8, 96) == 5);   // 8 GPUs on a 96-core node
+  CHECK(faceswap::loader_workers_for(o, 8, 16) == 2);   // never below 2
+  CHECK(faceswap::loader_workers_for(o, 1, 1) == 2);
+  o.loader_workers = 3;
+  CHECK(faceswap::loader_workers_for(o, 1, 16) == 3);  // given: as given
+  o.backend = "cpu";
+  CHECK(faceswap::loader_workers_for(o, 1, 16) == 3);
 }

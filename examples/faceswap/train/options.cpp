@@ -126,9 +126,16 @@ void validate(const TrainOptions& o) {
   graft::check(o.steps >= 0 && o.target_loss >= 0 && (o.steps > 0 || o.target_loss > 0),
                "train: give --steps or --target-loss (or both), non-negative");
   graft::check(o.loss_window > 0 && o.preview_every >= 0 && o.log_every > 0 && o.autosave_minutes >= 0 && o.save_every >= 0 &&
-                   o.loader_workers > 0,
-               "train: --loss-window, --log-every and --loader-workers must be positive; --preview-every and "
-               "--autosave-minutes non-negative");
+                   o.loader_workers >= 0,
+               "train: --loss-window and --log-every must be positive; --preview-every, --autosave-minutes and "
+               "--loader-workers (0: automatic) non-negative");
+}
+
+int loader_workers_for(const TrainOptions& o, int ranks_on_node, unsigned cores) {
+  if (o.loader_workers > 0) return o.loader_workers;
+  if (o.backend != "cuda") return 2;
+  const int spare = int(cores > 1 ? cores - 1 : 1);
+  return std::max(2, spare / (2 * std::max(1, ranks_on_node)));
 }
 
 json run_identity(const TrainOptions& o) {

@@ -49,7 +49,7 @@ struct TrainOptions {
   // for SAEHD-df-128 on an H200), instead of the heuristic's first choice.
   bool tune_convolutions = true;
   int ranks = 1;
-  int loader_workers = 2;
+  int loader_workers = 0;  // augmentation threads per side and rank; 0: loader_workers_for() picks
   double comm_timeout_s = 600;
   bool resume = false;
   // Keep every step's timings in TrainSummary::steps (graft-bench does; a
@@ -64,6 +64,14 @@ void apply_json(TrainOptions& o, const nlohmann::json& j, const std::string& whe
 TrainOptions read_train_options(const std::filesystem::path& config);
 // Checks ranges and combinations; throws naming the option.
 void validate(const TrainOptions& o);
+
+// The augmentation threads per side and rank: --loader-workers when given
+// (above 0); else 2 on the CPU backend, whose cores also train, and with
+// --backend cuda the node's cores but one, shared out over the node's ranks
+// and the two sides (at least 2). A GPU eats faces faster than a core makes
+// them: SAEHD-df-128 on an H200 takes ~3,100 faces/s, one core augments ~370
+// at 128 px (docs/faceswap-data.md).
+int loader_workers_for(const TrainOptions& o, int ranks_on_node, unsigned cores);
 
 // A model as FACESWAP_VARIANTS names it: "df-ud" (as users write it) -> "df_ud".
 inline std::string variant_token(std::string model) {

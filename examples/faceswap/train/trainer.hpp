@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <graft/comm/launch.hpp>
 #include <graft/ddp/data_parallel.hpp>
@@ -27,6 +28,7 @@
 #include <graft/train/checkpoint.hpp>
 #include <graft/train/metrics.hpp>
 #include <memory>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -82,6 +84,15 @@ std::string model_name(const TrainOptions& o) {
   return "faceswap-" + variant_token(o.model) + "-" + std::to_string(o.resolution) + "-" + std::to_string(m) + "tensors";
 }
 
+// The ranks that share this machine's cores: the thread ranks, or under
+// mpirun the local size the launcher sets (1 where it says nothing).
+inline int ranks_on_this_node(int ranks) {
+  if (!graft::comm::launched_by_mpirun()) return ranks;
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "MV2_COMM_WORLD_LOCAL_SIZE"})
+    if (const char* value = std::getenv(name)) return std::max(1, std::atoi(value));
+  return 1;
+}
+
 // What every training loop of a variant shares, whatever computes the step
 // (the CPU with DataParallel over host communicators, or a GPU): the face
 // sets and this rank's loaders, the model and optimizer on the host
@@ -111,13 +122,15 @@ class TrainRun {
                                  .random_flip = o.random_flip,
                                  .colour_transfer = o.colour_transfer,
                                  .eyes_mouth = o.eyes_mouth_priority};
+    const int workers = loader_workers_for(o, ranks_on_this_node(ranks), std::thread::hardware_concurrency());
+    say("augmenting with ", workers, " thread(s) per side", o.loader_workers > 0 ? "" : " (--loader-workers to change)");
     LoaderOptions loader{.batch = local_batch_,
                          .ranks = ranks,
                          .rank = rank,
                          .seed = o.seed,
                          .first_step = first_step_,
-                         .workers = o.loader_workers,
-                         .prefetch = 2 * o.loader_workers,
+                         .workers = workers,
+                         .prefetch = 2 * workers,
                          .augment = augment};
     src_loader_ = std::make_unique<BatchLoader>(src_set_, &dst_set_, loader);
     loader.seed = o.seed ^ 0x5EEDD57ull;  // dst's own stream
