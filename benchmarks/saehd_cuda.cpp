@@ -5,12 +5,13 @@
 // anchor (shared/anchors/torch_faceswap.py: Adam, 4 rotating input sets,
 // masks of 0/1), which tests/gpu/run.sh runs in the same call.
 //
-//   bench_saehd [--res 128|256] [--batch 64] [--steps 50] [--warmup 3] [--plain] [--no-nccl] [--profile] [--heuristic] [--wgrad-f32] [--fused-loss] [--model df|liae]
+//   bench_saehd [--res 128|256] [--batch 64] [--steps 50] [--warmup 3] [--plain] [--no-nccl] [--profile] [--heuristic] [--tuned-engines 4] [--wgrad-f32] [--fused-loss] [--model df|liae]
 // Prints one JSON line: images per second, ms per step, MFU, and the warm-up's
 // seconds. --profile also prints where one plain step's time goes, by kind of
 // operation. cuDNN's engines are timed on the first step
 // (CudnnOptions::tune_engines), as `faceswap train --backend cuda` does;
-// --heuristic takes the heuristic's first engine instead; --fused-loss runs
+// --heuristic takes the heuristic's first engine instead, --tuned-engines N
+// times the heuristic's first N (default 4) per graph; --fused-loss runs
 // the image loss through the fused kernels (one per direction);
 // --wgrad-f32 has cuDNN write weight gradients in f32 (the first H200 run's setting).
 #include <algorithm>
@@ -48,6 +49,7 @@ struct Args {
   std::int64_t batch = 64;
   int steps = 50, warmup = 3;
   bool graph = true, nccl = true, profile = false, tune = true, wgrad_f32 = false, fused_loss = false;
+  int tuned_engines = graft::cuda::CudnnOptions{}.tuned_engines;
 };
 
 Args parse(int argc, char** argv) {
@@ -71,6 +73,7 @@ Args parse(int argc, char** argv) {
     else if (s == "--profile") a.profile = true;
     else if (s == "--tune") a.tune = true;  // the default; kept for scripts that name it
     else if (s == "--heuristic") a.tune = false;
+    else if (s == "--tuned-engines") a.tuned_engines = int(value());
     else if (s == "--fused-loss") a.fused_loss = true;
     else if (s == "--model") a.model = text();
     else if (s == "--wgrad-f32") a.wgrad_f32 = true;
@@ -85,6 +88,10 @@ Args parse(int argc, char** argv) {
   }
   if (a.model != "df" && a.model != "liae") {
     std::fprintf(stderr, "bench_saehd: --model must be df or liae\n");
+    std::exit(2);
+  }
+  if (a.tuned_engines < 1) {
+    std::fprintf(stderr, "bench_saehd: --tuned-engines must be positive\n");
     std::exit(2);
   }
   if (a.batch < 1 || a.steps < 1 || a.warmup < 1) {
@@ -126,7 +133,7 @@ int run(const Args& args, auto architecture) {
   const gpu::Stream stream;
   const auto host = std::make_unique<Model>(0);
   SaehdDeviceStep<Architecture, graft::optim::Adam> step(*host, {.lr = 5e-5f}, args.batch, 5e-5f, stream,
-                                               {.weight_gradient_in_bf16 = !args.wgrad_f32, .tune_engines = args.tune});
+                                               {.weight_gradient_in_bf16 = !args.wgrad_f32, .tune_engines = args.tune, .tuned_engines = args.tuned_engines});
   step.use_fused_loss(args.fused_loss);
 #if defined(GRAFT_WITH_NCCL)
   graft::comm::Single single;
@@ -179,11 +186,11 @@ int run(const Args& args, auto architecture) {
   const std::string mfu_json = args.model == "df" ? std::to_string(mfu) : "null";
   const bool finite = std::isfinite(last[0]) && std::isfinite(last[1]);
   std::printf(
-      "{\"benchmark\": \"saehd_%s%d\", \"batch_per_side\": %lld, \"graph\": %s, \"nccl\": %s, \"tuned\": %s, \"fused_loss\": %s, \"wgrad\": \"%s\", \"steps\": %d, \"ms_per_step\": %.3f, "
+      "{\"benchmark\": \"saehd_%s%d\", \"batch_per_side\": %lld, \"graph\": %s, \"nccl\": %s, \"tuned\": %s, \"tuned_engines\": %d, \"fused_loss\": %s, \"wgrad\": \"%s\", \"steps\": %d, \"ms_per_step\": %.3f, "
       "\"images_per_second\": %.1f, \"mfu_vs_796\": %s, \"loss_src\": [%.4f, %.4f], \"loss_dst\": [%.4f, %.4f], "
       "\"optimizer_steps\": %lld, \"warmup_s\": %.1f}\n",
       args.model.c_str(), Resolution, static_cast<long long>(args.batch), args.graph ? "true" : "false", args.nccl ? "true" : "false", args.tune ? "true" : "false",
-      args.fused_loss ? "true" : "false", args.wgrad_f32 ? "f32" : "bf16", args.steps, ms, images, mfu_json.c_str(),
+      args.tuned_engines, args.fused_loss ? "true" : "false", args.wgrad_f32 ? "f32" : "bf16", args.steps, ms, images, mfu_json.c_str(),
       first[0], last[0], first[1], last[1], static_cast<long long>(step.steps()), warmup_seconds);
   if (!finite) {
     std::fprintf(stderr, "bench_saehd: the loss is not finite\n");

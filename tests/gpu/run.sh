@@ -2,18 +2,18 @@
 # On a GPU machine: runs what tests/gpu/build.sh staged in build-gpu/carry
 # and ends with a short table:
 #   1. test_cuda (every kernel against the CPU backend) and test_cuda_model
-#      (layers, models and the SAEHD df step against the CPU backend);
+#      (layers, models and the SAEHD df and liae steps against the CPU backend);
 #   2. bench_saehd: SAEHD-df-128, batch 64 per side, the whole step as one
 #      CUDA graph, cuDNN's engines timed on the first step (the default, as
-#      the trainer's), with the profile of one step by kind of operation; then
-#      with --fused-loss (the image loss in one kernel per direction), SAEHD
-#      liae (--model liae), and
-#      with --heuristic (the heuristic's engines: a shorter warm-up);
+#      the trainer's), with the profile of one step by kind of operation;
+#      then with --fused-loss (the image loss in one kernel per direction),
+#      as liae (--model liae), with --heuristic (the heuristic's engines, a
+#      shorter warm-up), and with 8 engines tuned per convolution (4 by default);
 #   3. PyTorch's anchor on the same card (GRAFT_GPU_TORCH=0 skips it);
 #   4. bench_cuda (the kernels at SAEHD's sizes), bench_saehd at resolution
 #      256 (16 per side, as the anchor's) and the anchor at 256;
-#   5. bench_saehd --wgrad-f32 (weight gradients written in f32, as on the
-#      first H200 run).
+#   5. bench_saehd --heuristic --wgrad-f32 (weight gradients written in f32,
+#      as on the first H200 run).
 # Most valuable first: a smaller budget drops the tail.
 # Stages start only while time is left of GRAFT_GPU_BUDGET seconds (default
 # 540, under the device tool's 600 per call); each has its own timeout.
@@ -69,6 +69,7 @@ stage bench_saehd 150 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile
 stage bench_saehd_fused_loss 90 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile --fused-loss
 stage bench_saehd_liae 120 "$stage/bin/bench_saehd" --model liae --batch 64 --steps 50 --profile
 stage bench_saehd_heuristic 90 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile --heuristic
+stage bench_saehd_8_engines 180 "$stage/bin/bench_saehd" --batch 64 --steps 50 --tuned-engines 8
 if [ "${GRAFT_GPU_TORCH:-1}" != 0 ] && [ -f "$stage/anchors/torch_faceswap.py" ]; then
   stage torch_faceswap 240 python3 "$stage/anchors/torch_faceswap.py" --res 128 --batch 64 --variants eager_bf16_cl compile_bf16_cl
 fi
@@ -88,12 +89,12 @@ def lines(name):
     return open(path).read().splitlines() if os.path.exists(path) else []
 print("| what | ms/step | img/s | MFU (vs 796 TFLOP/s) |")
 print("| --- | ---: | ---: | ---: |")
-for name in ("bench_saehd.txt", "bench_saehd_fused_loss.txt", "bench_saehd_liae.txt", "bench_saehd_heuristic.txt", "bench_saehd_256.txt", "bench_saehd_wgrad_f32.txt"):
+for name in ("bench_saehd.txt", "bench_saehd_fused_loss.txt", "bench_saehd_liae.txt", "bench_saehd_heuristic.txt", "bench_saehd_8_engines.txt", "bench_saehd_256.txt", "bench_saehd_wgrad_f32.txt"):
     for line in lines(name):
         if line.startswith("{"):
             r = json.loads(line)
             what = (f"graft {r['benchmark']}, {r['batch_per_side']}/side, {r.get('wgrad', '?')} weight gradients"
-                    + (", tuned" if r.get("tuned") else "") + (", fused loss" if r.get("fused_loss") else "") + f", warm-up {r.get('warmup_s', '?')} s")
+                    + (f", tuned ({r.get('tuned_engines', 4)} engines)" if r.get("tuned") else "") + (", fused loss" if r.get("fused_loss") else "") + f", warm-up {r.get('warmup_s', '?')} s")
             mfu = f"{r['mfu_vs_796']:.0%}" if r.get("mfu_vs_796") is not None else ""
             print(f"| {what} | {r['ms_per_step']:.1f} | {r['images_per_second']:.0f} | {mfu} |")
 for name in ("torch_faceswap.txt", "torch_faceswap_256.txt"):
