@@ -83,6 +83,9 @@ TrainSummary train_loop_on_gpu(TrainRun<Step>& run, Optimizer& optimizer, const 
     slot = (slot + 1) % inputs.slots();
   };
   stage_next();
+  run.say(o.tune_convolutions ? "first step: building cuDNN's graphs and timing their engines (about half a minute, once; "
+                                "--no-tune-convolutions skips the timing)"
+                              : "first step: building cuDNN's graphs");
   for (std::int64_t s = run.first_step();; ++s) {
     inputs.take();
     if (step.captured())
