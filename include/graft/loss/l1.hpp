@@ -6,8 +6,7 @@
 // d(sum_b w_b L_b)/dpred into dpred and return the per-sample values.
 #pragma once
 
-#include <cmath>
-
+#include "graft/core/host_device.hpp"
 #include "graft/core/tensor.hpp"
 #include "graft/loss/loss_value.hpp"
 #include "graft/loss/masked.hpp"
@@ -15,9 +14,9 @@
 
 namespace graft::loss {
 
-struct AbsoluteError {
-  static double value(double d) { return std::fabs(d); }
-  static double slope(double d) { return static_cast<double>((d > 0.0) - (d < 0.0)); }
+struct AbsoluteError {  // also the CUDA backend's (loss.cu)
+  GRAFT_HOST_DEVICE static double value(double d) { return d < 0.0 ? -d : d; }
+  GRAFT_HOST_DEVICE static double slope(double d) { return static_cast<double>((d > 0.0) - (d < 0.0)); }
 };
 static_assert(Penalty<AbsoluteError>);
 

@@ -7,6 +7,7 @@
 // the same per-sample values, so a training step needs one call per term.
 #pragma once
 
+#include "graft/core/host_device.hpp"
 #include "graft/core/tensor.hpp"
 #include "graft/loss/loss_value.hpp"
 #include "graft/loss/masked.hpp"
@@ -14,9 +15,9 @@
 
 namespace graft::loss {
 
-struct SquaredError {
-  static double value(double d) { return d * d; }
-  static double slope(double d) { return 2.0 * d; }
+struct SquaredError {  // also the CUDA backend's (loss.cu)
+  GRAFT_HOST_DEVICE static double value(double d) { return d * d; }
+  GRAFT_HOST_DEVICE static double slope(double d) { return 2.0 * d; }
 };
 static_assert(Penalty<SquaredError>);
 

@@ -186,10 +186,10 @@ struct Cudnn::Impl {
     // Engines that sum in reduced precision are left out unless nothing else
     // takes the graph (build() is then called again with them allowed).
     if (!allow_reduced_precision) graph.deselect_numeric_notes({fe::NumericalNote_t::REDUCED_PRECISION_REDUCTION});
+    check_frontend(graph.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}), "execution plans", g);
+    check_frontend(graph.check_support(handle), "support (no engine takes this graph)", g);
     if (!options.tune_engines) {
       // cuDNN's heuristic choice: the first engine on its list that builds.
-      check_frontend(graph.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}), "execution plans", g);
-      check_frontend(graph.check_support(handle), "support (no engine takes this graph)", g);
       check_frontend(graph.build_plans(handle), "plan build", g);
       check_frontend(graph.get_workspace_size(p.workspace), "workspace size", g);
       p.tuned = true;
@@ -197,8 +197,6 @@ struct Cudnn::Impl {
     }
     // The first few engines of the heuristic's list (building one can take
     // seconds: runtime-fused engines are compiled), timed by the first run.
-    check_frontend(graph.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}), "execution plans", g);
-    check_frontend(graph.check_support(handle), "support (no engine takes this graph)", g);
     int built = 0;
     for (std::int64_t i = 0; i < graph.get_execution_plan_count() && built < options.tuned_engines; ++i)
       built += graph.build_plan_at_index(i).is_good();
@@ -214,7 +212,7 @@ struct Cudnn::Impl {
     if (std::size_t(bytes) > workspace.size()) workspace = DeviceBuffer<std::byte>(std::size_t(bytes), stream);
   }
 
-  // Times every engine of the plan on these operands and keeps the fastest
+  // Times the engines the plan built on these operands and keeps the fastest
   // (cuDNN's heuristics pick a slow weight-gradient engine for some of
   // SAEHD's shapes). Synchronises: never inside a capture, which runs the
   // warmed-up plan as it is.

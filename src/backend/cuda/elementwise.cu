@@ -8,13 +8,13 @@
 
 namespace graft::cuda {
 namespace {
+
 using launch::blocks_for;
 using launch::device;
 using launch::load;
 using launch::store;
 using launch::grid_stride;
 using launch::threads;
-
 
 struct LeakyReluForward {
   float slope;

@@ -94,16 +94,20 @@ struct Granted {
 // step's warm-up, before any capture.
 template <class Kernel>
 bool shared_memory_for(Kernel kernel, std::size_t bytes, Granted& granted) {
-  cudaFuncAttributes attributes{};
-  check(cudaFuncGetAttributes(&attributes, kernel), "cudaFuncGetAttributes");
-  if (bytes + attributes.sharedSizeBytes <= 48 * 1024) return true;
+  // The kernel's static shared memory, asked once (a kernel's first launch is a warm-up's, not a capture's).
+  static const std::size_t static_bytes = [&] {
+    cudaFuncAttributes attributes{};
+    check(cudaFuncGetAttributes(&attributes, kernel), "cudaFuncGetAttributes");
+    return attributes.sharedSizeBytes;
+  }();
+  if (bytes + static_bytes <= 48 * 1024) return true;
   int device = 0, optin = 0;
   check(cudaGetDevice(&device), "cudaGetDevice");
   std::atomic<int>& mine = granted.bytes[std::size_t(device % Granted::devices)];
   if (int(bytes) <= mine.load()) return true;
   check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
         "cudaDeviceGetAttribute (shared memory per block, opt-in)");
-  if (bytes + attributes.sharedSizeBytes > std::size_t(optin)) return false;
+  if (bytes + static_bytes > std::size_t(optin)) return false;
   check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)),
         "cudaFuncSetAttribute (dynamic shared memory)");
   mine.store(int(bytes));

@@ -13,6 +13,7 @@ using launch::load;
 using launch::store;
 using launch::grid_stride;
 using launch::threads;
+
 // A 32 x 32 tile through shared memory, so that both the reads and the writes
 // are coalesced; the padding column keeps the column reads free of bank conflicts.
 constexpr int tile = 32, tile_rows = 8;

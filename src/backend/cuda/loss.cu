@@ -4,6 +4,8 @@
 #include "graft/loss/dssim.hpp"
 #include "graft/loss/ssim_pixel.hpp"
 #include "graft/loss/dssim_tiles.hpp"
+#include "graft/loss/l1.hpp"
+#include "graft/loss/mse.hpp"
 #include "launch.cuh"
 
 namespace graft::cuda {
@@ -113,15 +115,9 @@ __global__ void row_adjoint(const float* rows_g, const float* pred, const float*
   });
 }
 
-// The penalties of the pointwise losses (loss/pointwise.hpp), of d = (p - t) m in double.
-struct SquaredError {
-  __device__ static double value(double d) { return d * d; }
-  __device__ static double slope(double d) { return 2.0 * d; }
-};
-struct AbsoluteError {  // the subgradient 0 at d == 0, as the CPU's and tf.abs
-  __device__ static double value(double d) { return fabs(d); }
-  __device__ static double slope(double d) { return double((d > 0.0) - (d < 0.0)); }
-};
+// The CPU's penalties of d = (p - t) m, in double (loss/pointwise.hpp).
+using graft::loss::AbsoluteError;
+using graft::loss::SquaredError;
 
 // MSE and L1: per-plane sums of the penalty in double, and the gradient.
 template <class Penalty>

@@ -90,14 +90,9 @@ struct OnDevice<Seq<Ls...>, In> {
     requires ends_in_biased_plain_convolution
   {
     constexpr std::size_t I = count - 1;
-    if constexpr (I == 0) {
-      Child<0>::backward_through_leaky_relu(c, p, g, x, y, dy, slope, d_pre, dx);
-    } else {
-      const ConstDeviceView in = std::as_const(t.intermediate[I - 1]).view();
-      DeviceTensor d_in(c, in.shape);
-      Child<I>::backward_through_leaky_relu(c, p + offsets[I], g + offsets[I], in, y, dy, slope, d_pre, d_in.view());
-      backward_from<I - 1>(c, p, g, x, y, std::as_const(d_in).view(), dx, t);
-    }
+    backward_into<I>(c, p, g, x, y, dx, t, [&](ConstDeviceView in, DeviceView d_in) {
+      Child<I>::backward_through_leaky_relu(c, p + offsets[I], g + offsets[I], in, y, dy, slope, d_pre, d_in);
+    });
   }
 
   static void convert_layout(float* w, Layout to) { convert_children<Child>(w, offsets, to); }
@@ -140,38 +135,37 @@ struct OnDevice<Seq<Ls...>, In> {
                             DeviceView dx, Trace& t) {
     if constexpr (constexpr int block = folded_block<I>(); block > 0) {
       constexpr std::size_t J = I - 1;  // the convolution
+      if constexpr (I + 1 < count) t.intermediate[I] = DeviceTensor();  // DepthToSpace's output: no backward reads it
       const ConstDeviceView conv_out = std::as_const(t.intermediate[J]).view();
-      if constexpr (J == 0) {
-        Child<J>::backward_from_depth_to_space(c, p + offsets[J], g + offsets[J], x, conv_out, dy, dx, block);
-      } else {
-        const ConstDeviceView in = std::as_const(t.intermediate[J - 1]).view();
-        DeviceTensor d_in(c, in.shape);
-        Child<J>::backward_from_depth_to_space(c, p + offsets[J], g + offsets[J], in, conv_out, dy, d_in.view(), block);
-        if constexpr (I + 1 < count) t.intermediate[I] = DeviceTensor();
-        t.intermediate[J] = DeviceTensor();
-        backward_from<J - 1>(c, p, g, x, y, std::as_const(d_in).view(), dx, t);
-      }
+      backward_into<J>(c, p, g, x, y, dx, t, [&](ConstDeviceView in, DeviceView d_in) {
+        Child<J>::backward_from_depth_to_space(c, p + offsets[J], g + offsets[J], in, conv_out, dy, d_in, block);
+      });
     } else {
-      backward_child<I>(c, p, g, x, y, dy, dx, t);
+      const ConstDeviceView out_i = [&] {
+        if constexpr (I + 1 == count)
+          return y;
+        else
+          return std::as_const(t.intermediate[I]).view();
+      }();
+      backward_into<I>(c, p, g, x, y, dx, t, [&](ConstDeviceView in, DeviceView d_in) {
+        Child<I>::backward(c, p + offsets[I], g + offsets[I], in, out_i, dy, d_in, std::get<I>(t.children));
+      });
     }
   }
 
-  template <std::size_t I>
-  static void backward_child(Context& c, const bf16* p, float* g, ConstDeviceView x, ConstDeviceView y, ConstDeviceView dy,
-                             DeviceView dx, Trace& t) {
-    const ConstDeviceView out_i = [&] {
-      if constexpr (I + 1 == count)
-        return y;
-      else
-        return std::as_const(t.intermediate[I]).view();
-    }();
+  // Child I's backward, `run(in, d_in)` on its input and where its input
+  // gradient goes (the Seq's dx for the first child), then the children
+  // before it on that gradient. Child I's output is no longer needed after.
+  template <std::size_t I, class Run>
+  static void backward_into(Context& c, const bf16* p, float* g, ConstDeviceView x, ConstDeviceView y, DeviceView dx, Trace& t,
+                            Run run) {
     if constexpr (I == 0) {
-      Child<0>::backward(c, p + offsets[0], g + offsets[0], x, out_i, dy, dx, std::get<0>(t.children));
+      run(x, dx);
     } else {
       const ConstDeviceView in = std::as_const(t.intermediate[I - 1]).view();
       DeviceTensor d_in(c, in.shape);
-      Child<I>::backward(c, p + offsets[I], g + offsets[I], in, out_i, dy, d_in.view(), std::get<I>(t.children));
-      if constexpr (I + 1 < count) t.intermediate[I] = DeviceTensor();  // no longer needed
+      run(in, d_in.view());
+      if constexpr (I + 1 < count) t.intermediate[I] = DeviceTensor();
       backward_from<I - 1>(c, p, g, x, y, std::as_const(d_in).view(), dx, t);
     }
   }
@@ -241,17 +235,15 @@ struct OnDevice<Residual<Body, Post>, In> {
     DeviceTensor d_sum(c, x.shape);
     if constexpr (fused_backward) {
       B::backward_through_leaky_relu(c, p, g, x, y, dy, *FusablePost<Post>::slope, d_sum.view(), dx, t.body);
-      if (dx.data) gpu::add(dx.data, d_sum.buffer.data(), dx.data, x.numel(), c.stream);
-      c.mark("residual add");
-      return;
+    } else {
+      // Fused, neither the sum nor the body's output was kept: Post's backward
+      // reads only y, and the body's last (plain) convolution reads no output.
+      const ConstDeviceView sum = fused ? y : std::as_const(t.sum).view(), body_out = fused ? y : std::as_const(t.body_out).view();
+      P::backward(c, p + post_offset, g + post_offset, sum, y, dy, d_sum.view(), t.post);
+      t.sum = DeviceTensor();
+      B::backward(c, p, g, x, body_out, std::as_const(d_sum).view(), dx, t.body);
+      t.body_out = DeviceTensor();
     }
-    // Fused, neither the sum nor the body's output was kept: Post's backward
-    // reads only y, and the body's last (plain) convolution reads no output.
-    const ConstDeviceView sum = fused ? y : std::as_const(t.sum).view(), body_out = fused ? y : std::as_const(t.body_out).view();
-    P::backward(c, p + post_offset, g + post_offset, sum, y, dy, d_sum.view(), t.post);
-    t.sum = DeviceTensor();
-    B::backward(c, p, g, x, body_out, std::as_const(d_sum).view(), dx, t.body);
-    t.body_out = DeviceTensor();
     if (dx.data) gpu::add(dx.data, d_sum.buffer.data(), dx.data, x.numel(), c.stream);
     c.mark("residual add");
   }
