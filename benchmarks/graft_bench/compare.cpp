@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "report.hpp"
 #include "train/line_plot.hpp"
 
 namespace graft_bench {
@@ -12,15 +13,6 @@ std::string format(const char* pattern, double value) {
   char text[64];
   std::snprintf(text, sizeof text, pattern, value);
   return text;
-}
-
-// "8x NVIDIA H100 80GB HBM3", or the CPU model and its core count.
-std::string machine_of(const nlohmann::json& report) {
-  const auto& machine = report["machine"];
-  if (machine.contains("gpus") && !machine["gpus"].empty())
-    return std::to_string(machine["gpus"].size()) + "x " + machine["gpus"][0].value("name", "GPU");
-  const auto& cpu = machine.value("cpu", nlohmann::json::object());
-  return cpu.value("model", std::string("CPU")) + " (" + std::to_string(cpu.value("logical_cores", 0)) + " cores)";
 }
 
 double images_per_s(const nlohmann::json& report) { return report["results"].value("images_per_s", 0.0); }
@@ -48,7 +40,7 @@ std::string comparison_table(std::span<const ComparedReport> reports) {
     const auto& r = report["results"];
     std::string steps = r.contains("steps") ? std::to_string(r["steps"].get<std::int64_t>()) : "";
     std::string ttl_text = report["kind"] == "time-to-loss" ? (ttl ? format("%.1f s", *ttl) : "not reached") : "";
-    table += "| " + label + " | " + report["kind"].get<std::string>() + " | " + machine_of(report) + " | " +
+    table += "| " + label + " | " + report["kind"].get<std::string>() + " | " + trained_on(report) + " | " +
              std::to_string(devices_of(report)) + " | " + std::to_string(report["config"].value("batch", 0)) + " | " +
              format("%.1f", rate) + " | " + format("%.2fx", speedup) + " | " + format("%.0f%%", 100 * efficiency) + " | " +
              ttl_text + " | " + steps + " | " + (price ? format("%.2f", *price) : "") + " | " +
@@ -61,7 +53,7 @@ std::string comparison_table(std::span<const ComparedReport> reports) {
 void write_loss_plot(const std::filesystem::path& path, std::span<const ComparedReport> reports) {
   std::vector<faceswap::PlotSeries> series;
   for (const auto& [label, report, price] : reports) {
-    faceswap::PlotSeries s{label + " (" + machine_of(report) + ")"};
+    faceswap::PlotSeries s{label + " (" + trained_on(report) + ")"};
     if (report.contains("curve"))
       for (const auto& point : report["curve"]) s.points.emplace_back(point[0].get<double>(), point[1].get<double>());
     series.push_back(std::move(s));

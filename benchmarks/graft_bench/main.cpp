@@ -1,5 +1,5 @@
 // graft-bench: compare machines on the face-swap training graft is built for.
-//   graft-bench throughput   [--recipe demo-64] [--model df --resolution 128 --batch 64 --ranks 8] -o a.json
+//   graft-bench throughput   [--recipe demo-64] [--model df --resolution 128 --batch 64 --ranks 8] [--backend cuda] -o a.json
 //   graft-bench time-to-loss [--recipe demo-64] [--target-loss 0.95] -o a.json
 //   graft-bench compare a.json b.json [--price a.json=32.77] [--plot loss.png]
 //   graft-bench project --report one-gpu.json --gpus 1,2,4,8,16 --interconnect p5.48xlarge
@@ -24,7 +24,8 @@ struct Measure {
   std::filesystem::path output;
   // Overrides of the recipe, applied only when given.
   std::optional<std::string> model, optimizer;
-  std::optional<int> resolution, ranks;
+  std::optional<int> resolution, ranks, device;
+  std::optional<bool> tune_convolutions;
   std::optional<std::int64_t> batch, steps;
   std::optional<float> lr;
   std::optional<std::uint64_t> seed;
@@ -35,7 +36,7 @@ struct Measure {
 CLI::App* add_measure(CLI::App& app, const char* name, const char* description, Measure& m) {
   auto* cmd = app.add_subcommand(name, description);
   cmd->add_option("-o,--output", m.output, "the JSON report to write")->required();
-  cmd->add_option("--recipe", m.recipe, "the fixed recipe to start from (demo-64); the options below override it");
+  cmd->add_option("--recipe", m.recipe, "the fixed recipe to start from: demo-64 (CPU demo model) or df-128 (SAEHD-df, a GPU recipe); the options below override it");
   cmd->add_option("--model", m.model, "df, df-ud, liae, liae-ud, quick96 or demo");
   cmd->add_option("--resolution", m.resolution, "face size in pixels (a resolution the model is built for)");
   cmd->add_option("--batch", m.batch, "images per side per step, all ranks together")->check(CLI::Range(1, 1 << 20));
@@ -47,8 +48,12 @@ CLI::App* add_measure(CLI::App& app, const char* name, const char* description, 
   cmd->add_option("--dst", m.dst, "face set of the other person (default: the shipped demo set spkC)");
   cmd->add_option("--threads", m.run.threads, "OpenMP threads of the whole job (0: OMP_NUM_THREADS or all cores)")
       ->check(CLI::Range(0, 4096));
-  cmd->add_option("--backend", m.run.backend, "cpu (cuda once graft has it)");
-  cmd->add_option("--precision", m.run.precision, "f32 (bf16 with the CUDA backend)");
+  cmd->add_option("--backend", m.run.backend, "cpu, or cuda: faceswap train's GPU step (a GPU per rank, the whole step as one CUDA graph)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--precision", m.run.precision, "the backend's, stated: f32 on the CPU, bf16 activations with cuda (the default)");
+  cmd->add_option("--device", m.device, "with --backend cuda: the first GPU (rank r trains on GPU device + r)")->check(CLI::Range(0, 1023));
+  cmd->add_flag("--tune-convolutions,!--no-tune-convolutions", m.tune_convolutions,
+                "with --backend cuda: time cuDNN's engines on the first step (default on, as faceswap train; about half a minute)");
   cmd->add_option("--label", m.run.label, "the report's name in compare (default: the file name)");
   cmd->add_option("--work", m.run.work, "keep the training run's files here (default: a temporary folder, removed)");
   return cmd;
@@ -70,6 +75,8 @@ void apply(Measure& m, int argc, char** argv) {
   if (m.src) t.src = *m.src;
   if (m.dst) t.dst = *m.dst;
   if (m.target_loss) t.target_loss = *m.target_loss;
+  if (m.device) t.device = *m.device;
+  if (m.tune_convolutions) t.tune_convolutions = *m.tune_convolutions;
   m.run.recipe = m.recipe;
   for (int i = 0; i < argc; ++i) m.run.command += (i ? " " : "") + std::string(argv[i]);
 }
@@ -131,7 +138,7 @@ int run_project(const Project& p) {
   if (p.latency_us) link.latency_us = *p.latency_us;
   const double wire_bytes = p.wire == "bf16" ? 2 : 4;
   std::printf("PROJECTION (not a measurement) from %s: %s, %.4f s per step on one device, %.3g MB of gradients in %zu buckets\n",
-              p.report.c_str(), report["machine"]["cpu"].value("model", std::string("?")).c_str(), profile.step_s,
+              p.report.c_str(), graft_bench::trained_on(report).c_str(), profile.step_s,
               [&] { double s = 0; for (double b : profile.bucket_bytes) s += b; return s / 1e6; }(), profile.bucket_bytes.size());
   std::printf("interconnect %s: %.1f GB/s bus bandwidth in a node, %.1f across nodes, %.0f us per all-reduce; %s on the wire\n",
               link.name.c_str(), link.busbw_GBps, link.inter_node_busbw_GBps, link.latency_us, p.wire.c_str());
@@ -216,7 +223,9 @@ int main(int argc, char** argv) {
       return run_project(project);
     }
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "graft-bench: %s\n", e.what());
+    // Most messages name graft-bench already; the trainer's name the command (train: ...).
+    const std::string message = e.what();
+    std::fprintf(stderr, "%s%s\n", message.starts_with("graft-bench") ? "" : "graft-bench: ", message.c_str());
     return 1;
   }
   return 0;

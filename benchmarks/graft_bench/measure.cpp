@@ -30,11 +30,21 @@ const std::vector<Recipe>& recipes() {
     demo.lr = 2e-4f;
     demo.seed = 1;
     demo.loss_window = 20;
+    // DeepFaceLab's SAEHD as a studio starts it: df at 128 px, AdaBelief at its 5e-5, 64 faces per side
+    // (the GPU benchmark's batch). No agreed target loss yet: time-to-loss asks for --target-loss.
+    faceswap::TrainOptions df = demo;
+    df.model = "df";
+    df.resolution = 128;
+    df.batch = 64;
+    df.lr = 5e-5f;
+    df.loss_window = 50;
     return std::vector<Recipe>{
         {"demo-64",
          "faceswap's CPU demo model (SAEHD-df cut down, 64 px), batch 8 per side, AdaBelief lr 2e-4, seed 1, the shipped "
          "GRID face sets",
          demo, 0.6, 3000},
+        {"df-128", "SAEHD-df at 128 px, batch 64 per side, AdaBelief lr 5e-5, seed 1, the shipped GRID face sets (a GPU recipe)", df, 0,
+         20000},
     };
   }();
   return all;
@@ -110,13 +120,20 @@ struct Run {
 };
 
 Run train_and_describe(const char* kind, RunOptions o) {
-  graft::check(o.backend == "cpu", "graft-bench: --backend ", o.backend,
-               ": this graft has the CPU backend only (the CUDA backend is not built yet)");
-  graft::check(o.precision == "f32", "graft-bench: --precision ", o.precision,
-               ": the CPU backend trains in f32 only (bf16 comes with the CUDA backend)");
+  graft::check(o.backend == "cpu" || o.backend == "cuda", "graft-bench: --backend ", o.backend, ": cpu or cuda");
+#if !defined(FACESWAP_WITH_CUDA)
+  graft::check(o.backend == "cpu", "graft-bench: --backend cuda: this graft-bench was built without the CUDA backend (it needs the CUDA "
+               "toolkit with cuDNN at configure time)");
+#endif
+  // Each backend trains in one precision; the option states it in the report and on the command line.
+  const char* precision = o.backend == "cpu" ? "f32" : "bf16";
+  if (o.precision.empty()) o.precision = precision;
+  graft::check(o.precision == precision, "graft-bench: --precision ", o.precision, ": the ", o.backend, " backend trains in ",
+               precision, o.backend == "cpu" ? "" : " (activations and weight copies; f32 master weights and optimizer state)");
   if (o.threads > 0) ::omp_set_num_threads(o.threads);
   const int threads = ::omp_get_max_threads();
   const RunFolder folder(o.work);
+  o.train.backend = o.backend;
   o.train.output = folder.path() / "run";
   o.train.preview_every = 0;
   o.train.tensorboard = false;
@@ -154,41 +171,61 @@ Run train_and_describe(const char* kind, RunOptions o) {
 
 }  // namespace
 
-nlohmann::json measure_throughput(const RunOptions& o) {
-  graft::check(o.warmup >= 1 && o.train.steps >= o.warmup + 3, "graft-bench throughput: need --warmup >= 1 and --steps >= --warmup + 3, got ",
-               o.warmup, " and ", o.train.steps);
-  Run run = train_and_describe("throughput", o);
-  // Every rank takes part in the all-reduce probe; only rank 0 reports.
-  const double sequence = run.summary.ranks > 1
-                              ? time_bucket_sequence(o.train.ranks, run.summary.bucket_bytes, o.train.comm_timeout_s)
-                              : 0.0;
-  if (!run.summary.lead) return nullptr;
-  const auto& steps = run.summary.steps;
+void add_throughput(nlohmann::json& report, const faceswap::TrainSummary& summary, std::int64_t warmup, std::int64_t batch) {
+  const auto& steps = summary.steps;
+  graft::check(std::int64_t(steps.size()) >= warmup + 3, "graft-bench throughput: ", steps.size(), " steps recorded, need --warmup (",
+               warmup, ") + 3");
   // Step i's time is from the end of step i - 1: what the job really spends, data loading included.
+  // The bucket timeline is each step's (CPU) or one timed step's (GPU: TrainSummary says which).
+  const bool timed_per_step = summary.bucket_ready_s.empty();
   std::vector<double> step_s, forward_backward_s;
-  std::vector<std::vector<double>> ready(run.summary.bucket_bytes.size());
-  for (std::size_t i = std::size_t(o.warmup); i < steps.size(); ++i) {
+  std::vector<std::vector<double>> ready(summary.bucket_bytes.size());
+  for (std::size_t i = std::size_t(warmup); i < steps.size(); ++i) {
     step_s.push_back(steps[i].end_s - steps[i - 1].end_s);
+    if (!timed_per_step) continue;
     forward_backward_s.push_back(steps[i].forward_backward_s);
     for (std::size_t b = 0; b < ready.size(); ++b) ready[b].push_back(steps[i].bucket_ready_s[b]);
   }
-  const double images_per_step = double(2 * o.train.batch);
+  if (!timed_per_step) {
+    forward_backward_s = {summary.forward_backward_s};
+    for (std::size_t b = 0; b < ready.size(); ++b) ready[b] = {summary.bucket_ready_s[b]};
+  }
+  const double images_per_step = double(2 * batch);
   const double step = median(step_s);
-  run.report["results"] = {{"images_per_s", images_per_step / step},
-                           {"step_s_median", step},
-                           {"step_s_p10", percentile(step_s, 0.1)},
-                           {"step_s_p90", percentile(step_s, 0.9)},
-                           {"steps_measured", step_s.size()},
-                           {"devices", run.summary.ranks}};
+  report["results"] = {{"images_per_s", images_per_step / step},
+                       {"step_s_median", step},
+                       {"step_s_p10", percentile(step_s, 0.1)},
+                       {"step_s_p90", percentile(step_s, 0.9)},
+                       {"steps_measured", step_s.size()},
+                       {"devices", summary.ranks}};
   nlohmann::json ready_s = nlohmann::json::array();
   for (auto& r : ready) ready_s.push_back(median(r));
-  run.report["profile"] = {{"parameters", run.summary.parameters},
-                           {"gradient_bytes", std::accumulate(run.summary.bucket_bytes.begin(), run.summary.bucket_bytes.end(), std::int64_t{0})},
-                           {"bucket_bytes", run.summary.bucket_bytes},
-                           {"bucket_ready_s", ready_s},
-                           {"forward_backward_s", median(forward_backward_s)},
-                           {"step_s", step}};
-  if (run.summary.ranks > 1) {
+  report["profile"] = {{"parameters", summary.parameters},
+                       {"gradient_bytes", std::accumulate(summary.bucket_bytes.begin(), summary.bucket_bytes.end(), std::int64_t{0})},
+                       {"bucket_bytes", summary.bucket_bytes},
+                       {"bucket_ready_s", ready_s},
+                       {"forward_backward_s", median(forward_backward_s)},
+                       {"timeline", timed_per_step ? "median over the measured steps" : "one step timed operation by operation"},
+                       {"step_s", step}};
+}
+
+nlohmann::json measure_throughput(const RunOptions& o) {
+  graft::check(o.warmup >= 1 && o.train.steps >= o.warmup + 3, "graft-bench throughput: need --warmup >= 1 and --steps >= --warmup + 3, got ",
+               o.warmup, " and ", o.train.steps);
+  // On the GPU the first step builds (and tunes) cuDNN's graphs and captures the step, the second is timed operation by operation.
+  graft::check(o.backend != "cuda" || o.warmup >= 2, "graft-bench throughput --backend cuda: need --warmup >= 2 (the first step builds the "
+               "CUDA graph, the second is the profiled one), got ", o.warmup);
+  Run run = train_and_describe("throughput", o);
+  // Every rank takes part in the all-reduce probe of the host communicator
+  // (the CPU backend's); only rank 0 reports. The GPU backend's NCCL is
+  // not probed here: nccl-tests measures it (docs/benchmarks.md).
+  const bool probe = run.summary.ranks > 1 && o.backend == "cpu";
+  const double sequence = probe
+                              ? time_bucket_sequence(o.train.ranks, run.summary.bucket_bytes, o.train.comm_timeout_s)
+                              : 0.0;
+  if (!run.summary.lead) return nullptr;
+  add_throughput(run.report, run.summary, o.warmup, o.train.batch);
+  if (probe) {
     const double n = run.summary.ranks;
     const double gradient_bytes = double(std::accumulate(run.summary.bucket_bytes.begin(), run.summary.bucket_bytes.end(), std::int64_t{0}));
     run.report["allreduce"] = {{"communicator", graft::comm::launched_by_mpirun() ? "mpi" : "threads"},
@@ -199,7 +236,8 @@ nlohmann::json measure_throughput(const RunOptions& o) {
 }
 
 nlohmann::json measure_time_to_loss(const RunOptions& o) {
-  graft::check(o.train.target_loss > 0, "graft-bench time-to-loss: need a --target-loss above 0");
+  graft::check(o.train.target_loss > 0, "graft-bench time-to-loss: need a --target-loss above 0",
+               !o.recipe.empty() && find_recipe(o.recipe).target_loss == 0 ? " (recipe " + o.recipe + " has none agreed yet)" : "");
   Run run = train_and_describe("time-to-loss", o);
   if (!run.summary.lead) return nullptr;
   const auto& s = run.summary;

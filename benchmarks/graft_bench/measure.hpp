@@ -13,6 +13,10 @@
 
 #include "train/options.hpp"
 
+namespace faceswap {
+struct TrainSummary;
+}
+
 namespace graft_bench {
 
 // A fixed recipe: the model, data, seed and hyper-parameters, and the loss
@@ -31,14 +35,17 @@ struct RunOptions {
   std::string recipe;           // recorded; the options are already in `train`
   std::int64_t warmup = 5;      // steps left out of the throughput statistics
   int threads = 0;              // OpenMP threads of the whole job (0: as OMP_NUM_THREADS or the cores say)
-  std::string backend = "cpu";  // cpu (cuda when graft has it)
-  std::string precision = "f32";
+  std::string backend = "cpu";  // cpu, or cuda (faceswap train --backend cuda)
+  std::string precision;        // empty: the backend's (f32 on the CPU, bf16 on the GPU); else it must be that
   std::string label;             // names the report in compare's table and plot
   std::filesystem::path work;    // where the training run writes; empty: a temporary folder, removed
   std::string command;           // the command line, recorded in the report
 };
 
 nlohmann::json measure_throughput(const RunOptions& options);
+// A throughput run's "results" and step "profile" from its summary, the
+// steps after `warmup` measured (with `batch` faces per side), into `report`.
+void add_throughput(nlohmann::json& report, const faceswap::TrainSummary& summary, std::int64_t warmup, std::int64_t batch);
 nlohmann::json measure_time_to_loss(const RunOptions& options);
 
 // The shipped demo face sets (examples/faceswap/demo/faces/spkA and spkC).

@@ -16,6 +16,13 @@
 #if defined(GRAFT_WITH_MPI)
 #include <mpi.h>
 #endif
+#if defined(FACESWAP_WITH_CUDA)
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+#if defined(GRAFT_WITH_NCCL)
+#include <nccl.h>
+#endif
+#endif
 
 namespace graft_bench {
 namespace {
@@ -90,11 +97,28 @@ nlohmann::json describe_software() {
                           {"onednn", std::to_string(dnnl->major) + "." + std::to_string(dnnl->minor) + "." +
                                          std::to_string(dnnl->patch)},
                           {"opencv", CV_VERSION},
-                          {"backend", "cpu"},
-                          // graft's CUDA backend is not built yet: nothing here links CUDA, cuDNN or NCCL.
                           {"cuda", nullptr},
+                          {"cuda_driver", nullptr},
                           {"cudnn", nullptr},
                           {"nccl", nullptr}};
+#if defined(FACESWAP_WITH_CUDA)
+  // As linked and as the machine has them ("12.8"-style); the driver's is null where no driver answers.
+  const auto dotted = [](int version, int major_unit, int minor_unit) {
+    return std::to_string(version / major_unit) + "." + std::to_string(version % major_unit / minor_unit);
+  };
+  int runtime = 0, driver = 0;
+  if (cudaRuntimeGetVersion(&runtime) == cudaSuccess) software["cuda"] = dotted(runtime, 1000, 10);
+  if (cudaDriverGetVersion(&driver) == cudaSuccess && driver > 0) software["cuda_driver"] = dotted(driver, 1000, 10);
+  (void)cudaGetLastError();
+  const std::size_t cudnn = cudnnGetVersion();  // 9.14.0 is 91400
+  software["cudnn"] = std::to_string(cudnn / 10000) + "." + std::to_string(cudnn % 10000 / 100) + "." + std::to_string(cudnn % 100);
+#if defined(GRAFT_WITH_NCCL)
+  int nccl = 0;  // 2.28.3 is 22803
+  if (ncclGetVersion(&nccl) == ncclSuccess)
+    software["nccl"] = std::to_string(nccl / 10000) + "." + std::to_string(nccl % 10000 / 100) + "." + std::to_string(nccl % 100);
+#endif
+#endif
+  software["backends"] = software["cudnn"].is_null() ? "cpu" : "cpu, cuda";
 #if defined(GRAFT_WITH_MPI)
   std::array<char, MPI_MAX_LIBRARY_VERSION_STRING> mpi{};
   int length = 0;
@@ -128,6 +152,15 @@ nlohmann::json read_report(const std::filesystem::path& path) {
   for (const char* key : {"kind", "machine", "config", "results"})
     graft::check(report.contains(key), path.string(), ": the report has no \"", key, "\"");
   return report;
+}
+
+std::string trained_on(const nlohmann::json& report) {
+  const auto& machine = report["machine"];
+  const bool gpu = report.contains("config") && report["config"].value("backend", std::string("cpu")) == "cuda";
+  if (gpu && machine.contains("gpus") && !machine["gpus"].empty())
+    return std::to_string(machine["gpus"].size()) + "x " + machine["gpus"][0].value("name", "GPU");
+  const auto& cpu = machine.value("cpu", nlohmann::json::object());
+  return cpu.value("model", std::string("CPU")) + " (" + std::to_string(cpu.value("logical_cores", 0)) + " cores)";
 }
 
 std::string label_of(const nlohmann::json& report, const std::filesystem::path& path) {

@@ -25,6 +25,10 @@ void write_report(const std::filesystem::path& path, const nlohmann::json& repor
 // errors name the file.
 nlohmann::json read_report(const std::filesystem::path& path);
 
+// What trained: the machine's GPUs ("8x NVIDIA H100 80GB HBM3") for a
+// --backend cuda report, else the CPU model and its core count.
+std::string trained_on(const nlohmann::json& report);
+
 // The report's label, or its file name without the extension.
 std::string label_of(const nlohmann::json& report, const std::filesystem::path& path);
 

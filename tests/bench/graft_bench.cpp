@@ -8,12 +8,16 @@
 
 #include <graft/version.hpp>
 #include <opencv2/imgcodecs.hpp>
+#if defined(FACESWAP_WITH_CUDA)
+#include <cuda_runtime_api.h>
+#endif
 
 #include "compare.hpp"
 #include "measure.hpp"
 #include "projection.hpp"
 #include "report.hpp"
 #include "scratch_directory.hpp"
+#include "train/trainer.hpp"
 
 using namespace graft_bench;
 using graft::testing::ScratchDirectory;
@@ -35,7 +39,7 @@ nlohmann::json throughput_report(double images_per_s, int devices, const std::st
   return {{"graft_bench_report", report_format},
           {"kind", "throughput"},
           {"machine", {{"gpus", gpus}}},
-          {"config", {{"batch", 64 * devices}}},
+          {"config", {{"batch", 64 * devices}, {"backend", "cuda"}}},
           {"results", {{"images_per_s", images_per_s}, {"devices", devices}}}};
 }
 
@@ -85,6 +89,51 @@ TEST_CASE("compare: speed-up and per-device efficiency against the first report,
   // 3200 / 100 = 32x; per GPU 400 against 100 = 400%; 3200 x 3600 / 98.32 = 117168 images per dollar.
   CHECK(table.find("| p5 | throughput | 8x NVIDIA H100 80GB HBM3 | 8 | 512 | 3200.0 | 32.00x | 400% |") != std::string::npos);
   CHECK(table.find("| 98.32 | 117168 |") != std::string::npos);
+  // A CPU-backend report names the CPU that trained, even on a machine with GPUs.
+  nlohmann::json cpu_run = throughput_report(50, 1, "NVIDIA A10G");
+  cpu_run["config"]["backend"] = "cpu";
+  cpu_run["machine"]["cpu"] = {{"model", "AMD EPYC 7R32"}, {"logical_cores", 192}};
+  CHECK(trained_on(cpu_run) == "AMD EPYC 7R32 (192 cores)");
+}
+
+TEST_CASE("A throughput profile takes each step's bucket timeline (CPU) or the one timed step's (GPU)") {
+  // 12 steps of 0.1 s (every third 0.13 s), the first 2 left out as warm-up.
+  faceswap::TrainSummary cpu{.ranks = 1, .parameters = 3'000'000, .bucket_bytes = {4'000'000, 8'000'000}};
+  double t = 0;
+  for (int i = 0; i < 12; ++i) {
+    t += i % 3 == 2 ? 0.13 : 0.1;
+    cpu.steps.push_back({.end_s = t, .loss = 1.0, .forward_backward_s = 0.07 + 0.001 * i, .bucket_ready_s = {0.03f + 0.001f * float(i), 0.07f}});
+  }
+  nlohmann::json report{{"kind", "throughput"}, {"config", {{"images_per_step", 16}}}};
+  add_throughput(report, cpu, 2, 8);
+  CHECK(report["results"]["steps_measured"] == 10);
+  CHECK(report["results"]["step_s_median"].get<double>() == doctest::Approx(0.1));
+  CHECK(report["results"]["images_per_s"].get<double>() == doctest::Approx(160));
+  // Medians over steps 2..11: (0.036 + 0.037) / 2 and 0.07; backward (0.076 + 0.077) / 2.
+  CHECK(report["profile"]["bucket_ready_s"][0].get<double>() == doctest::Approx(0.0365).epsilon(1e-5));
+  CHECK(report["profile"]["bucket_ready_s"][1].get<double>() == doctest::Approx(0.07).epsilon(1e-5));
+  CHECK(report["profile"]["forward_backward_s"].get<double>() == doctest::Approx(0.0765));
+  CHECK(report["profile"]["timeline"] == "median over the measured steps");
+
+  // The GPU loop: steps with times and losses only, one timed step's timeline in the summary.
+  faceswap::TrainSummary gpu = cpu;
+  for (auto& step : gpu.steps) step = {.end_s = step.end_s, .loss = step.loss};
+  gpu.bucket_ready_s = {0.012f, 0.02f};
+  gpu.forward_backward_s = 0.02;
+  add_throughput(report, gpu, 2, 8);
+  CHECK(report["profile"]["bucket_ready_s"][0].get<double>() == doctest::Approx(0.012));
+  CHECK(report["profile"]["bucket_ready_s"][1].get<double>() == doctest::Approx(0.02));
+  CHECK(report["profile"]["forward_backward_s"].get<double>() == doctest::Approx(0.02));
+  CHECK(report["profile"]["timeline"] == "one step timed operation by operation");
+  // project reads it. On 2 GPUs at 10 GB/s the first bucket's 0.4 ms hides behind backward; the last
+  // one's 0.8 ms starts when backward ends (20 ms) and is exposed.
+  const StepProfile profile = profile_of(report, "gpu.json");
+  const Projection two = project(profile, 2, link(10));
+  CHECK(two.exposed_s == doctest::Approx(0.0008));
+  CHECK(two.step_s == doctest::Approx(0.1008));
+
+  gpu.steps.resize(4);
+  CHECK_THROWS_WITH(add_throughput(report, gpu, 2, 8), doctest::Contains("4 steps recorded, need --warmup (2) + 3"));
 }
 
 TEST_CASE("Reports that are not graft-bench reports are refused naming the file") {
@@ -191,10 +240,23 @@ TEST_CASE("time-to-loss reports the step, time and images at the target, or that
 TEST_CASE("Measurements refuse what this build cannot do, naming the option") {
   RunOptions o{.train = find_recipe("demo-64").options};
   o.precision = "bf16";
-  CHECK_THROWS_WITH(measure_throughput(o), doctest::Contains("--precision bf16"));
-  o.precision = "f32";
+  CHECK_THROWS_WITH(measure_throughput(o), doctest::Contains("--precision bf16: the cpu backend trains in f32"));
   o.backend = "cuda";
-  CHECK_THROWS_WITH(measure_throughput(o), doctest::Contains("--backend cuda"));
+  o.precision = "f32";
+  CHECK_THROWS_WITH(measure_throughput(o), doctest::Contains("--precision f32: the cuda backend trains in bf16"));
+  o.precision = "";
+  o.backend = "rocm";
+  CHECK_THROWS_WITH(measure_throughput(o), doctest::Contains("--backend rocm: cpu or cuda"));
+  // Without a GPU (CI), --backend cuda stops before it loads anything, saying why.
+  o.backend = "cuda";
+#if defined(FACESWAP_WITH_CUDA)
+  int gpus = 0;
+  if (cudaGetDeviceCount(&gpus) != cudaSuccess || gpus == 0)
+    CHECK_THROWS_WITH(measure_throughput(o), doctest::Contains("--backend cuda, but no CUDA GPU is usable here"));
+  (void)cudaGetLastError();
+#else
+  CHECK_THROWS_WITH(measure_throughput(o), doctest::Contains("built without the CUDA backend"));
+#endif
   o.backend = "cpu";
   o.train.steps = 5;
   CHECK_THROWS_WITH(measure_throughput(o), doctest::Contains("--steps >= --warmup + 3"));
@@ -221,7 +283,7 @@ TEST_CASE("The graft-bench program: a bad report, preset or price is one message
   CHECK(output.find("no interconnect preset 'p4d'") != std::string::npos);
   CHECK(!std::filesystem::exists(dir / "p.json"));
   CHECK(run("throughput --recipe df-512 -o '" + (dir / "t.json").string() + "'", output) == 1);
-  CHECK(output.find("no recipe 'df-512' (recipes: demo-64)") != std::string::npos);
+  CHECK(output.find("no recipe 'df-512' (recipes: demo-64, df-128)") != std::string::npos);
   CHECK(!std::filesystem::exists(dir / "t.json"));
   CHECK(run("compare '" + (dir / "g5.json").string() + "' --price g5.json=16.29", output) == 0);
   CHECK(output.find("| g5 | throughput | 1x NVIDIA A10G |") != std::string::npos);

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# On a GPU machine: runs what tests/gpu/build.sh staged in build-gpu/carry
-# and ends with a short table:
+# On a GPU machine: unpacks what tests/gpu/build.sh packed into
+# build-gpu/carry.tar.xz, runs it and ends with a short table:
 #   1. test_cuda (every kernel against the CPU backend) and test_cuda_model
 #      (layers, models and the SAEHD df and liae steps against the CPU backend);
 #   2. bench_saehd: SAEHD-df-128, batch 64 per side, the whole step as one
 #      CUDA graph, cuDNN's engines timed on the first step (the default, as
 #      the trainer's), with the profile of one step by kind of operation;
-#      then with --fused-loss (the image loss in one kernel per direction),
-#      as liae (--model liae), with --heuristic (the heuristic's engines, a
-#      shorter warm-up), and with 8 engines tuned per convolution (4 by default);
-#   3. PyTorch's anchor on the same card (GRAFT_GPU_TORCH=0 skips it);
-#   4. bench_cuda (the kernels at SAEHD's sizes), bench_saehd at resolution
+#      then with --fused-loss (the image loss in one kernel per direction);
+#   3. the application (when build.sh built it): graft-bench's SAEHD-df-128
+#      throughput with the data pipeline and its projection to 16 GPUs, the
+#      demo recipe's time to loss, faceswap train with previews, resumed;
+#   4. bench_saehd as liae (--model liae), with --heuristic (the heuristic's
+#      engines, a shorter warm-up), and with 8 engines tuned per convolution
+#      (4 by default);
+#   5. PyTorch's anchor on the same card (GRAFT_GPU_TORCH=0 skips it);
+#   6. bench_cuda (the kernels at SAEHD's sizes), bench_saehd at resolution
 #      256 (16 per side, as the anchor's) and the anchor at 256;
-#   5. bench_saehd --heuristic --wgrad-f32 (weight gradients written in f32,
+#   7. bench_saehd --heuristic --wgrad-f32 (weight gradients written in f32,
 #      as on the first H200 run).
 # Most valuable first: a smaller budget drops the tail.
 # Stages start only while time is left of GRAFT_GPU_BUDGET seconds (default
@@ -22,6 +26,11 @@
 set -u
 cd "$(dirname "$0")/../.."
 stage=${GRAFT_GPU_STAGE:-build-gpu/carry}
+# build.sh packs the stage (the carry's 64 MiB hold it only packed); Python unpacks it where xz is missing.
+if [ -f build-gpu/carry.tar.xz ] && [ "$stage" = build-gpu/carry ]; then
+  tar -xJf build-gpu/carry.tar.xz -C build-gpu 2> /dev/null ||
+    python3 -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter='data')" build-gpu/carry.tar.xz build-gpu
+fi
 budget=${GRAFT_GPU_BUDGET:-540}
 # The CUDA libraries graft links (cuBLASLt, cuDNN, NCCL) and the runtime
 # cuDNN's frontend opens: wherever this machine has them (the toolkit, or the
@@ -67,6 +76,25 @@ stage test_cuda 120 "$stage/bin/test_cuda"
 stage test_cuda_model 150 "$stage/bin/test_cuda_model"
 stage bench_saehd 150 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile
 stage bench_saehd_fused_loss 90 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile --fused-loss
+# The application on the GPU (build.sh's static faceswap and graft-bench), on the shipped GRID face sets:
+# graft-bench's SAEHD-df-128 trainer throughput (data pipeline included) and its projection to 8 GPUs, the
+# demo recipe's time to loss (the CPU's is in docs/benchmarks.md), and faceswap train with previews, resumed.
+if [ -x "$stage/bin/graft-bench" ]; then
+  faces="--src examples/faceswap/demo/faces/spkA --dst examples/faceswap/demo/faces/spkC"
+  stage graft_bench_df128 150 "$stage/bin/graft-bench" throughput --recipe df-128 --backend cuda $faces --steps 100 --warmup 10 \
+    --label "df-128 cuda" -o "$out/graft-bench-df128.json"
+  stage graft_bench_project 20 "$stage/bin/graft-bench" project --report "$out/graft-bench-df128.json" --gpus 1,2,4,8,16 --interconnect p5.48xlarge
+  stage graft_bench_demo_ttl 120 "$stage/bin/graft-bench" time-to-loss --recipe demo-64 --backend cuda --no-tune-convolutions $faces \
+    --label "demo-64 cuda" -o "$out/graft-bench-demo64-ttl.json"
+  run_folder=/tmp/graft-faceswap-df128
+  rm -rf "$run_folder"
+  train="$stage/bin/faceswap train $faces --model df --resolution 128 --batch 64 --backend cuda --preview-every 100 -o $run_folder"
+  stage faceswap_train 150 $train --steps 300
+  stage faceswap_resume 90 $train --steps 400 --resume --no-tune-convolutions
+  # The pictures and logs come back; the checkpoint (0.7 GB with AdaBelief's state) stays.
+  mkdir -p "$out/faceswap-df128"
+  cp -r "$run_folder/previews" "$run_folder/loss.png" "$run_folder/metrics.jsonl" "$out/faceswap-df128/" 2> /dev/null
+fi
 stage bench_saehd_liae 120 "$stage/bin/bench_saehd" --model liae --batch 64 --steps 50 --profile
 stage bench_saehd_heuristic 90 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile --heuristic
 stage bench_saehd_8_engines 180 "$stage/bin/bench_saehd" --batch 64 --steps 50 --tuned-engines 8
@@ -102,6 +130,18 @@ for name in ("torch_faceswap.txt", "torch_faceswap_256.txt"):
         if line.startswith("{") and "img_per_s" in line:
             r = json.loads(line)
             print(f"| PyTorch {r['variant']}, res {r['res']}, {r['batch']}/side | {r['step_ms']:.1f} | {r['img_per_s']:.0f} | |")
+for name in ("graft-bench-df128.json", "graft-bench-demo64-ttl.json"):
+    path = os.path.join(out, name)
+    if os.path.exists(path):
+        r = json.load(open(path))
+        res = r["results"]
+        ttl = f", time to loss {res['time_to_loss_s']:.1f} s in {res['steps']} steps" if res.get("reached") else ""
+        step = f"{1e3 * res['step_s_median']:.1f}" if "step_s_median" in res else ""
+        print(f"| graft-bench {r['kind']} {r['label']}, {r['config']['batch']}/side{ttl} | {step} | {res['images_per_s']:.0f} | |")
+for name in ("faceswap_train.txt", "faceswap_resume.txt"):
+    steps = [l for l in lines(name) if l.startswith("step ")]
+    if steps:
+        print(f"| faceswap train ({name[:-4]}): {steps[-1].strip()} | | | |")
 path = os.path.join(out, "bench_cuda.json")
 if os.path.exists(path):
     print("\n| kernel | time (us) | GB/s | TFLOP/s |\n| --- | ---: | ---: | ---: |")

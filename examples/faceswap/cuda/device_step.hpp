@@ -24,6 +24,7 @@
 #include <array>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include <graft/backend/cuda/graph.hpp>
@@ -120,6 +121,8 @@ class SaehdDeviceStep {
   void enqueue(const float* inputs, nn_cuda::Timeline* timeline = nullptr) {
     nn_cuda::Context c{stream_, cudnn_, blas_, /*accumulate_gradients=*/false, timeline};
     inputs_ = inputs;
+    timeline_ = timeline;
+    reduced_order_.clear();
     const std::int64_t B = layout_.per_side;
     c.mark("start");
     model_.zero_gradients();
@@ -133,6 +136,31 @@ class SaehdDeviceStep {
     c.mark("all-reduce (what backward did not hide)");
     optimizer_.step(model_.parameters(), model_.gradients(), model_.parameter_copy(), lr_);
     c.mark("optimizer");
+    timeline_ = nullptr;
+  }
+
+  // When one step's gradients became final, part by part in the order their
+  // all-reduces start, as DataParallel's bucket timeline says it on the CPU
+  // (graft-bench projects the step to N GPUs from it).
+  struct GradientTimeline {
+    std::vector<std::int64_t> bytes;  // each part's f32 gradients
+    std::vector<double> ready_s;      // from the step's start
+    double step_s = 0;                // the whole step
+  };
+  // Runs one step (a real one: the optimizer updates the model) plainly,
+  // with every operation timed; not while capturing. Events between the
+  // operations make it a little slower than a replay of the graph.
+  GradientTimeline timed_step(const float* inputs) {
+    nn_cuda::Timeline timeline;
+    enqueue(inputs, &timeline);
+    GradientTimeline out;
+    for (const auto& [label, ms] : timeline.totals()) out.step_s += ms / 1e3;
+    for (const std::size_t i : reduced_order_) {
+      const std::int64_t end = i + 1 < parts ? Device::part_offsets[i + 1] : Device::size;
+      out.bytes.push_back((end - Device::part_offsets[i]) * std::int64_t(sizeof(float)));
+      out.ready_s.push_back(timeline.since_start(part_final_note(i)) / 1e3);
+    }
+    return out;
   }
 
   // Runs one step plainly (the warm-up: workspaces and temporaries come to exist), then captures the next.
@@ -265,6 +293,10 @@ class SaehdDeviceStep {
   // For the architectures. Part `i`'s gradients are final: all-reduce them on the communication
   // stream, which waits for exactly that point of the compute stream.
   void reduce_part(std::size_t i) {
+    if (timeline_) {
+      timeline_->note(part_final_note(i), stream_);
+      reduced_order_.push_back(i);
+    }
 #if defined(GRAFT_WITH_NCCL)
     if (!nccl_) return;
     part_done_[i].record(stream_);
@@ -277,6 +309,8 @@ class SaehdDeviceStep {
 #endif
   }
  private:
+  static std::string part_final_note(std::size_t i) { return "gradients of part " + std::to_string(i) + " final"; }
+
   void join_reductions() {
 #if defined(GRAFT_WITH_NCCL)
     if (!nccl_) return;
@@ -289,6 +323,8 @@ class SaehdDeviceStep {
   BatchLayout layout_;
   bool fused_loss_ = false;
   const float* inputs_ = nullptr;  // the batch of the step being enqueued
+  nn_cuda::Timeline* timeline_ = nullptr;   // the step being enqueued is profiled
+  std::vector<std::size_t> reduced_order_;  // the parts, as the profiled step reduced them
   gpu::Cudnn cudnn_;
   gpu::CublasLt blas_;
   Device model_;

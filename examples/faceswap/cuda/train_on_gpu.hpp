@@ -51,6 +51,17 @@ inline void pack(float* into, const BatchLayout& layout, const SideTensors& src,
   if (layout.with_eyes_mouth) put(layout.eyes_mouth(), src.eyes_mouth, dst.eyes_mouth);
 }
 
+// graft-bench's step profile (TrainOptions::record_steps): the second step
+// runs plainly, timed operation by operation (after the first has built and
+// tuned cuDNN's graphs, before the rest replay the graph), and says when
+// each part's gradients became final: DataParallel's bucket timeline on the CPU.
+template <class GradientTimeline>
+void record_gradient_timeline(TrainSummary& summary, const GradientTimeline& timed) {
+  summary.bucket_bytes = timed.bytes;
+  summary.bucket_ready_s.assign(timed.ready_s.begin(), timed.ready_s.end());
+  summary.forward_backward_s = timed.ready_s.empty() ? timed.step_s : timed.ready_s.back();
+}
+
 template <class Step, class Optimizer, graft::comm::Communicator Comm>
 TrainSummary train_loop_on_gpu(TrainRun<Step>& run, Optimizer& optimizer, const TrainOptions& o, Comm& comm, int device) {
   const gpu::Stream stream;
@@ -88,7 +99,9 @@ TrainSummary train_loop_on_gpu(TrainRun<Step>& run, Optimizer& optimizer, const 
                               : "first step: building cuDNN's graphs");
   for (std::int64_t s = run.first_step();; ++s) {
     inputs.take();
-    if (step.captured())
+    if (o.record_steps && s == run.first_step() + 1)
+      record_gradient_timeline(run.summary(), step.timed_step(inputs.inputs()));
+    else if (step.captured())
       step.replay();
     else
       step.capture(inputs.inputs());  // the first step runs plainly, then the next is captured
@@ -99,6 +112,7 @@ TrainSummary train_loop_on_gpu(TrainRun<Step>& run, Optimizer& optimizer, const 
     comm.all_reduce_mean(std::span(losses));
     Decision d = run.record(s, losses[0], losses[1]);
     comm.broadcast(std::as_writable_bytes(std::span(&d, 1)), 0);
+    if (run.lead() && o.record_steps) run.summary().steps.push_back({.end_s = run.seconds(), .loss = run.smoothed_loss()});
     run.follow(
         d, s,
         [&] {

@@ -71,6 +71,10 @@ struct TrainSummary {
   std::int64_t parameters = 0;             // the model's parameter count
   std::vector<std::int64_t> bucket_bytes;  // DataParallel's gradient buckets, in all-reduce order
   std::vector<StepTiming> steps;           // this run's steps, with TrainOptions::record_steps (rank 0 only)
+  // Where the steps carry no bucket timeline of their own (the GPU loop
+  // times one step, operation by operation): that step's, as StepTiming's.
+  std::vector<float> bucket_ready_s;
+  double forward_backward_s = 0;
   double seconds = 0;        // of this run's training
   double time_to_loss = -1;  // seconds of training (across resumes) to reach --target-loss; -1 if not reached
   double final_loss = 0;     // mean of src and dst over the loss window

@@ -25,12 +25,18 @@ namespace gpu = graft::cuda;
 
 // Where a step's time goes, by kind of operation: an event after each
 // operation (only while profiling; never inside a capture), the time between
-// consecutive events charged to the later one's label.
+// consecutive events charged to the later one's label. Moments that are not
+// operations (a part's gradients becoming final) are noted apart, so that
+// they take no time from the operations around them.
 class Timeline {
  public:
   void mark(const char* label, cudaStream_t stream) {
     marks_.emplace_back(label, gpu::Event(true));
     marks_.back().second.record(stream);
+  }
+  void note(std::string label, cudaStream_t stream) {
+    notes_.emplace_back(std::move(label), gpu::Event(true));
+    notes_.back().second.record(stream);
   }
   // Milliseconds per label (synchronises on the last event).
   std::map<std::string, double> totals() const {
@@ -41,10 +47,23 @@ class Timeline {
       out[marks_[i].first] += marks_[i].second.milliseconds_since(marks_[i - 1].second);
     return out;
   }
-  void clear() { marks_.clear(); }
+  // Milliseconds from the first mark to the first note named `label`, or -1
+  // where there is no such note (synchronises on it).
+  double since_start(const std::string& label) const {
+    for (const auto& [name, event] : notes_)
+      if (name == label && !marks_.empty()) {
+        event.synchronize();
+        return event.milliseconds_since(marks_.front().second);
+      }
+    return -1;
+  }
+  void clear() {
+    marks_.clear();
+    notes_.clear();
+  }
 
  private:
-  std::vector<std::pair<std::string, gpu::Event>> marks_;
+  std::vector<std::pair<std::string, gpu::Event>> marks_, notes_;
 };
 
 // One per thread and GPU, like the handles it holds.
