@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
   throughput.run.train.steps = 30;
   auto* throughput_cmd = add_measure(app, "throughput", "Training images per second, median over steps after a warm-up", throughput);
   throughput_cmd->add_option("--steps", throughput.steps, "steps in all (default 30)")->check(CLI::Range(4, 1 << 30));
-  throughput_cmd->add_option("--warmup", throughput.run.warmup, "steps left out of the statistics")->check(CLI::Range(1, 1 << 30));
+  throughput_cmd->add_option("--warmup", throughput.run.warmup, "steps left out of the statistics (at least 3 with --backend cuda)")->check(CLI::Range(1, 1 << 30));
   auto* ttl_cmd = add_measure(app, "time-to-loss", "Train a fixed recipe until its loss reaches a threshold; report the wall time", ttl);
   ttl_cmd->add_option("--target-loss", ttl.target_loss, "the loss (mean over the recipe's window) that ends the run");
   ttl_cmd->add_option("--max-steps", ttl.steps, "give up after this many steps (default: the recipe's)")->check(CLI::Range(1, 1 << 30));

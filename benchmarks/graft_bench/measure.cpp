@@ -121,15 +121,15 @@ struct Run {
 
 Run train_and_describe(const char* kind, RunOptions o) {
   graft::check(o.backend == "cpu" || o.backend == "cuda", "graft-bench: --backend ", o.backend, ": cpu or cuda");
-#if !defined(FACESWAP_WITH_CUDA)
-  graft::check(o.backend == "cpu", "graft-bench: --backend cuda: this graft-bench was built without the CUDA backend (it needs the CUDA "
-               "toolkit with cuDNN at configure time)");
-#endif
   // Each backend trains in one precision; the option states it in the report and on the command line.
   const char* precision = o.backend == "cpu" ? "f32" : "bf16";
   if (o.precision.empty()) o.precision = precision;
   graft::check(o.precision == precision, "graft-bench: --precision ", o.precision, ": the ", o.backend, " backend trains in ",
                precision, o.backend == "cpu" ? "" : " (activations and weight copies; f32 master weights and optimizer state)");
+#if !defined(FACESWAP_WITH_CUDA)
+  graft::check(o.backend == "cpu", "graft-bench: --backend cuda: this graft-bench was built without the CUDA backend (it needs the CUDA "
+               "toolkit with cuDNN at configure time)");
+#endif
   if (o.threads > 0) ::omp_set_num_threads(o.threads);
   const int threads = ::omp_get_max_threads();
   const RunFolder folder(o.work);
@@ -212,9 +212,9 @@ void add_throughput(nlohmann::json& report, const faceswap::TrainSummary& summar
 nlohmann::json measure_throughput(const RunOptions& o) {
   graft::check(o.warmup >= 1 && o.train.steps >= o.warmup + 3, "graft-bench throughput: need --warmup >= 1 and --steps >= --warmup + 3, got ",
                o.warmup, " and ", o.train.steps);
-  // On the GPU the first step builds (and tunes) cuDNN's graphs and captures the step, the second is timed operation by operation.
-  graft::check(o.backend != "cuda" || o.warmup >= 2, "graft-bench throughput --backend cuda: need --warmup >= 2 (the first step builds the "
-               "CUDA graph, the second is the profiled one), got ", o.warmup);
+  // On the GPU the first step builds (and tunes) cuDNN's graphs, the second is timed operation by operation, the third captures the graph.
+  graft::check(o.backend != "cuda" || o.warmup >= 3, "graft-bench throughput --backend cuda: need --warmup >= 3 (the first step builds "
+               "cuDNN's graphs, the second is the profiled one, the third captures the CUDA graph), got ", o.warmup);
   Run run = train_and_describe("throughput", o);
   // Every rank takes part in the all-reduce probe of the host communicator
   // (the CPU backend's); only rank 0 reports. The GPU backend's NCCL is

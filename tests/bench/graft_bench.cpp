@@ -247,8 +247,11 @@ TEST_CASE("Measurements refuse what this build cannot do, naming the option") {
   o.precision = "";
   o.backend = "rocm";
   CHECK_THROWS_WITH(measure_throughput(o), doctest::Contains("--backend rocm: cpu or cuda"));
-  // Without a GPU (CI), --backend cuda stops before it loads anything, saying why.
   o.backend = "cuda";
+  o.warmup = 2;
+  CHECK_THROWS_WITH(measure_throughput(o), doctest::Contains("--backend cuda: need --warmup >= 3"));
+  o.warmup = 5;
+  // Without a GPU (CI), --backend cuda stops before it loads anything, saying why.
 #if defined(FACESWAP_WITH_CUDA)
   int gpus = 0;
   if (cudaGetDeviceCount(&gpus) != cudaSuccess || gpus == 0)

@@ -77,7 +77,7 @@ stage test_cuda_model 150 "$stage/bin/test_cuda_model"
 stage bench_saehd 150 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile
 stage bench_saehd_fused_loss 90 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile --fused-loss
 # The application on the GPU (build.sh's static faceswap and graft-bench), on the shipped GRID face sets:
-# graft-bench's SAEHD-df-128 trainer throughput (data pipeline included) and its projection to 8 GPUs, the
+# graft-bench's SAEHD-df-128 trainer throughput (data pipeline included) and its projection to 16 GPUs, the
 # demo recipe's time to loss (the CPU's is in docs/benchmarks.md), and faceswap train with previews, resumed.
 if [ -x "$stage/bin/graft-bench" ]; then
   faces="--src examples/faceswap/demo/faces/spkA --dst examples/faceswap/demo/faces/spkC"
@@ -88,7 +88,7 @@ if [ -x "$stage/bin/graft-bench" ]; then
     --label "demo-64 cuda" -o "$out/graft-bench-demo64-ttl.json"
   run_folder=/tmp/graft-faceswap-df128
   rm -rf "$run_folder"
-  train="$stage/bin/faceswap train $faces --model df --resolution 128 --batch 64 --backend cuda --preview-every 100 -o $run_folder"
+  train="$stage/bin/faceswap train $faces --model df --resolution 128 --batch 64 --backend cuda --preview-every 100 --save-every 100 -o $run_folder"
   stage faceswap_train 150 $train --steps 300
   stage faceswap_resume 90 $train --steps 400 --resume --no-tune-convolutions
   # The pictures and logs come back; the checkpoint (0.7 GB with AdaBelief's state) stays.

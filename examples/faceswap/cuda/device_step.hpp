@@ -144,7 +144,7 @@ class SaehdDeviceStep {
   // (graft-bench projects the step to N GPUs from it).
   struct GradientTimeline {
     std::vector<std::int64_t> bytes;  // each part's f32 gradients
-    std::vector<double> ready_s;      // from the step's start
+    std::vector<double> ready_s;      // from the step's start (zeroing the gradients, the inputs' layout, then forward)
     double step_s = 0;                // the whole step
   };
   // Runs one step (a real one: the optimizer updates the model) plainly,
@@ -158,7 +158,9 @@ class SaehdDeviceStep {
     for (const std::size_t i : reduced_order_) {
       const std::int64_t end = i + 1 < parts ? Device::part_offsets[i + 1] : Device::size;
       out.bytes.push_back((end - Device::part_offsets[i]) * std::int64_t(sizeof(float)));
-      out.ready_s.push_back(timeline.since_start(part_final_note(i)) / 1e3);
+      const double ms = timeline.since_start(part_final_note(i));
+      graft::check(ms >= 0, "SaehdDeviceStep::timed_step: the step noted no end for part ", i, "'s gradients");
+      out.ready_s.push_back(ms / 1e3);
     }
     return out;
   }
