@@ -178,10 +178,11 @@ void add_throughput(nlohmann::json& report, const faceswap::TrainSummary& summar
   // Step i's time is from the end of step i - 1: what the job really spends, data loading included.
   // The bucket timeline is each step's (CPU) or one timed step's (GPU: TrainSummary says which).
   const bool timed_per_step = summary.bucket_ready_s.empty();
-  std::vector<double> step_s, forward_backward_s;
+  std::vector<double> step_s, forward_backward_s, data_wait_s;
   std::vector<std::vector<double>> ready(summary.bucket_bytes.size());
   for (std::size_t i = std::size_t(warmup); i < steps.size(); ++i) {
     step_s.push_back(steps[i].end_s - steps[i - 1].end_s);
+    data_wait_s.push_back(steps[i].data_wait_s);
     if (!timed_per_step) continue;
     forward_backward_s.push_back(steps[i].forward_backward_s);
     for (std::size_t b = 0; b < ready.size(); ++b) ready[b].push_back(steps[i].bucket_ready_s[b]);
@@ -197,6 +198,9 @@ void add_throughput(nlohmann::json& report, const faceswap::TrainSummary& summar
                        {"step_s_p10", percentile(step_s, 0.1)},
                        {"step_s_p90", percentile(step_s, 0.9)},
                        {"steps_measured", step_s.size()},
+                       // Near 1: the augmentation threads, not the model, set the pace.
+                       {"data_wait_share", std::accumulate(data_wait_s.begin(), data_wait_s.end(), 0.0) /
+                                               std::accumulate(step_s.begin(), step_s.end(), 0.0)},
                        {"devices", summary.ranks}};
   nlohmann::json ready_s = nlohmann::json::array();
   for (auto& r : ready) ready_s.push_back(median(r));

@@ -220,6 +220,9 @@ int run_train(const faceswap::TrainOptions& o) {
   if (!summary.lead) return 0;  // another process of an mpirun job reports
   std::printf("trained steps %lld..%lld in %.1f s; loss %.4f; model in %s\n", static_cast<long long>(summary.first_step),
               static_cast<long long>(summary.last_step), summary.seconds, summary.final_loss, o.output.c_str());
+  if (summary.seconds > 0)
+    std::printf("waited %.1f s (%.0f%%) for the augmentation threads%s\n", summary.data_wait_s, 100 * summary.data_wait_s / summary.seconds,
+                summary.data_wait_s > 0.5 * summary.seconds ? ": they set the pace, not the model (more --loader-workers, if cores are free)" : "");
   if (summary.time_to_loss >= 0) std::printf("time to loss %.4g: %.1f s\n", o.target_loss, summary.time_to_loss);
   if (faceswap::stop_signal.load()) std::printf("stopped by a signal; saved; continue with --resume\n");
   return 0;

@@ -102,13 +102,19 @@ TEST_CASE("A throughput profile takes each step's bucket timeline (CPU) or the o
   double t = 0;
   for (int i = 0; i < 12; ++i) {
     t += i % 3 == 2 ? 0.13 : 0.1;
-    cpu.steps.push_back({.end_s = t, .loss = 1.0, .forward_backward_s = 0.07 + 0.001 * i, .bucket_ready_s = {0.03f + 0.001f * float(i), 0.07f}});
+    cpu.steps.push_back({.end_s = t,
+                         .loss = 1.0,
+                         .forward_backward_s = 0.07 + 0.001 * i,
+                         .bucket_ready_s = {0.03f + 0.001f * float(i), 0.07f},
+                         .data_wait_s = i % 3 == 2 ? 0.03 : 0.0});
   }
   nlohmann::json report{{"kind", "throughput"}, {"config", {{"images_per_step", 16}}}};
   add_throughput(report, cpu, 2, 8);
   CHECK(report["results"]["steps_measured"] == 10);
   CHECK(report["results"]["step_s_median"].get<double>() == doctest::Approx(0.1));
   CHECK(report["results"]["images_per_s"].get<double>() == doctest::Approx(160));
+  // The slow steps waited 0.03 s for data: 4 x 0.03 of 6 x 0.1 + 4 x 0.13 s.
+  CHECK(report["results"]["data_wait_share"].get<double>() == doctest::Approx(0.12 / 1.12));
   // Medians over steps 2..11: (0.036 + 0.037) / 2 and 0.07; backward (0.076 + 0.077) / 2.
   CHECK(report["profile"]["bucket_ready_s"][0].get<double>() == doctest::Approx(0.0365).epsilon(1e-5));
   CHECK(report["profile"]["bucket_ready_s"][1].get<double>() == doctest::Approx(0.07).epsilon(1e-5));
@@ -117,7 +123,7 @@ TEST_CASE("A throughput profile takes each step's bucket timeline (CPU) or the o
 
   // The GPU loop: steps with times and losses only, one timed step's timeline in the summary.
   faceswap::TrainSummary gpu = cpu;
-  for (auto& step : gpu.steps) step = {.end_s = step.end_s, .loss = step.loss};
+  for (auto& step : gpu.steps) step = {.end_s = step.end_s, .loss = step.loss, .data_wait_s = step.data_wait_s};
   gpu.bucket_ready_s = {0.012f, 0.02f};
   gpu.forward_backward_s = 0.02;
   add_throughput(report, gpu, 2, 8);

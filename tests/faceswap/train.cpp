@@ -1,6 +1,8 @@
 // faceswap train on the demo face sets: learning, resuming after SIGKILL and
 // SIGINT, time to loss, TensorBoard files, and bad input; and swap.
 #include <doctest/doctest.h>
+
+#include <cstdio>
 #if defined(FACESWAP_WITH_CUDA)
 #include <cuda_runtime_api.h>
 #endif
@@ -154,6 +156,14 @@ TEST_CASE("SIGINT saves and stops; --target-loss stops at the loss and reports t
   REQUIRE(target.status == 0);
   CHECK(target.output.find("reached the target loss 2.5") != std::string::npos);
   CHECK(target.output.find("time to loss 2.5: ") != std::string::npos);
+  // How long the loop waited for the augmentation threads, a share of the training time.
+  const auto waited = target.output.find("waited ");
+  REQUIRE(waited != std::string::npos);
+  double wait_s = -1, share = -1;
+  CHECK(std::sscanf(target.output.c_str() + waited, "waited %lf s (%lf%%) for the augmentation threads", &wait_s, &share) == 2);
+  CHECK(wait_s >= 0);
+  CHECK(share >= 0);
+  CHECK(share <= 100);
   const auto lines = metrics_of(scratch / "target");
   CHECK(lines.back()["event"] == "target_loss_reached");
   CHECK(int(lines.back()["step"]) < 400);

@@ -137,11 +137,13 @@ for name in ("graft-bench-df128.json", "graft-bench-demo64-ttl.json"):
         res = r["results"]
         ttl = f", time to loss {res['time_to_loss_s']:.1f} s in {res['steps']} steps" if res.get("reached") else ""
         step = f"{1e3 * res['step_s_median']:.1f}" if "step_s_median" in res else ""
-        print(f"| graft-bench {r['kind']} {r['label']}, {r['config']['batch']}/side{ttl} | {step} | {res['images_per_s']:.0f} | |")
+        wait = f", waiting for data {res['data_wait_share']:.0%} of the time" if "data_wait_share" in res else ""
+        print(f"| graft-bench {r['kind']} {r['label']}, {r['config']['batch']}/side{ttl}{wait} | {step} | {res['images_per_s']:.0f} | |")
 for name in ("faceswap_train.txt", "faceswap_resume.txt"):
     steps = [l for l in lines(name) if l.startswith("step ")]
+    waited = [l for l in lines(name) if l.startswith("waited ")]
     if steps:
-        print(f"| faceswap train ({name[:-4]}): {steps[-1].strip()} | | | |")
+        print(f"| faceswap train ({name[:-4]}): {steps[-1].strip()}{'; ' + waited[-1].strip() if waited else ''} | | | |")
 path = os.path.join(out, "bench_cuda.json")
 if os.path.exists(path):
     print("\n| kernel | time (us) | GB/s | TFLOP/s |\n| --- | ---: | ---: | ---: |")

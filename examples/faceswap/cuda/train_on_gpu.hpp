@@ -116,7 +116,8 @@ TrainSummary train_loop_on_gpu(TrainRun<Step>& run, Optimizer& optimizer, const 
     comm.all_reduce_mean(std::span(losses));
     Decision d = run.record(s, losses[0], losses[1]);
     comm.broadcast(std::as_writable_bytes(std::span(&d, 1)), 0);
-    if (run.lead() && o.record_steps) run.summary().steps.push_back({.end_s = run.seconds(), .loss = run.smoothed_loss()});
+    if (run.lead() && o.record_steps)  // the data wait: for step s + 1's batch, while the GPU ran step s
+      run.summary().steps.push_back({.end_s = run.seconds(), .loss = run.smoothed_loss(), .data_wait_s = run.last_data_wait_s()});
     run.follow(
         d, s,
         [&] {

@@ -63,6 +63,7 @@ struct StepTiming {
   double forward_backward_s = 0;  // forward and backward of this rank's batch
   double reduced_s = 0;           // from the start of forward until every gradient bucket was all-reduced
   std::vector<float> bucket_ready_s;  // when each bucket's gradients were final, from the start of forward
+  double data_wait_s = 0;             // how long the loop waited for the loaders' next batch during this step
 };
 
 struct TrainSummary {
@@ -78,6 +79,7 @@ struct TrainSummary {
   double seconds = 0;        // of this run's training
   double time_to_loss = -1;  // seconds of training (across resumes) to reach --target-loss; -1 if not reached
   double final_loss = 0;     // mean of src and dst over the loss window
+  double data_wait_s = 0;    // of `seconds`, rank 0 waited this long for its loaders' batches
   bool lead = false;         // this process ran rank 0 (the one that reports, under mpirun)
 };
 
@@ -162,11 +164,17 @@ class TrainRun {
   double smoothed_loss() const { return window_sum_ / double(std::max<std::size_t>(window_.size(), 1)); }
 
   // This rank's share of the next batch, src then dst (the views stay valid until the next call).
+  // The wait is measured: a loop that waits for most of its step is paced
+  // by the augmentation threads, not by the model.
   std::pair<SideBatch, SideBatch> next_batch() {
+    const auto asked = std::chrono::steady_clock::now();
     src_ = &src_loader_->next();
     dst_ = &dst_loader_->next();
+    last_data_wait_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count();
+    summary_.data_wait_s += last_data_wait_s_;
     return {batch_of(*src_), batch_of(*dst_)};
   }
+  double last_data_wait_s() const { return last_data_wait_s_; }
   const SideTensors& src_tensors() const { return *src_; }
   const SideTensors& dst_tensors() const { return *dst_; }
 
@@ -335,7 +343,7 @@ class TrainRun {
   AnyOptimizer optimizer_;
   const Step step_fn_{};
   std::int64_t first_step_ = 0, local_batch_ = 0;
-  double previous_seconds_ = 0;
+  double previous_seconds_ = 0, last_data_wait_s_ = 0;
   std::unique_ptr<BatchLoader> src_loader_, dst_loader_;
   const SideTensors *src_ = nullptr, *dst_ = nullptr;
   std::unique_ptr<graft::train::MetricsLog> metrics_;
@@ -372,7 +380,8 @@ TrainSummary train_rank(const TrainOptions& o, Comm& comm) {
       StepTiming& timing = run.summary().steps.emplace_back(StepTiming{.end_s = run.seconds(),
                                                                        .loss = run.smoothed_loss(),
                                                                        .forward_backward_s = since_began(timeline.backward_returned),
-                                                                       .reduced_s = since_began(timeline.reduced)});
+                                                                       .reduced_s = since_began(timeline.reduced),
+                                                                       .data_wait_s = run.last_data_wait_s()});
       for (const auto& bucket : timeline.buckets) timing.bucket_ready_s.push_back(float(since_began(bucket.queued)));
     }
     run.follow(d, step, [] {});  // the host model is the model
