@@ -231,7 +231,7 @@ nlohmann::json measure_throughput(const RunOptions& o) {
   add_throughput(run.report, run.summary, o.warmup, o.train.batch);
   if (probe) {
     const double n = run.summary.ranks;
-    const double gradient_bytes = double(std::accumulate(run.summary.bucket_bytes.begin(), run.summary.bucket_bytes.end(), std::int64_t{0}));
+    const double gradient_bytes = run.report["profile"]["gradient_bytes"].get<double>();
     run.report["allreduce"] = {{"communicator", graft::comm::launched_by_mpirun() ? "mpi" : "threads"},
                                {"bucket_sequence_s", sequence},
                                {"busbw_GBps", gradient_bytes * 2 * (n - 1) / n / sequence / 1e9}};

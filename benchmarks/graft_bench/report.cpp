@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <initializer_list>
 #include <graft/core/error.hpp>
 #include <graft/io/atomic_file.hpp>
 #include <graft/version.hpp>
@@ -102,20 +103,25 @@ nlohmann::json describe_software() {
                           {"cudnn", nullptr},
                           {"nccl", nullptr}};
 #if defined(FACESWAP_WITH_CUDA)
-  // As linked and as the machine has them ("12.8"-style); the driver's is null where no driver answers.
-  const auto dotted = [](int version, int major_unit, int minor_unit) {
-    return std::to_string(version / major_unit) + "." + std::to_string(version % major_unit / minor_unit);
+  // As linked and as the machine has them; the driver's is null where no driver answers.
+  // Each library packs its version into one number: CUDA 13.0 is 13000, cuDNN 9.14.0 91400, NCCL 2.28.3 22803.
+  const auto unpacked = [](long version, std::initializer_list<long> units) {
+    std::string text;
+    long rest = version;
+    for (const long unit : units) {
+      text += (text.empty() ? "" : ".") + std::to_string(rest / unit);
+      rest %= unit;
+    }
+    return text;
   };
   int runtime = 0, driver = 0;
-  if (cudaRuntimeGetVersion(&runtime) == cudaSuccess) software["cuda"] = dotted(runtime, 1000, 10);
-  if (cudaDriverGetVersion(&driver) == cudaSuccess && driver > 0) software["cuda_driver"] = dotted(driver, 1000, 10);
+  if (cudaRuntimeGetVersion(&runtime) == cudaSuccess) software["cuda"] = unpacked(runtime, {1000, 10});
+  if (cudaDriverGetVersion(&driver) == cudaSuccess && driver > 0) software["cuda_driver"] = unpacked(driver, {1000, 10});
   (void)cudaGetLastError();
-  const std::size_t cudnn = cudnnGetVersion();  // 9.14.0 is 91400
-  software["cudnn"] = std::to_string(cudnn / 10000) + "." + std::to_string(cudnn % 10000 / 100) + "." + std::to_string(cudnn % 100);
+  software["cudnn"] = unpacked(long(cudnnGetVersion()), {10000, 100, 1});
 #if defined(GRAFT_WITH_NCCL)
-  int nccl = 0;  // 2.28.3 is 22803
-  if (ncclGetVersion(&nccl) == ncclSuccess)
-    software["nccl"] = std::to_string(nccl / 10000) + "." + std::to_string(nccl % 10000 / 100) + "." + std::to_string(nccl % 100);
+  int nccl = 0;
+  if (ncclGetVersion(&nccl) == ncclSuccess) software["nccl"] = unpacked(nccl, {10000, 100, 1});
 #endif
 #endif
   software["backends"] = software["cudnn"].is_null() ? "cpu" : "cpu, cuda";

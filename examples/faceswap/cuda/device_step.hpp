@@ -155,12 +155,13 @@ class SaehdDeviceStep {
     enqueue(inputs, &timeline);
     GradientTimeline out;
     for (const auto& [label, ms] : timeline.totals()) out.step_s += ms / 1e3;
-    for (const std::size_t i : reduced_order_) {
-      const std::int64_t end = i + 1 < parts ? Device::part_offsets[i + 1] : Device::size;
-      out.bytes.push_back((end - Device::part_offsets[i]) * std::int64_t(sizeof(float)));
-      const double ms = timeline.since_start(part_final_note(i));
-      graft::check(ms >= 0, "SaehdDeviceStep::timed_step: the step noted no end for part ", i, "'s gradients");
-      out.ready_s.push_back(ms / 1e3);
+    // reduce_part() noted each part as it reduced it: the notes follow reduced_order_.
+    const std::vector<double> noted_ms = timeline.notes_since_start();
+    graft::check(noted_ms.size() == reduced_order_.size(), "SaehdDeviceStep::timed_step: ", reduced_order_.size(), " parts reduced, ",
+                 noted_ms.size(), " noted");
+    for (std::size_t k = 0; k < reduced_order_.size(); ++k) {
+      out.bytes.push_back(part_size(reduced_order_[k]) * std::int64_t(sizeof(float)));
+      out.ready_s.push_back(noted_ms[k] / 1e3);
     }
     return out;
   }
@@ -296,22 +297,23 @@ class SaehdDeviceStep {
   // stream, which waits for exactly that point of the compute stream.
   void reduce_part(std::size_t i) {
     if (timeline_) {
-      timeline_->note(part_final_note(i), stream_);
+      timeline_->note("gradients of part " + std::to_string(i) + " final", stream_);
       reduced_order_.push_back(i);
     }
 #if defined(GRAFT_WITH_NCCL)
     if (!nccl_) return;
     part_done_[i].record(stream_);
     part_done_[i].make_wait(comm_stream_);
-    const std::int64_t begin = Device::part_offsets[i];
-    const std::int64_t end = i + 1 < Device::part_offsets.size() ? Device::part_offsets[i + 1] : Device::size;
-    nccl_->all_reduce_sum(model_.gradients() + begin, std::size_t(end - begin), comm_stream_);
+    nccl_->all_reduce_sum(model_.gradients() + Device::part_offsets[i], std::size_t(part_size(i)), comm_stream_);
 #else
     (void)i;
 #endif
   }
  private:
-  static std::string part_final_note(std::size_t i) { return "gradients of part " + std::to_string(i) + " final"; }
+  // Part i's values in the flat buffers.
+  static constexpr std::int64_t part_size(std::size_t i) {
+    return (i + 1 < parts ? Device::part_offsets[i + 1] : Device::size) - Device::part_offsets[i];
+  }
 
   void join_reductions() {
 #if defined(GRAFT_WITH_NCCL)

@@ -47,15 +47,13 @@ class Timeline {
       out[marks_[i].first] += marks_[i].second.milliseconds_since(marks_[i - 1].second);
     return out;
   }
-  // Milliseconds from the first mark to the first note named `label`, or -1
-  // where there is no such note (synchronises on it).
-  double since_start(const std::string& label) const {
-    for (const auto& [name, event] : notes_)
-      if (name == label && !marks_.empty()) {
-        event.synchronize();
-        return event.milliseconds_since(marks_.front().second);
-      }
-    return -1;
+  // Milliseconds from the first mark to each note, in the order noted (synchronises on the last).
+  std::vector<double> notes_since_start() const {
+    std::vector<double> out;
+    if (marks_.empty() || notes_.empty()) return out;
+    notes_.back().second.synchronize();
+    for (const auto& [label, event] : notes_) out.push_back(event.milliseconds_since(marks_.front().second));
+    return out;
   }
   void clear() {
     marks_.clear();
