@@ -2,8 +2,9 @@
 # Builds a static OpenCV (core, imgproc, imgcodecs, videoio; its own libpng,
 # libjpeg-turbo and zlib; no FFmpeg, GDAL, TBB, IPP or BLAS) into
 # build-app/opencv/install, once, for tests/gpu/build.sh's application
-# build: the lent GPU machines have no OpenCV, and Debian's shared OpenCV
-# pulls in 300 MB of libraries. The source is the OpenCV tree inside PyPI's
+# build: the lent GPU machines have no OpenCV, and faceswap linked against
+# Debian's shared OpenCV and dlib needs 340 MB of libraries besides CUDA's
+# (measured with ldd here). The source is the OpenCV tree inside PyPI's
 # opencv-python-headless source package (pip can reach PyPI here).
 # About 25 minutes on 2 cores.
 set -euo pipefail
