@@ -1,29 +1,45 @@
 // The fused GPU loss's per-tile work (graft/loss/dssim_tiles.hpp), run here
-// on the CPU a tile at a time by one thread, against the CPU's masked DSSIM
-// and MSE: the same code the CUDA kernels run, so that its indexing (loaded
-// squares, output regions, the window's `first` offset, the MSE's partition
-// of pixels, the scratch layouts) is checked where there is no GPU. The
-// scratch is NaN outside what each phase writes and around the layout, so a
-// read out of place or before its write shows up in the results.
+// on the CPU, against the CPU's masked DSSIM and MSE: the same code the CUDA
+// kernels run, so that it is checked where there is no GPU.
+//  - One thread per tile checks the indexing (loaded squares, output regions,
+//    the window's `first` offset, the MSE's partition of pixels, the scratch
+//    layouts). The scratch is NaN outside what each phase writes and around
+//    the layout, so a read out of place or before its write shows up.
+//  - A block of 256 threads (the kernels' size) and one of 100, run by
+//    SerialBlock in ascending and in descending order, checks the threads'
+//    partition and the barriers: a phase that reads what another thread
+//    writes in the same phase reads NaN in one of the two orders.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <vector>
 
 #include "graft/loss/dssim.hpp"
 #include "graft/loss/dssim_tiles.hpp"
 #include "graft/loss/mse.hpp"
 #include "loss_testing.hpp"
+#include "serial_block.hpp"
 
 namespace tiles = graft::loss::tiles;
 using graft::Shape;
 using graft::Tensor;
+using graft::testing::SerialBlock;
+using graft::testing::ThreadOrder;
 
 namespace {
 
-struct NoSync {
-  void operator()() const {}
+// A block of one thread: each phase runs to its end before the next starts, so its barrier does nothing.
+struct OneThread {
+  struct NoBarrier {
+    void operator()() const {}
+  };
+  int threads() const { return 1; }
+  template <class Body>
+  void run(const Body& body) const {
+    body(0, NoBarrier{});
+  }
 };
 
 constexpr std::int64_t guard = 256;
@@ -43,14 +59,97 @@ struct Scratch {
   }
 };
 
+struct Case {
+  std::int64_t side;
+  int filter;
+  bool masked;
+};
+
+constexpr float dssim_weight = 5.0f, mse_weight = 10.0f;
+
+// Random (B, C, side, side) images and (B, 1, side, side) masks (all ones when unmasked).
+struct Problem {
+  Case k;
+  std::int64_t batch, channels;
+  Tensor pred, target, mask;
+  tiles::Window window;
+  Problem(Case k_, std::int64_t batch_, std::int64_t channels_)
+      : k(k_),
+        batch(batch_),
+        channels(channels_),
+        pred(graft::loss::testing::random_image({batch, channels, k.side, k.side}, 90)),
+        target(graft::loss::testing::random_image({batch, channels, k.side, k.side}, 91)),
+        mask(graft::loss::testing::random_image({batch, 1, k.side, k.side}, 92)),
+        window(tiles::window_for(k.side, k.side, k.filter, "test")) {
+    if (!k.masked) std::fill(mask.span().begin(), mask.span().end(), 1.0f);
+  }
+  std::int64_t plane_size() const { return k.side * k.side; }
+  tiles::Plane plane(std::int64_t p) const {
+    const std::int64_t n = plane_size();
+    return {pred.data() + p * n, target.data() + p * n, k.masked ? mask.data() + (p / channels) * n : nullptr, k.side, k.side};
+  }
+};
+
+// What the kernels compute: per-sample DSSIM and MSE, and the gradient of
+// dssim_weight * DSSIM + mse_weight * MSE.
+struct Fused {
+  std::vector<double> dssim, mse;
+  Tensor gradient;
+  int values_barriers = 0, gradient_barriers = 0;
+};
+
+// Every tile of every plane, each as one block would run it.
+template <class Block>
+Fused run_tiles(const Problem& q, Block& block) {
+  const tiles::Window& w = q.window;
+  const std::int64_t planes = q.batch * q.channels, n = q.plane_size();
+  Fused out{std::vector<double>(std::size_t(q.batch), 0.0), std::vector<double>(std::size_t(q.batch), 0.0),
+            Tensor::zeros(q.pred.shape())};
+  const auto barriers = [&] {
+    if constexpr (std::is_same_v<Block, SerialBlock>) return block.barriers();
+    return 0;
+  };
+
+  // Values: tiles over the valid map; the threads' shares summed in their order.
+  Scratch values_scratch(tiles::ValuesLayout(w.count).floats());
+  const int tiles_y = tiles::tiles_over(w.ho), tiles_x = tiles::tiles_over(w.wo);
+  for (std::int64_t p = 0; p < planes; ++p) {
+    double ssim = 0, squares = 0;
+    for (int ty = 0; ty < tiles_y; ++ty)
+      for (int tx = 0; tx < tiles_x; ++tx) {
+        float* scratch = values_scratch.fresh();
+        block.run([&](int rank, auto barrier) {
+          double mine = 0, my_squares = 0;
+          tiles::values_tile({rank, block.threads()}, barrier, q.plane(p), w, ty, tx, tiles_y, tiles_x, true, scratch, mine, my_squares);
+          ssim += mine, squares += my_squares;  // the block's threads run one at a time
+        });
+        out.values_barriers = barriers();
+        REQUIRE(values_scratch.guards_intact());
+      }
+    out.dssim[std::size_t(p / q.channels)] += (1.0 - ssim / double(w.ho * w.wo)) / 2.0 / double(q.channels);
+    out.mse[std::size_t(p / q.channels)] += squares / double(q.channels * n);
+  }
+
+  // Gradients: tiles over the input.
+  Scratch gradient_scratch(tiles::GradientLayout(w.count).floats());
+  const double dssim_scale = tiles::dssim_scale(q.channels, w, dssim_weight), mse_scale = double(mse_weight) / double(q.channels * n);
+  for (std::int64_t p = 0; p < planes; ++p)
+    for (int ty = 0; ty < tiles::tiles_over(q.k.side); ++ty)
+      for (int tx = 0; tx < tiles::tiles_over(q.k.side); ++tx) {
+        float* scratch = gradient_scratch.fresh();
+        block.run([&](int rank, auto barrier) {
+          tiles::gradient_tile({rank, block.threads()}, barrier, q.plane(p), w, ty, tx, dssim_scale, mse_scale, scratch,
+                               out.gradient.data() + p * n);
+        });
+        out.gradient_barriers = barriers();
+        REQUIRE(gradient_scratch.guards_intact());
+      }
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("The fused loss's tiles, run on the CPU, give the CPU's masked DSSIM and MSE: values and gradients") {
-  struct Case {
-    std::int64_t side;
-    int filter;
-    bool masked;
-  };
   // SAEHD's windows at 64, 128 and 256 (5, 11, 22 taps), a tiny one, partial
   // tiles, no mask, and windows wider than their taps (23, 49, 55 keep 21
   // taps from index 1, 14 and 17: `first` > 0).
@@ -59,60 +158,25 @@ TEST_CASE("The fused loss's tiles, run on the CPU, give the CPU's masked DSSIM a
     CAPTURE(k.side);
     CAPTURE(k.filter);
     CAPTURE(k.masked);
-    constexpr std::int64_t B = 2, C = 3;
-    const Shape images{B, C, k.side, k.side}, masks{B, 1, k.side, k.side};
-    const Tensor pred = graft::loss::testing::random_image(images, 90), target = graft::loss::testing::random_image(images, 91);
-    Tensor mask = k.masked ? graft::loss::testing::random_image(masks, 92) : Tensor(masks);
-    if (!k.masked) std::fill(mask.span().begin(), mask.span().end(), 1.0f);
-    constexpr float dssim_weight = 5.0f, mse_weight = 10.0f;
-
-    Tensor expected = Tensor::zeros(images), mse_gradient = Tensor::zeros(images);
-    const auto dssim = graft::loss::masked_dssim_backward(pred.view(), target.view(), mask.view(), k.filter, dssim_weight, expected.view());
-    const auto mse = graft::loss::masked_mse_backward(pred.view(), target.view(), mask.view(), mse_weight, mse_gradient.view());
+    const Problem q(k, 2, 3);
+    Tensor expected = Tensor::zeros(q.pred.shape()), mse_gradient = Tensor::zeros(q.pred.shape());
+    const auto dssim =
+        graft::loss::masked_dssim_backward(q.pred.view(), q.target.view(), q.mask.view(), k.filter, dssim_weight, expected.view());
+    const auto mse = graft::loss::masked_mse_backward(q.pred.view(), q.target.view(), q.mask.view(), mse_weight, mse_gradient.view());
     for (std::int64_t i = 0; i < expected.numel(); ++i) expected.data()[i] += mse_gradient.data()[i];
 
-    const tiles::Window w = tiles::window_for(k.side, k.side, k.filter, "test");
-    const std::int64_t n = k.side * k.side;
-    const auto plane_at = [&](std::int64_t p) {
-      return tiles::Plane{pred.data() + p * n, target.data() + p * n, k.masked ? mask.data() + (p / C) * n : nullptr, k.side, k.side};
-    };
-
-    // Values: every tile of the valid map, per plane, as the kernel's blocks.
-    Scratch values_scratch(tiles::ValuesLayout(w.count).floats());
-    const int tiles_y = tiles::tiles_over(w.ho), tiles_x = tiles::tiles_over(w.wo);
-    std::vector<double> dssim_values(B, 0.0), mse_values(B, 0.0);
-    for (std::int64_t p = 0; p < B * C; ++p) {
-      double ssim = 0, squares = 0;
-      for (int ty = 0; ty < tiles_y; ++ty)
-        for (int tx = 0; tx < tiles_x; ++tx) {
-          tiles::values_tile({0, 1}, NoSync{}, plane_at(p), w, ty, tx, tiles_y, tiles_x, true, values_scratch.fresh(), ssim, squares);
-          REQUIRE(values_scratch.guards_intact());
-        }
-      dssim_values[std::size_t(p / C)] += (1.0 - ssim / double(w.ho * w.wo)) / 2.0 / double(C);
-      mse_values[std::size_t(p / C)] += squares / double(C * n);
+    OneThread one;
+    const Fused fused = run_tiles(q, one);
+    for (std::int64_t b = 0; b < q.batch; ++b) {
+      CHECK(fused.dssim[std::size_t(b)] == doctest::Approx(dssim.per_sample[std::size_t(b)]).epsilon(1e-12));
+      CHECK(fused.mse[std::size_t(b)] == doctest::Approx(mse.per_sample[std::size_t(b)]).epsilon(1e-12));  // each pixel once
     }
-    for (std::int64_t b = 0; b < B; ++b) {
-      CHECK(dssim_values[std::size_t(b)] == doctest::Approx(dssim.per_sample[std::size_t(b)]).epsilon(1e-12));
-      CHECK(mse_values[std::size_t(b)] == doctest::Approx(mse.per_sample[std::size_t(b)]).epsilon(1e-12));  // each pixel once
-    }
-
-    // Gradients: every tile of the input, per plane.
-    Scratch gradient_scratch(tiles::GradientLayout(w.count).floats());
-    Tensor gradient = Tensor::zeros(images);
-    const double dssim_scale = tiles::dssim_scale(C, w, dssim_weight), mse_scale = double(mse_weight) / double(C * n);
-    for (std::int64_t p = 0; p < B * C; ++p)
-      for (int ty = 0; ty < tiles::tiles_over(k.side); ++ty)
-        for (int tx = 0; tx < tiles::tiles_over(k.side); ++tx) {
-          tiles::gradient_tile({0, 1}, NoSync{}, plane_at(p), w, ty, tx, dssim_scale, mse_scale, gradient_scratch.fresh(),
-                               gradient.data() + p * n);
-          REQUIRE(gradient_scratch.guards_intact());
-        }
     // f32 sums in another order than the CPU's (its column adjoint runs the
     // taps backwards): ~1e-4 where SSIM's terms cancel. An index error is of order 1.
     double largest = 0, worst = 0;
     for (std::int64_t i = 0; i < expected.numel(); ++i) largest = std::max(largest, double(std::abs(expected.data()[i])));
     for (std::int64_t i = 0; i < expected.numel(); ++i) {
-      const double e = std::abs(double(gradient.data()[i]) - expected.data()[i]) /
+      const double e = std::abs(double(fused.gradient.data()[i]) - expected.data()[i]) /
                        std::max(std::abs(double(expected.data()[i])), 1e-3 * largest);
       worst = std::isnan(e) ? INFINITY : std::max(worst, e);
     }
@@ -120,8 +184,65 @@ TEST_CASE("The fused loss's tiles, run on the CPU, give the CPU's masked DSSIM a
   }
 }
 
-TEST_CASE("The fused loss's window refuses a filter larger than the images, naming both") {
-  CHECK_THROWS_WITH_AS(tiles::window_for(8, 16, 11, "cuda::masked_dssim_mse_values"),
-                       doctest::Contains("cuda::masked_dssim_mse_values: filter_size 11 does not fit images of 8x16"),
+TEST_CASE("The fused loss's tiles on a block of 256 or 100 threads, in either order, give what one thread gives") {
+  // Each gradient pixel and each SSIM output is computed whole by one thread
+  // with the same arithmetic whoever it is, so the gradients are the same
+  // bits; the values differ only by the order of the threads' shares.
+  for (const Case k : {Case{45, 11, true}, Case{33, 2, true}, Case{70, 23, false}}) {
+    CAPTURE(k.side);
+    CAPTURE(k.filter);
+    const Problem q(k, 1, 2);
+    OneThread one;
+    const Fused reference = run_tiles(q, one);
+    for (const int threads : {256, 100})
+      for (const ThreadOrder order : {ThreadOrder::ascending, ThreadOrder::descending}) {
+        CAPTURE(threads);
+        CAPTURE(order == ThreadOrder::ascending ? "ascending" : "descending");
+        SerialBlock block(threads, order);
+        const Fused fused = run_tiles(q, block);
+        CHECK(fused.values_barriers == 2);  // after the load, after the row pass
+        CHECK(fused.gradient_barriers == 4);
+        CHECK(fused.dssim[0] == doctest::Approx(reference.dssim[0]).epsilon(1e-13));
+        CHECK(fused.mse[0] == doctest::Approx(reference.mse[0]).epsilon(1e-13));
+        std::int64_t differ = 0;
+        for (std::int64_t i = 0; i < reference.gradient.numel(); ++i)
+          differ += fused.gradient.data()[i] == reference.gradient.data()[i] ? 0 : 1;  // NaN differs
+        CHECK(differ == 0);
+      }
+  }
+}
+
+TEST_CASE("SerialBlock turns a missing barrier into a wrong result in one order, and refuses divergent barriers") {
+  // Each thread writes its slot, then reads the next thread's.
+  const auto neighbours = [](SerialBlock& block, bool with_barrier) {
+    const std::size_t n = std::size_t(block.threads());
+    std::vector<int> slots(n, -1), seen(n, -1);
+    block.run([&](int rank, SerialBlock::Barrier barrier) {
+      slots[std::size_t(rank)] = rank;
+      if (with_barrier) barrier();
+      if (std::size_t(rank) + 1 < n) seen[std::size_t(rank)] = slots[std::size_t(rank) + 1];
+    });
+    for (std::size_t r = 0; r + 1 < n; ++r)
+      if (seen[r] != int(r) + 1) return false;
+    return true;
+  };
+  SerialBlock ascending(32, ThreadOrder::ascending), descending(32, ThreadOrder::descending);
+  CHECK(neighbours(ascending, true));
+  CHECK(neighbours(descending, true));
+  CHECK(ascending.barriers() == 1);
+  CHECK_FALSE(neighbours(ascending, false));  // thread 0 reads thread 1's slot before thread 1 ran
+  CHECK(neighbours(descending, false));       // the other order hides it: both orders are needed
+
+  CHECK_THROWS_WITH_AS(ascending.run([](int rank, SerialBlock::Barrier barrier) {
+                         if (rank != 3) barrier();
+                       }),
+                       doctest::Contains("threads reach different numbers of barriers (1 of 32 returned after 0 barriers, the others wait at barrier 1)"),
                        graft::Error);
+  CHECK_THROWS_WITH_AS(descending.run([](int rank, SerialBlock::Barrier barrier) {
+                         barrier();
+                         if (rank == 5) throw std::runtime_error("thread 5 failed");
+                         barrier();
+                       }),
+                       "thread 5 failed", std::runtime_error);
+  CHECK(neighbours(descending, true));  // usable again after a failed run
 }
