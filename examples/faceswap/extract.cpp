@@ -1,19 +1,18 @@
 #include "extract.hpp"
 
-#include <omp.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <graft/core/error.hpp>
 #include <opencv2/imgproc.hpp>
-#include <thread>
 
 #include "face/canonical_face.hpp"
 #include "face/frame_source.hpp"
 #include "face/image_file.hpp"
 #include "face/mask.hpp"
 #include "face/metadata.hpp"
+#include "face/parallel_detector.hpp"
 #include "staging_folder.hpp"
 
 namespace faceswap {
@@ -77,46 +76,21 @@ ExtractReport extract(const ExtractOptions& o, const ExtractProgress& progress) 
   check_options(o);
   std::vector<FrameSource> sources;
   for (const auto& input : o.inputs) sources.emplace_back(input);  // every input is checked before any work
-  const int threads = o.threads > 0 ? o.threads : std::max(1, int(std::thread::hardware_concurrency()));
-  std::vector<FaceDetector> detectors;
-  detectors.emplace_back(o.detector);
-  for (int t = 1; t < threads; ++t) detectors.push_back(detectors.front());
+  ParallelDetector detector(o.detector, o.threads);
   StagingFolder staging(o.output);
   ExtractReport report;
   std::int64_t seen = 0;
-  const std::size_t chunk = std::size_t(4 * threads);
+  const auto every = [&] { return seen++ % o.every == 0; };
   for (auto& source : sources) {
-    for (bool more = true; more;) {
-      std::vector<Frame> frames;
-      while (frames.size() < chunk) {
-        auto frame = source.next();
-        if (!frame) {
-          more = false;
-          break;
-        }
-        if (seen++ % o.every == 0) frames.push_back(std::move(*frame));
-      }
-      std::vector<std::vector<DetectedFace>> found(frames.size());
-      std::vector<std::string> errors(frames.size());
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-      for (std::size_t i = 0; i < frames.size(); ++i) {
-        try {
-          found[i] = detectors[std::size_t(omp_get_thread_num())].detect(frames[i].image);
-        } catch (const std::exception& e) {
-          errors[i] = e.what();
-        }
-      }
-      for (std::size_t i = 0; i < frames.size(); ++i) {
-        graft::check(errors[i].empty(), frames[i].file.string(), ": ", errors[i]);
-        auto& faces = found[i];
+    for (auto chunk = detector.next(source, every); !chunk.empty(); chunk = detector.next(source, every)) {
+      for (auto& [frame, faces] : chunk) {
         ++report.frames;
         std::erase_if(faces, [&](const DetectedFace& f) { return std::min(f.rect.width, f.rect.height) < o.min_face; });
         if (faces.empty())
-          report.frames_without_face.push_back(source.is_video()
-                                                   ? source.input().string() + ": frame " + std::to_string(frames[i].index)
-                                                   : frames[i].file.string());
+          report.frames_without_face.push_back(source.is_video() ? source.input().string() + ": frame " + std::to_string(frame.index)
+                                                                 : frame.file.string());
         const std::size_t keep = o.faces == FacesPerFrame::all ? faces.size() : std::min<std::size_t>(1, faces.size());
-        for (std::size_t k = 0; k < keep; ++k) write_face(staging.path(), frames[i], faces[k], int(k), o);
+        for (std::size_t k = 0; k < keep; ++k) write_face(staging.path(), frame, faces[k], int(k), o);
         report.faces += std::int64_t(keep);
         if (progress) progress(report.frames, report.faces);
       }

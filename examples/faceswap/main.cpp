@@ -68,7 +68,8 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
   cmd->add_flag("--skip-bad-faces", o.skip_bad_faces, "leave out faces that cannot be read instead of stopping");
   cmd->add_option("--model", o.model, "df, df-ud, liae, liae-ud, quick96, or demo (a small df for CPUs)")
       ->check(CLI::IsMember({"df", "df-ud", "liae", "liae-ud", "quick96", "demo"}));
-  cmd->add_option("--resolution", o.resolution, "face resolution in pixels (df and liae: 64 or 128 in this build; quick96: 96)");
+  cmd->add_option("--resolution", o.resolution, "face resolution in pixels; this build has " + faceswap::built_variants() +
+                                                    " (more: the CMake variable FACESWAP_VARIANTS)");
   cmd->add_option("--batch", o.batch, "faces per side per step, all ranks together");
   cmd->add_option("--optimizer", o.optimizer, "adabelief (DeepFaceLab's), rmsprop or adam")
       ->check(CLI::IsMember({"adabelief", "rmsprop", "adam"}));
@@ -121,6 +122,7 @@ void add_swap(CLI::App& app, faceswap::SwapOptions& o, std::string& face_type, s
   cmd->add_option("--video", o.video, "also write the frames as this video in the output folder (name.mp4 or name.avi)");
   cmd->add_option("--fps", o.fps, "frame rate of --video")->check(CLI::Range(1.0, 240.0));
   cmd->add_option("--upsample", o.detector.upsample, "enlarge frames 2^n times before detection")->check(CLI::Range(0, 3));
+  cmd->add_option("--threads", o.threads, "detection, compositing and writing threads (0: one per core)")->check(CLI::Range(0, 1024));
 }
 
 int run_swap(faceswap::SwapOptions& o, const std::string& face_type, const std::string& faces) {

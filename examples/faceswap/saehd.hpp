@@ -37,7 +37,9 @@ using ResidualBlock =
 struct Options {
   int resolution = 128, ae_dims = 256, e_dims = 64, d_dims = 64, d_mask_dims = 22;
   bool u = false, d = false;
-  constexpr int lowest_dense_res() const { return resolution / (d ? 32 : 16); }
+  // The encoder halves the image 4 times to the dense code's grid; with -d the decoder stops at half resolution (5).
+  constexpr int resolution_step() const { return d ? 32 : 16; }
+  constexpr int lowest_dense_res() const { return resolution / resolution_step(); }
 };
 
 template <Options O>
@@ -92,6 +94,8 @@ inline constexpr Shape code_shape = nn::output_shape<Encoder<O>, image_shape<O>>
 // 'df': one encoder and one inter, a decoder per identity.
 template <Options O>
 struct DF {
+  static_assert(O.resolution >= O.resolution_step() && O.resolution % O.resolution_step() == 0,
+                "SAEHD-df: the resolution is a multiple of 16 (32 with -d)");
   static constexpr Options options = O;
   using InterT = Inter<O, O.ae_dims>;
   static constexpr Shape inter_out = nn::output_shape<InterT, code_shape<O>>;
@@ -102,6 +106,8 @@ struct DF {
 // 'liae': inter_AB and inter_B; one decoder on the channel concat of two codes.
 template <Options O>
 struct LIAE {
+  static_assert(O.resolution >= O.resolution_step() && O.resolution % O.resolution_step() == 0,
+                "SAEHD-liae: the resolution is a multiple of 16 (32 with -d)");
   static constexpr Options options = O;
   using InterT = Inter<O, 2 * O.ae_dims>;
   static constexpr Shape inter_out = nn::output_shape<InterT, code_shape<O>>;

@@ -209,7 +209,10 @@ TEST_CASE("Bad input: one clear message, a non-zero exit, and existing files lef
   std::ofstream(scratch / "a_file") << "x";
   expect("-o " + quoted(scratch / "a_file" / "model"), "a_file");
   // A resolution that is not built in.
-  expect("-o " + quoted(scratch / "m4") + " --resolution 80", "demo at resolution 80 is not built into this program");
+  expect("-o " + quoted(scratch / "m4") + " --resolution 80",
+         "demo at resolution 80 is not built into this program (built: ");
+  expect("-o " + quoted(scratch / "m4") + " --model liae --resolution 80",
+         "demo 64; to build more, list them as architecture:resolution in the CMake variable FACESWAP_VARIANTS");
   // The GPU backend where it cannot run (CI has no GPU): a machine without one, or a build without
   // the CUDA backend, whatever the model and options. The checkpoint stays as it was.
   std::filesystem::copy_file(scratch / "backup.safetensors", model / "model.safetensors",
@@ -274,6 +277,21 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
     CHECK(cv::countNonZero(changed_any & near) > 0);
   }
   CHECK(frames == 75);
+
+  // Frames are detected, cut out, put back and written a chunk at a time on
+  // every thread, the faces drawn in batches of the chunk: one thread (other
+  // chunks, other batches) writes the same files.
+  const auto one = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(clip) + " -o " + quoted(scratch / "one") +
+                                " --threads 1");
+  INFO(one.output);
+  REQUIRE(one.status == 0);
+  int same = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(scratch / "out" / "frames")) {
+    const auto name = entry.path().filename();
+    same += graft::testing::read_bytes(entry.path()) == graft::testing::read_bytes(scratch / "one" / "frames" / name) &&
+            graft::testing::read_bytes(scratch / "out" / "masks" / name) == graft::testing::read_bytes(scratch / "one" / "masks" / name);
+  }
+  CHECK(same == 75);
 
   const auto missing =
       run_faceswap("swap -m " + quoted(scratch / "nothing") + " -i " + quoted(clip) + " -o " + quoted(scratch / "o2"));

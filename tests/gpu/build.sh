@@ -8,7 +8,9 @@
 #   - the application, faceswap and graft-bench, for sm_90 (the lent H100
 #     and H200), linked statically against OpenCV (tests/gpu/opencv.sh
 #     builds it once, ~25 minutes), dlib and OpenBLAS, which the GPU machine
-#     does not have; GRAFT_GPU_APP=0 leaves it out;
+#     does not have; GRAFT_GPU_APP=0 leaves it out; with only the models
+#     run.sh trains (FACESWAP_VARIANTS: df 128 and the demo's), which
+#     keeps its build short;
 #   - PyTorch's anchor script.
 # Then, in one device call:
 #   run(command="tests/gpu/run.sh", carry=["build-gpu/carry.tar.xz"], timeout_s=600)
@@ -22,7 +24,7 @@ if [ "${GRAFT_GPU_APP:-1}" != 0 ]; then
   tests/gpu/opencv.sh
   cmake -S . -B build-app/graft -G Ninja -DGRAFT_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DGRAFT_WITH_MPI=OFF \
     -DGRAFT_BUILD_TESTS=OFF -DGRAFT_INSTALL=OFF -DOpenCV_DIR="$PWD/build-app/opencv/install/lib/cmake/opencv4" \
-    -DCMAKE_PROJECT_INCLUDE="$PWD/tests/gpu/app_static_deps.cmake" > /dev/null
+    -DCMAKE_PROJECT_INCLUDE="$PWD/tests/gpu/app_static_deps.cmake" -DFACESWAP_VARIANTS="df:128;demo:64" > /dev/null
   cmake --build build-app/graft -j2 --target faceswap graft-bench
   programs="$programs build-app/graft/examples/faceswap/faceswap build-app/graft/benchmarks/graft-bench"
 fi

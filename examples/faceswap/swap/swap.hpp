@@ -2,7 +2,10 @@
 //
 // Every frame goes through the detector; each face is aligned as in
 // training (same face type, the model's resolution), encoded, and drawn by
-// the src decoder with its mask; compositing.hpp puts it back. The output
+// the src decoder with its mask; compositing.hpp puts it back. Frames go a
+// chunk at a time: detection, crops, compositing and the PNG files on every
+// thread, the model on batches of the chunk's faces; the output does not
+// depend on the thread count. The output
 // folder gets the frames (PNG, the input's size), the frame-size masks for
 // compositing packages, a swap.json summary, and optionally a video.
 #pragma once
@@ -27,6 +30,7 @@ struct SwapOptions {
   std::filesystem::path video;  // also write the frames as this video in the output folder (name.mp4 or name.avi)
   double fps = 25;
   DetectorOptions detector;
+  int threads = 0;  // detection, compositing and writing threads; 0: one per core
 };
 
 struct SwapReport {

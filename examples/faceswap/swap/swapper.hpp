@@ -9,6 +9,7 @@
 #include "face/canonical_face.hpp"
 #include "face/frame_source.hpp"
 #include "face/image_file.hpp"
+#include "face/parallel_detector.hpp"
 #include "staging_folder.hpp"
 #include "swap.hpp"
 #include "train/trainer.hpp"
@@ -16,6 +17,39 @@
 
 namespace faceswap {
 
+// Planes of a batch tensor (C, R, R) from an R x R float image with C channels, and back.
+inline void to_planes(const cv::Mat& image, float* planes) {
+  const int r = image.rows, c = image.channels();
+  for (int y = 0; y < r; ++y) {
+    const float* row = image.ptr<float>(y);
+    for (int x = 0; x < image.cols; ++x)
+      for (int k = 0; k < c; ++k) planes[(std::size_t(k) * r + y) * image.cols + x] = row[x * c + k];
+  }
+}
+inline void from_planes(const float* planes, cv::Mat& image) {
+  const int r = image.rows, c = image.channels();
+  for (int y = 0; y < r; ++y) {
+    float* row = image.ptr<float>(y);
+    for (int x = 0; x < image.cols; ++x)
+      for (int k = 0; k < c; ++k) row[x * c + k] = planes[(std::size_t(k) * r + y) * image.cols + x];
+  }
+}
+
+// A face to swap: where it is in its frame's chunk, its crop as the model saw faces in training, and what the model drew.
+struct SwapFace {
+  std::size_t frame;
+  Affine to_crop;
+  cv::Mat crop;  // R x R float BGR in [0, 1]
+  cv::Mat face, mask;
+};
+
+// Faces drawn per forward pass: enough to keep oneDNN's convolutions busy, few enough to keep 256 px activations small.
+inline constexpr std::size_t swap_batch = 8;
+
+// A chunk of frames at a time (ParallelDetector): detection, the crops,
+// compositing and the PNG files on all threads, the model on whole batches
+// of the chunk's faces (its convolutions are parallel themselves), and the
+// video in frame order.
 template <class Step>
 SwapReport swap_with(const SwapOptions& o, const std::string& name) {
   constexpr int r = Step::resolution;
@@ -23,7 +57,7 @@ SwapReport swap_with(const SwapOptions& o, const std::string& name) {
 
   std::vector<FrameSource> sources;
   for (const auto& input : o.inputs) sources.emplace_back(input);
-  const FaceDetector detector(o.detector);
+  ParallelDetector detector(o.detector, o.threads);
   check_new_output(o.output, "swap");
   StagingFolder staging(o.output);
   std::filesystem::create_directories(staging.path() / "frames");
@@ -32,44 +66,66 @@ SwapReport swap_with(const SwapOptions& o, const std::string& name) {
   const Step step;
   SwapReport report;
   for (auto& source : sources) {
-    while (auto frame = source.next()) {
-      ++report.frames;
-      cv::Mat image = frame->image.clone();
-      cv::Mat frame_mask = cv::Mat::zeros(image.size(), CV_8UC1);
-      auto faces = detector.detect(image);
-      if (faces.empty()) report.frames_without_face.push_back(frame->name);
-      const std::size_t keep = o.faces == FacesPerFrame::all ? faces.size() : std::min<std::size_t>(1, faces.size());
-      for (std::size_t k = 0; k < keep; ++k) {
-        const Affine to_crop = crop_transform(faces[k].landmarks, o.face_type, r, canonical_face);
-        cv::Mat crop8, crop;
-        cv::warpAffine(frame->image, crop8, cv::Matx23d(to_crop.a, to_crop.b, to_crop.c, to_crop.d, to_crop.e, to_crop.f),
-                       cv::Size(r, r), cv::INTER_CUBIC, cv::BORDER_REPLICATE);
-        crop8.convertTo(crop, CV_32FC3, 1.0 / 255);
-        graft::Tensor input(graft::Shape{1, 3, r, r});
-        for (int c = 0; c < 3; ++c)
-          for (int y = 0; y < r; ++y)
-            for (int x = 0; x < r; ++x) input.data()[(c * r + y) * r + x] = crop.at<cv::Vec3f>(y, x)[c];
-        const graft::Tensor drawn = step.swap(*model, input.view());  // (1, 4, R, R)
-        cv::Mat face(r, r, CV_32FC3), mask(r, r, CV_32F);
-        for (int y = 0; y < r; ++y)
-          for (int x = 0; x < r; ++x) {
-            for (int c = 0; c < 3; ++c) face.at<cv::Vec3f>(y, x)[c] = drawn.data()[(c * r + y) * r + x];
-            mask.at<float>(y, x) = drawn.data()[(3 * r + y) * r + x];
-          }
-        frame_mask = cv::max(frame_mask, composite(image, to_crop, face, mask, crop, o.blend));
-        ++report.faces;
+    for (auto chunk = detector.next(source); !chunk.empty(); chunk = detector.next(source)) {
+      std::vector<SwapFace> faces;  // frame by frame
+      for (std::size_t i = 0; i < chunk.size(); ++i) {
+        const auto& found = chunk[i].faces;
+        if (found.empty()) report.frames_without_face.push_back(chunk[i].frame.name);
+        const std::size_t keep = o.faces == FacesPerFrame::all ? found.size() : std::min<std::size_t>(1, found.size());
+        for (std::size_t k = 0; k < keep; ++k) faces.push_back({i, crop_transform(found[k].landmarks, o.face_type, r, canonical_face)});
       }
-      write_image(staging.path() / "frames" / (frame->name + ".png"), image);
-      write_image(staging.path() / "masks" / (frame->name + ".png"), frame_mask);
-      if (!o.video.empty()) {
+      report.frames += std::int64_t(chunk.size());
+      report.faces += std::int64_t(faces.size());
+
+#pragma omp parallel for num_threads(detector.threads()) schedule(dynamic, 1)
+      for (std::size_t f = 0; f < faces.size(); ++f) {
+        const Affine& t = faces[f].to_crop;
+        cv::Mat crop8;
+        cv::warpAffine(chunk[faces[f].frame].frame.image, crop8, cv::Matx23d(t.a, t.b, t.c, t.d, t.e, t.f), cv::Size(r, r),
+                       cv::INTER_CUBIC, cv::BORDER_REPLICATE);
+        crop8.convertTo(faces[f].crop, CV_32FC3, 1.0 / 255);
+      }
+      for (std::size_t first = 0; first < faces.size(); first += swap_batch) {
+        const std::size_t n = std::min(swap_batch, faces.size() - first);
+        graft::Tensor input(graft::Shape{std::int64_t(n), 3, r, r});
+        for (std::size_t f = 0; f < n; ++f) to_planes(faces[first + f].crop, input.data() + f * 3 * r * r);
+        const graft::Tensor drawn = step.swap(*model, input.view());  // (n, 4, R, R): rgb, mask
+        for (std::size_t f = 0; f < n; ++f) {
+          SwapFace& face = faces[first + f];
+          face.face.create(r, r, CV_32FC3);
+          face.mask.create(r, r, CV_32F);
+          from_planes(drawn.data() + f * 4 * r * r, face.face);
+          from_planes(drawn.data() + (f * 4 + 3) * r * r, face.mask);
+        }
+      }
+
+      // Each frame with its faces put back, and its mask, written by one thread; the first error is rethrown.
+      std::vector<std::string> errors(chunk.size());
+#pragma omp parallel for num_threads(detector.threads()) schedule(dynamic, 1)
+      for (std::size_t i = 0; i < chunk.size(); ++i) {
+        try {
+          cv::Mat& image = chunk[i].frame.image;  // its crops are taken: composited in place
+          cv::Mat frame_mask = cv::Mat::zeros(image.size(), CV_8UC1);
+          for (SwapFace& face : faces)
+            if (face.frame == i) frame_mask = cv::max(frame_mask, composite(image, face.to_crop, face.face, face.mask, face.crop, o.blend));
+          write_image(staging.path() / "frames" / (chunk[i].frame.name + ".png"), image);
+          write_image(staging.path() / "masks" / (chunk[i].frame.name + ".png"), frame_mask);
+        } catch (const std::exception& e) {
+          errors[i] = e.what();
+        }
+      }
+      for (const std::string& error : errors) graft::check(error.empty(), error);
+
+      for (const auto& [frame, found] : chunk) {
+        if (o.video.empty()) continue;
         if (!video.isOpened()) {
           const auto ext = o.video.extension().string();
           const int fourcc =
               ext == ".avi" ? cv::VideoWriter::fourcc('M', 'J', 'P', 'G') : cv::VideoWriter::fourcc('m', 'p', '4', 'v');
-          graft::check(video.open((staging.path() / o.video).string(), cv::CAP_FFMPEG, fourcc, o.fps, image.size()),
+          graft::check(video.open((staging.path() / o.video).string(), cv::CAP_FFMPEG, fourcc, o.fps, frame.image.size()),
                        o.video.string(), ": cannot write a video with this name (use .mp4 or .avi)");
         }
-        video.write(image);
+        video.write(frame.image);
       }
     }
   }

@@ -29,11 +29,9 @@ const Variant& find_variant(const std::string& model, int resolution, const std:
   const std::string token = variant_token(model);
   for (const Variant& v : variants)
     if (v.arch == token && v.resolution == resolution) return v;
-  std::string built;
-  for (const Variant& v : variants)
-    built += (built.empty() ? "" : ", ") + std::string(v.arch) + " " + std::to_string(v.resolution);
-  graft::fail(where, ": ", model, " at resolution ", resolution, " is not built into this program (built: ", built,
-              "; add it to FACESWAP_VARIANTS in examples/faceswap/train/variants.hpp)");
+  graft::fail(where, ": ", model, " at resolution ", resolution, " is not built into this program (built: ", built_variants(),
+              "; to build more, list them as architecture:resolution in the CMake variable FACESWAP_VARIANTS: "
+              "df and liae take multiples of 16 from 64 to 640, df-ud and liae-ud multiples of 32)");
 }
 
 // The variant a training folder's checkpoint was trained with.
@@ -52,6 +50,22 @@ const Variant& trained_variant(const std::filesystem::path& folder) {
 }
 
 }  // namespace
+
+std::string built_variants() {
+  std::string built;
+  for (std::size_t i = 0; i < std::size(variants); ++i) {
+    const Variant& v = variants[i];
+    const bool new_arch = std::none_of(variants, variants + i, [&](const Variant& u) { return u.arch == v.arch; });
+    if (!new_arch) continue;
+    std::string arch(v.arch);
+    std::replace(arch.begin(), arch.end(), '_', '-');  // as users write it
+    built += (built.empty() ? "" : "; ") + arch;
+    const char* separator = " ";
+    for (const Variant& u : variants)
+      if (u.arch == v.arch) built += separator + std::to_string(u.resolution), separator = ", ";
+  }
+  return built;
+}
 
 TrainSummary train(const TrainOptions& o) {
   validate(o);

@@ -1,13 +1,17 @@
 // The model variants `faceswap train` can train, and the one function each provides.
 //
 // A SAEHD model's shapes are template arguments, so every (architecture,
-// resolution) is its own compiled model. Each variant lives in its own
-// translation unit (train/variants/), so that they compile in parallel and
-// adding one costs one short file and one line in FACESWAP_VARIANTS.
+// resolution) is its own compiled model. The build's list of them is the
+// CMake cache variable FACESWAP_VARIANTS ("df:128;liae-ud:256;..."), from
+// which examples/faceswap/cmake/variants.cmake writes one translation unit
+// per variant (they compile in parallel) and built_variants.hpp, which
+// defines the macro FACESWAP_VARIANTS(X) as X(architecture, resolution) each.
 #pragma once
 
+#include <string>
 #include <string_view>
 
+#include "built_variants.hpp"
 #include "options.hpp"
 #include "swap/exporter.hpp"
 #include "swap/swapper.hpp"
@@ -16,19 +20,10 @@
 #include "cuda/train_on_gpu.hpp"
 #endif
 
-// X(architecture, resolution): df and liae are SAEHD's (ae 256, e 64, d 64, mask 22);
-// df_ud and liae_ud (on the command line df-ud, liae-ud) add DeepFaceLab's -u
-// (pixel norm of the code) and -d (decoder at half resolution, 4x fewer
-// operations) options; quick96 is DeepFaceLab's Quick96 (df -ud, ae 128,
-// mask 16) and only at 96; demo is SAEHD-df cut down (ae 64, e 16, d 16,
-// mask 8) to train in minutes on a CPU, for the demo and the tests.
-#define FACESWAP_VARIANTS(X)                                                                                                  \
-  X(df, 64)                                                                                                                   \
-  X(df, 128)                                                                                                                  \
-  X(df, 256) X(df_ud, 128) X(df_ud, 256) X(liae, 64) X(liae, 128) X(liae, 256) X(liae_ud, 128) X(liae_ud, 256) X(quick96, 96) \
-      X(demo, 64)
-
 namespace faceswap {
+
+// What this program can train, grouped by architecture ("df 64, 128; liae 128; demo 64").
+std::string built_variants();
 
 #define FACESWAP_DECLARE_VARIANT(arch, res)                 \
   TrainSummary train_##arch##_##res(const TrainOptions& o); \
@@ -37,6 +32,12 @@ namespace faceswap {
 FACESWAP_VARIANTS(FACESWAP_DECLARE_VARIANT)
 #undef FACESWAP_DECLARE_VARIANT
 
+// The architectures: df and liae are SAEHD's (ae 256, e 64, d 64, mask 22);
+// df_ud and liae_ud (on the command line df-ud, liae-ud) add DeepFaceLab's -u
+// (pixel norm of the code) and -d (decoder at half resolution, 4x fewer
+// operations) options; quick96 is DeepFaceLab's Quick96 (df -ud, ae 128,
+// mask 16) and only at 96; demo is SAEHD-df cut down (ae 64, e 16, d 16,
+// mask 8) to train in minutes on a CPU, for the demo and the tests.
 template <std::string_view const& Arch, int Resolution>
 struct StepOf;
 inline constexpr std::string_view df_name = "df", df_ud_name = "df_ud", liae_name = "liae", liae_ud_name = "liae_ud",
