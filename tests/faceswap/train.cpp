@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "face/frame_source.hpp"
@@ -292,6 +293,43 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
             graft::testing::read_bytes(scratch / "out" / "masks" / name) == graft::testing::read_bytes(scratch / "one" / "masks" / name);
   }
   CHECK(same == 75);
+
+  // 16-bit plates (PNG and TIFF) come back at 16 bits: untouched outside the
+  // face, low bits included; the face and the mask at 16 bits.
+  std::filesystem::create_directories(scratch / "plates");
+  std::vector<cv::Mat> plates;
+  faceswap::FrameSource frames_8(clip);
+  for (int k = 0; k < 4; ++k) {
+    const auto frame = frames_8.next();
+    REQUIRE(frame);
+    cv::Mat plate(frame->image.size(), CV_16UC3);
+    for (int y = 0; y < plate.rows; ++y)
+      for (int x = 0; x < plate.cols; ++x)
+        for (int c = 0; c < 3; ++c)  // low bits that round back to the 8-bit value
+          plate.at<cv::Vec3w>(y, x)[c] = cv::saturate_cast<std::uint16_t>(257 * frame->image.at<cv::Vec3b>(y, x)[c] + (x * 7 + y * 13 + c) % 201 - 100);
+    cv::imwrite((scratch / "plates" / ("plate_" + std::to_string(k) + (k == 3 ? ".tif" : ".png"))).string(), plate);
+    plates.push_back(plate);
+  }
+  const auto deep = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(scratch / "plates") + " -o " +
+                                 quoted(scratch / "deep") + " --video plates.mp4");
+  INFO(deep.output);
+  REQUIRE(deep.status == 0);
+  CHECK(std::filesystem::file_size(scratch / "deep" / "plates.mp4") > 1000);
+  for (int k = 0; k < 4; ++k) {
+    const std::string name = "plate_" + std::to_string(k) + ".png";
+    const cv::Mat out = cv::imread((scratch / "deep" / "frames" / name).string(), cv::IMREAD_UNCHANGED);
+    const cv::Mat mask = cv::imread((scratch / "deep" / "masks" / name).string(), cv::IMREAD_UNCHANGED);
+    REQUIRE(out.type() == CV_16UC3);
+    REQUIRE(mask.type() == CV_16UC1);
+    REQUIRE(out.size() == plates[std::size_t(k)].size());
+    CHECK(cv::countNonZero(mask) > 1000);
+    cv::Mat near, changed, changed_any;
+    cv::dilate(mask > 0, near, cv::getStructuringElement(cv::MORPH_ELLIPSE, {7, 7}));
+    cv::compare(out, plates[std::size_t(k)], changed, cv::CMP_NE);
+    cv::transform(changed, changed_any, cv::Matx13f(1, 1, 1));
+    CHECK(cv::countNonZero(changed_any & ~near) == 0);
+    CHECK(cv::countNonZero(changed_any & near) > 0);
+  }
 
   const auto missing =
       run_faceswap("swap -m " + quoted(scratch / "nothing") + " -i " + quoted(clip) + " -o " + quoted(scratch / "o2"));

@@ -3,7 +3,7 @@
 // kernels run, so that it is checked where there is no GPU.
 //  - One thread per tile checks the indexing (loaded squares, output regions,
 //    the window's `first` offset, the MSE's partition of pixels, the scratch
-//    layouts). The scratch is NaN outside what each phase writes and around
+//    layouts) and the per-sample sums of the values kernel's last block. The scratch is NaN outside what each phase writes and around
 //    the layout, so a read out of place or before its write shows up.
 //  - A block of 256 threads (the kernels' size) and one of 100, run by
 //    SerialBlock in ascending and in descending order, checks the threads'
@@ -103,32 +103,34 @@ template <class Block>
 Fused run_tiles(const Problem& q, Block& block) {
   const tiles::Window& w = q.window;
   const std::int64_t planes = q.batch * q.channels, n = q.plane_size();
-  Fused out{std::vector<double>(std::size_t(q.batch), 0.0), std::vector<double>(std::size_t(q.batch), 0.0),
-            Tensor::zeros(q.pred.shape())};
+  Fused out{std::vector<double>(std::size_t(q.batch)), std::vector<double>(std::size_t(q.batch)), Tensor::zeros(q.pred.shape())};
   const auto barriers = [&] {
     if constexpr (std::is_same_v<Block, SerialBlock>) return block.barriers();
     return 0;
   };
 
-  // Values: tiles over the valid map; the threads' shares summed in their order.
+  // Values: tiles over the valid map, each block's sum in its slot (the
+  // threads' shares added in their order), then each sample's from its slots.
   Scratch values_scratch(tiles::ValuesLayout(w.count).floats());
-  const int tiles_y = tiles::tiles_over(w.ho), tiles_x = tiles::tiles_over(w.wo);
-  for (std::int64_t p = 0; p < planes; ++p) {
-    double ssim = 0, squares = 0;
-    for (int ty = 0; ty < tiles_y; ++ty)
-      for (int tx = 0; tx < tiles_x; ++tx) {
-        float* scratch = values_scratch.fresh();
-        block.run([&](int rank, auto barrier) {
-          double mine = 0, my_squares = 0;
-          tiles::values_tile({rank, block.threads()}, barrier, q.plane(p), w, ty, tx, tiles_y, tiles_x, true, scratch, mine, my_squares);
-          ssim += mine, squares += my_squares;  // the block's threads run one at a time
-        });
-        out.values_barriers = barriers();
-        REQUIRE(values_scratch.guards_intact());
-      }
-    out.dssim[std::size_t(p / q.channels)] += (1.0 - ssim / double(w.ho * w.wo)) / 2.0 / double(q.channels);
-    out.mse[std::size_t(p / q.channels)] += squares / double(q.channels * n);
-  }
+  const int tiles_y = tiles::tiles_over(w.ho), tiles_x = tiles::tiles_over(w.wo), per_plane = tiles_y * tiles_x;
+  std::vector<double> ssim_slots(std::size_t(planes * per_plane), 0.0), squares_slots(ssim_slots.size(), 0.0);
+  for (std::int64_t p = 0; p < planes; ++p)
+    for (int t = 0; t < per_plane; ++t) {
+      float* scratch = values_scratch.fresh();
+      block.run([&](int rank, auto barrier) {
+        double ssim = 0, squares = 0;
+        tiles::values_tile({rank, block.threads()}, barrier, q.plane(p), w, t / tiles_x, t % tiles_x, tiles_y, tiles_x, true, scratch,
+                           ssim, squares);
+        ssim_slots[std::size_t(p * per_plane + t)] += ssim;  // the block's threads run one at a time
+        squares_slots[std::size_t(p * per_plane + t)] += squares;
+      });
+      out.values_barriers = barriers();
+      REQUIRE(values_scratch.guards_intact());
+    }
+  for (std::int64_t b = 0; b < q.batch; ++b)
+    tiles::sample_values(
+        b, q.channels, n, per_plane, w, [&](std::int64_t i) { return ssim_slots[std::size_t(i)]; },
+        [&](std::int64_t i) { return squares_slots[std::size_t(i)]; }, out.dssim[std::size_t(b)], out.mse[std::size_t(b)]);
 
   // Gradients: tiles over the input.
   Scratch gradient_scratch(tiles::GradientLayout(w.count).floats());

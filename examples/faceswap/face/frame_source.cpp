@@ -29,7 +29,7 @@ FrameSource::FrameSource(const std::filesystem::path& input) : input_(input) {
     for (const auto& entry : std::filesystem::directory_iterator(input))
       if (entry.is_regular_file() && is_image_path(entry.path())) images_.push_back(entry.path());
     std::ranges::sort(images_);
-    graft::check(!images_.empty(), input.string(), ": the folder holds no images (.png, .jpg, .jpeg, .bmp)");
+    graft::check(!images_.empty(), input.string(), ": the folder holds no images (.png, .jpg, .jpeg, .bmp, .tif, .tiff)");
     return;
   }
   if (is_image_path(input)) {
@@ -44,7 +44,7 @@ FrameSource::FrameSource(const std::filesystem::path& input) : input_(input) {
     opened = false;
   }
   graft::check(opened && video_->capture.isOpened(), input.string(),
-               ": neither an image (.png, .jpg, .jpeg, .bmp) nor a video that FFmpeg can decode");
+               ": neither an image (.png, .jpg, .jpeg, .bmp, .tif, .tiff) nor a video that FFmpeg can decode");
 }
 
 FrameSource::~FrameSource() = default;
@@ -63,7 +63,11 @@ std::optional<Frame> FrameSource::next() {
   }
   if (next_image_ == images_.size()) return std::nullopt;
   const std::filesystem::path& file = images_[next_image_++];
-  return Frame{file, 0, file.stem().string(), read_image(file)};
+  cv::Mat plate = read_plate(file);
+  if (plate.depth() == CV_8U) return Frame{file, 0, file.stem().string(), plate};
+  cv::Mat image;
+  plate.convertTo(image, CV_8U, 1.0 / 257);  // 65535 -> 255, rounded
+  return Frame{file, 0, file.stem().string(), image, plate};
 }
 
 }  // namespace faceswap

@@ -3,7 +3,9 @@
 // Extraction reads footage the way artists hand it over: a clip (anything
 // FFmpeg decodes through OpenCV), a single still, or a folder of frames
 // (read in name order). Each frame carries a stable name, the source's stem
-// plus its frame number, from which the face crops are named.
+// plus its frame number, from which the face crops are named. Frames of 16
+// bits per channel keep them (Frame::plate), so that swap writes them back
+// at their depth.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +22,8 @@ struct Frame {
   std::filesystem::path file;  // the video, or the image this frame was read from
   std::int64_t index = 0;      // frame number within `file` (0 for a still)
   std::string name;            // "<stem>_<index, 6 digits>"
-  cv::Mat image;               // 8-bit BGR
+  cv::Mat image;               // 8-bit BGR: what detection and the model see
+  cv::Mat plate;               // 16-bit BGR when the file has 16 bits per channel (PNG, TIFF), image its rounding; else empty
 };
 
 class FrameSource {

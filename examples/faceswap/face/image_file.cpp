@@ -51,20 +51,36 @@ void check_complete(const std::filesystem::path& path, const std::vector<unsigne
 
 bool is_image_path(const std::filesystem::path& path) {
   const std::string e = lower_extension(path);
-  return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp";
+  return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp" || e == ".tif" || e == ".tiff";
 }
 
-cv::Mat read_image(const std::filesystem::path& path, bool color) {
+namespace {
+
+cv::Mat decode(const std::filesystem::path& path, int flags) {
   const std::vector<unsigned char> bytes = read_bytes(path);
   graft::check(!bytes.empty(), path.string(), ": empty file");
   check_complete(path, bytes);
   cv::Mat image;
   try {
-    image = cv::imdecode(bytes, color ? cv::IMREAD_COLOR : cv::IMREAD_GRAYSCALE);
+    image = cv::imdecode(bytes, flags);
   } catch (const cv::Exception& e) {
     graft::fail(path.string(), ": cannot decode the image: ", e.what());
   }
-  graft::check(!image.empty(), path.string(), ": not an image OpenCV can decode (PNG, JPEG or BMP expected)");
+  graft::check(!image.empty(), path.string(), ": not an image OpenCV can decode (PNG, JPEG, BMP or TIFF expected)");
+  return image;
+}
+
+}  // namespace
+
+cv::Mat read_image(const std::filesystem::path& path, bool color) {
+  return decode(path, color ? cv::IMREAD_COLOR : cv::IMREAD_GRAYSCALE);
+}
+
+cv::Mat read_plate(const std::filesystem::path& path) {
+  cv::Mat image = decode(path, cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH);
+  graft::check(image.depth() == CV_8U || image.depth() == CV_16U, path.string(),
+               ": frames of 8 or 16 bits per channel are supported, this one has another depth (32-bit float?); convert it to "
+               "16-bit PNG or TIFF");
   return image;
 }
 

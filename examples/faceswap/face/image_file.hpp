@@ -14,12 +14,17 @@
 
 namespace faceswap {
 
-// True for the extensions read as still images (.png, .jpg, .jpeg, .bmp; any case).
+// True for the extensions read as still images (.png, .jpg, .jpeg, .bmp, .tif, .tiff; any case).
 bool is_image_path(const std::filesystem::path& path);
 
 // Decodes `path` as 8-bit BGR (color) or 8-bit gray; throws graft::Error naming
 // the file when it is missing, unreadable, truncated or not an image.
 cv::Mat read_image(const std::filesystem::path& path, bool color = true);
+
+// Decodes `path` as BGR at the file's own depth: 8 or 16 bits per channel
+// (16-bit PNG and TIFF, as VFX plates come); throws as read_image, and for
+// other depths (32-bit float TIFF).
+cv::Mat read_plate(const std::filesystem::path& path);
 
 // The file bytes of `image` in the format of `path`'s extension (.jpg with
 // `jpeg_quality`, .png lossless); throws naming the file when it cannot.

@@ -7,6 +7,8 @@
 #include <string>
 #include <thread>
 
+#include "parallel_each.hpp"
+
 namespace faceswap {
 
 ParallelDetector::ParallelDetector(const DetectorOptions& options, int threads) {
@@ -25,18 +27,14 @@ std::vector<DetectedFrame> ParallelDetector::next(FrameSource& source, const std
     if (!frame) break;
     if (!keep || keep()) chunk.push_back({std::move(*frame), {}});
   }
-  std::vector<std::string> errors(chunk.size());
-#pragma omp parallel for num_threads(threads()) schedule(dynamic, 1)
-  for (std::size_t i = 0; i < chunk.size(); ++i) {
+  parallel_each(chunk.size(), threads(), [&](std::size_t i) {
+    Frame& frame = chunk[i].frame;
     try {
-      chunk[i].faces = detectors_[std::size_t(omp_get_thread_num())].detect(chunk[i].frame.image);
+      chunk[i].faces = detectors_[std::size_t(omp_get_thread_num())].detect(frame.image);
     } catch (const std::exception& e) {
-      errors[i] = e.what();
+      graft::fail(frame.file.string(), source.is_video() ? ": frame " + std::to_string(frame.index) : std::string(), ": ", e.what());
     }
-  }
-  for (std::size_t i = 0; i < chunk.size(); ++i)
-    graft::check(errors[i].empty(), chunk[i].frame.file.string(),
-                 source.is_video() ? ": frame " + std::to_string(chunk[i].frame.index) : std::string(), ": ", errors[i]);
+  });
   return chunk;
 }
 

@@ -2,9 +2,35 @@
 
 #include "face/colour_transfer.hpp"
 
+#include <limits>
 #include <opencv2/imgproc.hpp>
 
 namespace faceswap {
+namespace {
+
+// frame = (1 - mask) frame + mask face at the frame's depth (8 or 16 bits);
+// returns the mask at that depth. Only pixels under the mask are touched, so
+// the rest of the frame stays bit-identical.
+template <class Pixel>
+cv::Mat blend_into(cv::Mat& frame, const cv::Mat& face, const cv::Mat& mask) {
+  using Channel = typename Pixel::value_type;
+  constexpr float full = float(std::numeric_limits<Channel>::max());
+  for (int y = 0; y < frame.rows; ++y) {
+    auto* pixel = frame.ptr<Pixel>(y);
+    const auto* f = face.ptr<cv::Vec3f>(y);
+    const float* a = mask.ptr<float>(y);
+    for (int x = 0; x < frame.cols; ++x) {
+      if (a[x] <= 0.0f) continue;
+      for (int c = 0; c < 3; ++c)
+        pixel[x][c] = cv::saturate_cast<Channel>((1.0f - a[x]) * float(pixel[x][c]) + a[x] * full * f[x][c]);
+    }
+  }
+  cv::Mat out;
+  mask.convertTo(out, cv::DataType<Channel>::depth, double(full));
+  return out;
+}
+
+}  // namespace
 
 cv::Mat composite(cv::Mat& frame, const Affine& to_crop, cv::Mat face, cv::Mat mask, const cv::Mat& original,
                   const BlendOptions& o) {
@@ -25,20 +51,7 @@ cv::Mat composite(cv::Mat& frame, const Affine& to_crop, cv::Mat face, cv::Mat m
   cv::warpAffine(face, big_face, m, frame.size(), cv::INTER_CUBIC | cv::WARP_INVERSE_MAP, cv::BORDER_REPLICATE);
   cv::warpAffine(mask, big_mask, m, frame.size(), cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_CONSTANT, cv::Scalar(0));
   big_mask = cv::min(cv::max(big_mask, 0.0), 1.0);
-  // Only pixels under the mask are touched, so the rest of the frame stays bit-identical.
-  for (int y = 0; y < frame.rows; ++y) {
-    auto* pixel = frame.ptr<cv::Vec3b>(y);
-    const auto* f = big_face.ptr<cv::Vec3f>(y);
-    const float* a = big_mask.ptr<float>(y);
-    for (int x = 0; x < frame.cols; ++x) {
-      if (a[x] <= 0.0f) continue;
-      for (int c = 0; c < 3; ++c)
-        pixel[x][c] = cv::saturate_cast<std::uint8_t>((1.0f - a[x]) * float(pixel[x][c]) + a[x] * 255.0f * f[x][c]);
-    }
-  }
-  cv::Mat out;
-  big_mask.convertTo(out, CV_8U, 255.0);
-  return out;
+  return frame.depth() == CV_16U ? blend_into<cv::Vec3w>(frame, big_face, big_mask) : blend_into<cv::Vec3b>(frame, big_face, big_mask);
 }
 
 }  // namespace faceswap

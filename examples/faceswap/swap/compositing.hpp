@@ -22,7 +22,8 @@ struct BlendOptions {
 
 // `face` and `original` are R x R float BGR in [0, 1], `mask` R x R float in
 // [0, 1]; `to_crop` maps frame pixels to crop pixels. Composites into
-// `frame` (8-bit BGR) and returns the frame-size mask used (8-bit).
+// `frame` (BGR, 8 or 16 bits per channel) and returns the frame-size mask
+// used, at the frame's depth.
 cv::Mat composite(cv::Mat& frame, const Affine& to_crop, cv::Mat face, cv::Mat mask, const cv::Mat& original,
                   const BlendOptions& options);
 

@@ -10,6 +10,7 @@
 #include "face/frame_source.hpp"
 #include "face/image_file.hpp"
 #include "face/parallel_detector.hpp"
+#include "parallel_each.hpp"
 #include "staging_folder.hpp"
 #include "swap.hpp"
 #include "train/trainer.hpp"
@@ -77,14 +78,13 @@ SwapReport swap_with(const SwapOptions& o, const std::string& name) {
       report.frames += std::int64_t(chunk.size());
       report.faces += std::int64_t(faces.size());
 
-#pragma omp parallel for num_threads(detector.threads()) schedule(dynamic, 1)
-      for (std::size_t f = 0; f < faces.size(); ++f) {
+      parallel_each(faces.size(), detector.threads(), [&](std::size_t f) {
         const Affine& t = faces[f].to_crop;
         cv::Mat crop8;
         cv::warpAffine(chunk[faces[f].frame].frame.image, crop8, cv::Matx23d(t.a, t.b, t.c, t.d, t.e, t.f), cv::Size(r, r),
                        cv::INTER_CUBIC, cv::BORDER_REPLICATE);
         crop8.convertTo(faces[f].crop, CV_32FC3, 1.0 / 255);
-      }
+      });
       for (std::size_t first = 0; first < faces.size(); first += swap_batch) {
         const std::size_t n = std::min(swap_batch, faces.size() - first);
         graft::Tensor input(graft::Shape{std::int64_t(n), 3, r, r});
@@ -99,22 +99,18 @@ SwapReport swap_with(const SwapOptions& o, const std::string& name) {
         }
       }
 
-      // Each frame with its faces put back, and its mask, written by one thread; the first error is rethrown.
-      std::vector<std::string> errors(chunk.size());
-#pragma omp parallel for num_threads(detector.threads()) schedule(dynamic, 1)
-      for (std::size_t i = 0; i < chunk.size(); ++i) {
-        try {
-          cv::Mat& image = chunk[i].frame.image;  // its crops are taken: composited in place
-          cv::Mat frame_mask = cv::Mat::zeros(image.size(), CV_8UC1);
-          for (SwapFace& face : faces)
-            if (face.frame == i) frame_mask = cv::max(frame_mask, composite(image, face.to_crop, face.face, face.mask, face.crop, o.blend));
-          write_image(staging.path() / "frames" / (chunk[i].frame.name + ".png"), image);
-          write_image(staging.path() / "masks" / (chunk[i].frame.name + ".png"), frame_mask);
-        } catch (const std::exception& e) {
-          errors[i] = e.what();
-        }
-      }
-      for (const std::string& error : errors) graft::check(error.empty(), error);
+      // Each frame with its faces put back, and its mask, written by one thread,
+      // at the frame's depth (16-bit plates stay 16-bit; the video gets 8).
+      parallel_each(chunk.size(), detector.threads(), [&](std::size_t i) {
+        Frame& frame = chunk[i].frame;
+        cv::Mat& image = frame.plate.empty() ? frame.image : frame.plate;  // its crops are taken: composited in place
+        cv::Mat frame_mask = cv::Mat::zeros(image.size(), CV_MAKETYPE(image.depth(), 1));
+        for (SwapFace& face : faces)
+          if (face.frame == i) frame_mask = cv::max(frame_mask, composite(image, face.to_crop, face.face, face.mask, face.crop, o.blend));
+        write_image(staging.path() / "frames" / (frame.name + ".png"), image);
+        write_image(staging.path() / "masks" / (frame.name + ".png"), frame_mask);
+        if (!frame.plate.empty() && !o.video.empty()) frame.plate.convertTo(frame.image, CV_8U, 1.0 / 257);
+      });
 
       for (const auto& [frame, found] : chunk) {
         if (o.video.empty()) continue;

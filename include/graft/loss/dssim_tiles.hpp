@@ -14,6 +14,8 @@
 //                  tile's SSIM sum and of its squared error (the tile's own
 //                  16 x 16 input pixels; the last row and column of tiles
 //                  take the image's remaining edge, so every pixel counts once)
+//   sample_values  a sample's DSSIM and MSE from the values tiles' sums (the
+//                  values kernel's last block)
 //   gradient_tile  tiles over the input: dpred += the DSSIM's and the MSE's
 //                  gradients at the tile's pixels, from the SSIM partials at
 //                  every output that reaches them
@@ -212,6 +214,25 @@ GRAFT_HOST_DEVICE void gradient_tile(Threads th, Sync sync, const Plane& plane, 
     if (mse_scale != 0.0) g += float(mse_scale * 2.0 * ((double(plane.p[at]) - plane.t[at]) * double(m)) * double(m));
     dpred[at] += g;
   }
+}
+
+// Sample b's DSSIM and MSE from the values tiles' sums: `tiles` slots per
+// plane, planes b C .. b C + C - 1, added in slot order (the same bits every
+// run). load_ssim(i) and load_squares(i) read slot i (on the GPU, past L1:
+// other blocks wrote them).
+template <class LoadSsim, class LoadSquares>
+GRAFT_HOST_DEVICE void sample_values(std::int64_t b, std::int64_t channels, std::int64_t pixels, int tiles, const Window& w,
+                                     const LoadSsim& load_ssim, const LoadSquares& load_squares, double& dssim, double& mse) {
+  double dssim_sum = 0, squared = 0;
+  for (std::int64_t c = 0; c < channels; ++c) {
+    const std::int64_t first = (b * channels + c) * tiles;
+    double ssim = 0;
+    for (int k = 0; k < tiles; ++k) ssim += load_ssim(first + k);
+    dssim_sum += (1.0 - ssim / double(w.ho * w.wo)) / 2.0;
+    for (int k = 0; k < tiles; ++k) squared += load_squares(first + k);
+  }
+  dssim = dssim_sum / double(channels);
+  mse = squared / double(channels * pixels);
 }
 
 // dL_b/dssim = -weight / (2 C) per channel's mean, spread over the valid map's pixels.

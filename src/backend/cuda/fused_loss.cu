@@ -58,18 +58,13 @@ __global__ void values_kernel(const float* pred, const float* target, const floa
   __syncthreads();
   if (!last) return;
   __threadfence();
-  const double n_out = double(window.ho * window.wo), n_in = double(s.channels * s.height * s.width);
   for (std::int64_t b = threadIdx.x; b < s.batch; b += blockDim.x) {
-    double dssim = 0, squared = 0;
-    for (std::int64_t c = 0; c < s.channels; ++c) {
-      const std::int64_t first_slot = (b * s.channels + c) * tiles;
-      double sum = 0;
-      for (int k = 0; k < tiles; ++k) sum += __ldcg(ssim_slots + first_slot + k);
-      dssim += (1.0 - sum / n_out) / 2.0;
-      for (int k = 0; k < tiles; ++k) squared += __ldcg(squares_slots + first_slot + k);
-    }
-    dssim_values[b] = dssim / double(s.channels);
-    if (with_mse) mse_values[b] = squared / n_in;
+    double dssim = 0, mse = 0;
+    tiles::sample_values(
+        b, s.channels, s.height * s.width, tiles, window, [&](std::int64_t i) { return __ldcg(ssim_slots + i); },
+        [&](std::int64_t i) { return __ldcg(squares_slots + i); }, dssim, mse);
+    dssim_values[b] = dssim;
+    if (with_mse) mse_values[b] = mse;
   }
 }
 
