@@ -149,6 +149,10 @@ TEST_CASE("Bad input: one clear message naming the file, a non-zero exit, and no
   write_image(scratch / "walls" / "wall.png", cv::Mat(96, 96, CV_8UC3, cv::Scalar(20, 200, 20)));
   expect_failure("-i " + faceswap::testing::quoted(scratch / "walls"), "no face found in 1 frame(s); nothing was written");
 
+  // Two frames of one name: their crops (and swap's frames) would be one file.
+  write_image(scratch / "walls" / "wall.jpg", cv::Mat(96, 96, CV_8UC3, cv::Scalar(20, 200, 20)));
+  expect_failure("-i " + faceswap::testing::quoted(scratch / "walls"), "walls: two images are named wall (other extensions)");
+
   // An output folder that cannot be created: its parent is a file.
   std::ofstream(scratch / "a_file") << "x";
   const auto run = faceswap::testing::run_faceswap("extract -i " +

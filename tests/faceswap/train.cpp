@@ -213,7 +213,7 @@ TEST_CASE("Bad input: one clear message, a non-zero exit, and existing files lef
   expect("-o " + quoted(scratch / "m4") + " --resolution 80",
          "demo at resolution 80 is not built into this program (built: ");
   expect("-o " + quoted(scratch / "m4") + " --model liae --resolution 80",
-         "demo 64; to build more, list them as architecture:resolution in the CMake variable FACESWAP_VARIANTS");
+         "; to build more, list them as architecture:resolution in the CMake variable FACESWAP_VARIANTS");
   // The GPU backend where it cannot run (CI has no GPU): a machine without one, or a build without
   // the CUDA backend, whatever the model and options. The checkpoint stays as it was.
   std::filesystem::copy_file(scratch / "backup.safetensors", model / "model.safetensors",

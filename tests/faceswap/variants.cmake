@@ -7,6 +7,10 @@
 cmake_minimum_required(VERSION 3.25)
 include(${CMAKE_CURRENT_LIST_DIR}/../../examples/faceswap/cmake/variants.cmake)
 
+if(NOT WORK)
+  message(FATAL_ERROR "usage: cmake -DWORK=<scratch folder> -P ${CMAKE_CURRENT_LIST_FILE}")
+endif()
+
 if(DEFINED VARIANTS)
   faceswap_variant_sources("${VARIANTS}" "${WORK}" sources)
   return()
@@ -42,7 +46,8 @@ foreach(case
     "df:704|\"df:704\": df takes resolutions that are multiples of 16 from 64 to 640"
     "quick96:128|\"quick96:128\": the architectures are df, df-ud, liae and liae-ud"
     "saehd:128|\"saehd:128\": the architectures are"
-    "df128|\"df128\" is not architecture:resolution")
+    "df128|\"df128\" is not architecture:resolution"
+    "df:0160|\"df:0160\" is not architecture:resolution")
   string(REPLACE "|" ";" parts "${case}")
   list(GET parts 0 entry)
   list(GET parts 1 expect)

@@ -56,8 +56,8 @@ class SerialBlock {
   int barriers() const { return barriers_; }
 
   // body(rank, barrier) for every rank < threads(), as one block would.
-  // Rethrows the first exception a thread threw; throws graft::Error when the
-  // threads reach different numbers of barriers.
+  // Rethrows the exception of the lowest rank that threw; throws graft::Error
+  // when the threads reach different numbers of barriers.
   void run(const Body& body) {
     body_ = &body;
     for (Fiber& f : fibers_) {

@@ -21,7 +21,7 @@ function(faceswap_variant_sources variants folder sources_var)
   set(sources "")
   set(x_list "")
   foreach(entry IN LISTS variants)
-    if(NOT entry MATCHES "^([a-z0-9-]+):([0-9]+)$")
+    if(NOT entry MATCHES "^([a-z0-9-]+):([1-9][0-9]*)$")  # no leading zero: C++ would read 0160 as octal
       message(FATAL_ERROR "FACESWAP_VARIANTS: \"${entry}\" is not architecture:resolution (for example df:192 or liae-ud:320)")
     endif()
     set(arch "${CMAKE_MATCH_1}")

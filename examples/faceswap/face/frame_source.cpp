@@ -22,7 +22,7 @@ std::string frame_name(const std::filesystem::path& file, std::int64_t index) {
 }
 }  // namespace
 
-FrameSource::FrameSource(const std::filesystem::path& input) : input_(input) {
+FrameSource::FrameSource(const std::filesystem::path& input, FrameDepth depth) : input_(input), depth_(depth) {
   std::error_code ec;
   graft::check(std::filesystem::exists(input, ec), input.string(), ": no such file or folder");
   if (std::filesystem::is_directory(input, ec)) {
@@ -30,6 +30,12 @@ FrameSource::FrameSource(const std::filesystem::path& input) : input_(input) {
       if (entry.is_regular_file() && is_image_path(entry.path())) images_.push_back(entry.path());
     std::ranges::sort(images_);
     graft::check(!images_.empty(), input.string(), ": the folder holds no images (.png, .jpg, .jpeg, .bmp, .tif, .tiff)");
+    std::vector<std::filesystem::path> stems;
+    for (const auto& image : images_) stems.push_back(image.stem());
+    std::ranges::sort(stems);
+    const auto twice = std::ranges::adjacent_find(stems);
+    graft::check(twice == stems.end(), input.string(), ": two images are named ", twice == stems.end() ? "" : twice->string(),
+                 " (other extensions); frames are named by the file name without it, so keep one");
     return;
   }
   if (is_image_path(input)) {
@@ -63,6 +69,7 @@ std::optional<Frame> FrameSource::next() {
   }
   if (next_image_ == images_.size()) return std::nullopt;
   const std::filesystem::path& file = images_[next_image_++];
+  if (depth_ == FrameDepth::eight_bits) return Frame{file, 0, file.stem().string(), read_image(file)};
   cv::Mat plate = read_plate(file);
   if (plate.depth() == CV_8U) return Frame{file, 0, file.stem().string(), plate};
   cv::Mat image;

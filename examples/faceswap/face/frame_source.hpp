@@ -23,14 +23,19 @@ struct Frame {
   std::int64_t index = 0;      // frame number within `file` (0 for a still)
   std::string name;            // "<stem>_<index, 6 digits>"
   cv::Mat image;               // 8-bit BGR: what detection and the model see
-  cv::Mat plate;               // 16-bit BGR when the file has 16 bits per channel (PNG, TIFF), image its rounding; else empty
+  cv::Mat plate;               // FrameDepth::as_file and a file of 16 bits per channel (PNG, TIFF): 16-bit BGR, image its rounding; else empty
 };
+
+// Whether 16-bit frames keep their 16 bits (Frame::plate) besides the 8-bit image.
+enum class FrameDepth { eight_bits, as_file };
 
 class FrameSource {
  public:
   // Throws naming `input` when it does not exist, or is neither an image, a
-  // folder holding images, nor a video that can be decoded.
-  explicit FrameSource(const std::filesystem::path& input);
+  // folder holding images, nor a video that can be decoded, and for a folder
+  // where two images have the same name but for the extension (their
+  // outputs would be one file).
+  explicit FrameSource(const std::filesystem::path& input, FrameDepth depth = FrameDepth::eight_bits);
   ~FrameSource();
   FrameSource(FrameSource&&) noexcept;
 
@@ -41,6 +46,7 @@ class FrameSource {
  private:
   struct Video;
   std::filesystem::path input_;
+  FrameDepth depth_;
   std::vector<std::filesystem::path> images_;
   std::size_t next_image_ = 0;
   std::unique_ptr<Video> video_;

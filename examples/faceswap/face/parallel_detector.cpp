@@ -22,10 +22,13 @@ ParallelDetector::ParallelDetector(const DetectorOptions& options, int threads) 
 std::vector<DetectedFrame> ParallelDetector::next(FrameSource& source, const std::function<bool()>& keep) {
   std::vector<DetectedFrame> chunk;
   const std::size_t size = 4 * detectors_.size();
-  while (chunk.size() < size) {
+  std::size_t bytes = 0;
+  while (chunk.size() < size && bytes < chunk_bytes) {
     auto frame = source.next();
     if (!frame) break;
-    if (!keep || keep()) chunk.push_back({std::move(*frame), {}});
+    if (keep && !keep()) continue;
+    bytes += frame->image.total() * frame->image.elemSize() + frame->plate.total() * frame->plate.elemSize();
+    chunk.push_back({std::move(*frame), {}});
   }
   parallel_each(chunk.size(), threads(), [&](std::size_t i) {
     Frame& frame = chunk[i].frame;

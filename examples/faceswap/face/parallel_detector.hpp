@@ -26,8 +26,8 @@ class ParallelDetector {
   // threads 0: one per core.
   ParallelDetector(const DetectorOptions& options, int threads);
   int threads() const { return int(detectors_.size()); }
-  // The next chunk of frames of `source` (4 per thread; fewer at its end,
-  // none after it) with their faces. `keep`, when given, is asked once per
+  // The next chunk of frames of `source` (4 per thread, or fewer that hold
+  // `chunk_bytes` of pixels; fewer at its end, none after it) with their faces. `keep`, when given, is asked once per
   // frame read and drops those it refuses before detection. A frame whose
   // detection fails throws naming the frame.
   std::vector<DetectedFrame> next(FrameSource& source, const std::function<bool()>& keep = {});
@@ -35,5 +35,9 @@ class ParallelDetector {
  private:
   std::vector<FaceDetector> detectors_;
 };
+
+// A chunk stops taking frames once they hold this many bytes: 64 4K frames
+// of 16 bits with their 8-bit images would be ~5 GB.
+inline constexpr std::size_t chunk_bytes = std::size_t(1) << 30;
 
 }  // namespace faceswap

@@ -2,6 +2,7 @@
 
 #include "face/colour_transfer.hpp"
 
+#include <graft/core/error.hpp>
 #include <limits>
 #include <opencv2/imgproc.hpp>
 
@@ -34,6 +35,7 @@ cv::Mat blend_into(cv::Mat& frame, const cv::Mat& face, const cv::Mat& mask) {
 
 cv::Mat composite(cv::Mat& frame, const Affine& to_crop, cv::Mat face, cv::Mat mask, const cv::Mat& original,
                   const BlendOptions& o) {
+  graft::check(frame.type() == CV_8UC3 || frame.type() == CV_16UC3, "composite: frames are BGR of 8 or 16 bits per channel");
   if (o.erode != 0) {
     const int r = std::abs(o.erode);
     const cv::Mat kernel = cv::getStructuringElement(cv::MORPH_ELLIPSE, {2 * r + 1, 2 * r + 1});

@@ -44,8 +44,11 @@ struct SwapFace {
   cv::Mat face, mask;
 };
 
-// Faces drawn per forward pass: enough to keep oneDNN's convolutions busy, few enough to keep 256 px activations small.
-inline constexpr std::size_t swap_batch = 8;
+// Faces drawn per forward pass: enough to keep oneDNN's convolutions busy,
+// few enough to keep 256 px activations small. Every pass has this many
+// (the last of a chunk padded), so that a face's result does not depend on
+// how many others share its pass: oneDNN picks kernels by shape.
+inline constexpr std::int64_t swap_batch = 8;
 
 // A chunk of frames at a time (ParallelDetector): detection, the crops,
 // compositing and the PNG files on all threads, the model on whole batches
@@ -57,7 +60,7 @@ SwapReport swap_with(const SwapOptions& o, const std::string& name) {
   const auto model = load_trained_model<Step>(o.model, name);
 
   std::vector<FrameSource> sources;
-  for (const auto& input : o.inputs) sources.emplace_back(input);
+  for (const auto& input : o.inputs) sources.emplace_back(input, FrameDepth::as_file);
   ParallelDetector detector(o.detector, o.threads);
   check_new_output(o.output, "swap");
   StagingFolder staging(o.output);
@@ -86,10 +89,10 @@ SwapReport swap_with(const SwapOptions& o, const std::string& name) {
         crop8.convertTo(faces[f].crop, CV_32FC3, 1.0 / 255);
       });
       for (std::size_t first = 0; first < faces.size(); first += swap_batch) {
-        const std::size_t n = std::min(swap_batch, faces.size() - first);
-        graft::Tensor input(graft::Shape{std::int64_t(n), 3, r, r});
+        const std::size_t n = std::min(std::size_t(swap_batch), faces.size() - first);
+        graft::Tensor input = graft::Tensor::zeros(graft::Shape{swap_batch, 3, r, r});
         for (std::size_t f = 0; f < n; ++f) to_planes(faces[first + f].crop, input.data() + f * 3 * r * r);
-        const graft::Tensor drawn = step.swap(*model, input.view());  // (n, 4, R, R): rgb, mask
+        const graft::Tensor drawn = step.swap(*model, input.view());  // (swap_batch, 4, R, R): rgb, mask
         for (std::size_t f = 0; f < n; ++f) {
           SwapFace& face = faces[first + f];
           face.face.create(r, r, CV_32FC3);
