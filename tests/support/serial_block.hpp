@@ -3,7 +3,8 @@
 // that takes its thread's rank, the block's size and a barrier, as
 // graft/loss/dssim_tiles.hpp does for the fused loss kernels.
 //
-// Each thread is a fiber (ucontext) with its own stack. Between two barriers
+// Each thread is a fiber (ucontext) with its own stack (with a guard page,
+// so that an overflow faults). Between two barriers
 // the threads run one after another in a fixed order, ascending or
 // descending rank; a barrier hands over to the next thread. Run in both
 // orders, a read of something another thread writes in the same phase (a
@@ -13,14 +14,16 @@
 // GPU) are an error here.
 #pragma once
 
+#include <sys/mman.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "graft/core/error.hpp"
@@ -46,7 +49,7 @@ class SerialBlock {
   SerialBlock(int threads, ThreadOrder order, std::size_t stack_bytes = 256 * 1024)
       : order_(order), stack_bytes_(stack_bytes), fibers_(std::size_t(threads)) {
     check(threads >= 1, "SerialBlock: ", threads, " threads");
-    for (Fiber& f : fibers_) f.stack.reset(new char[stack_bytes]);
+    for (Fiber& f : fibers_) f.stack = Stack(stack_bytes);
   }
   SerialBlock(const SerialBlock&) = delete;
   SerialBlock& operator=(const SerialBlock&) = delete;
@@ -62,7 +65,7 @@ class SerialBlock {
     body_ = &body;
     for (Fiber& f : fibers_) {
       check(getcontext(&f.context) == 0, "SerialBlock: getcontext");
-      f.context.uc_stack.ss_sp = f.stack.get();
+      f.context.uc_stack.ss_sp = f.stack.bottom();
       f.context.uc_stack.ss_size = stack_bytes_;
       f.context.uc_link = &scheduler_;
       f.finished = false, f.error = nullptr;
@@ -93,9 +96,37 @@ class SerialBlock {
   }
 
  private:
+  // A fiber's stack with an inaccessible page below it: an overflow faults
+  // instead of writing over whatever the heap has there.
+  class Stack {
+   public:
+    Stack() = default;
+    explicit Stack(std::size_t bytes) : mapped_(bytes + page()) {
+      void* p = mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      check(p != MAP_FAILED, "SerialBlock: mmap of a ", bytes, "-byte stack");
+      base_ = static_cast<char*>(p);
+      check(mprotect(base_, page(), PROT_NONE) == 0, "SerialBlock: mprotect of a stack's guard page");
+    }
+    Stack(Stack&& other) noexcept : base_(std::exchange(other.base_, nullptr)), mapped_(other.mapped_) {}
+    Stack& operator=(Stack&& other) noexcept {
+      std::swap(base_, other.base_);
+      std::swap(mapped_, other.mapped_);
+      return *this;
+    }
+    ~Stack() {
+      if (base_) munmap(base_, mapped_);
+    }
+    void* bottom() const { return base_ + page(); }
+
+   private:
+    static std::size_t page() { return std::size_t(sysconf(_SC_PAGESIZE)); }
+    char* base_ = nullptr;
+    std::size_t mapped_ = 0;
+  };
+
   struct Fiber {
     ucontext_t context{};
-    std::unique_ptr<char[]> stack;
+    Stack stack;
     bool finished = false;
     std::exception_ptr error;
   };
