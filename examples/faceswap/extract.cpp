@@ -1,7 +1,5 @@
 #include "extract.hpp"
 
-#include <unistd.h>
-
 #include <cstdio>
 #include <fstream>
 #include <graft/core/error.hpp>

@@ -1,6 +1,7 @@
 #include "augment.hpp"
 
 #include "face/colour_transfer.hpp"
+#include "face/planes.hpp"
 
 #include <cmath>
 #include <graft/core/philox.hpp>
@@ -80,16 +81,6 @@ cv::Mat transformed(const cv::Mat& image, const Transform& t, int interpolation,
   return out;
 }
 
-// Copies an HxWxC float image into planes of an NCHW tensor, clipped to [0, 1].
-void store(const cv::Mat& image, float* planes) {
-  const int w = image.cols, h = image.rows, c = image.channels();
-  for (int y = 0; y < h; ++y) {
-    const float* row = image.ptr<float>(y);
-    for (int x = 0; x < w; ++x)
-      for (int k = 0; k < c; ++k) planes[(std::size_t(k) * h + y) * w + x] = std::clamp(row[x * c + k], 0.0f, 1.0f);
-  }
-}
-
 }  // namespace
 
 SideTensors::SideTensors(std::int64_t batch, int resolution, bool eyes_mouth)
@@ -142,10 +133,10 @@ void augment_into(const FaceSet& set, std::size_t index, const SampleKey& key, c
   cv::Mat loss_mask = cv::min(blurred, 0.5) * 2.0;
 
   const std::size_t plane = std::size_t(w) * std::size_t(w);
-  store(input, out.warped.data() + std::size_t(b) * 3 * plane);
-  store(target, out.target.data() + std::size_t(b) * 3 * plane);
-  store(target_mask, out.mask.data() + std::size_t(b) * plane);
-  store(loss_mask, out.loss_mask.data() + std::size_t(b) * plane);
+  to_planes(input, out.warped.data() + std::size_t(b) * 3 * plane);
+  to_planes(target, out.target.data() + std::size_t(b) * 3 * plane);
+  to_planes(target_mask, out.mask.data() + std::size_t(b) * plane);
+  to_planes(loss_mask, out.loss_mask.data() + std::size_t(b) * plane);
   if (o.eyes_mouth) {
     graft::check(set.has_eyes_mouth() && out.eyes_mouth.numel() > 0,
                  "augment: eyes-and-mouth masks asked for, but the face set or the batch has none");
@@ -155,7 +146,7 @@ void augment_into(const FaceSet& set, std::size_t index, const SampleKey& key, c
     double peak = 0;
     cv::minMaxLoc(em, nullptr, &peak);
     if (peak > 0) em /= peak;
-    store(em, out.eyes_mouth.data() + std::size_t(b) * plane);
+    to_planes(em, out.eyes_mouth.data() + std::size_t(b) * plane);
   }
 }
 

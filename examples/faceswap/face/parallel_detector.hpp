@@ -26,10 +26,10 @@ class ParallelDetector {
   // threads 0: one per core.
   ParallelDetector(const DetectorOptions& options, int threads);
   int threads() const { return int(detectors_.size()); }
-  // The next chunk of frames of `source` (4 per thread, or fewer that hold
-  // `chunk_bytes` of pixels; fewer at its end, none after it) with their faces. `keep`, when given, is asked once per
-  // frame read and drops those it refuses before detection. A frame whose
-  // detection fails throws naming the frame.
+  // The next chunk of frames of `source` with their faces: 4 per thread, or
+  // fewer once they hold chunk_bytes; fewer at its end, none after it.
+  // `keep`, when given, is asked once per frame read and drops those it
+  // refuses before detection. A frame whose detection fails throws naming it.
   std::vector<DetectedFrame> next(FrameSource& source, const std::function<bool()>& keep = {});
 
  private:

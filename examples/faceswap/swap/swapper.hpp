@@ -10,6 +10,7 @@
 #include "face/frame_source.hpp"
 #include "face/image_file.hpp"
 #include "face/parallel_detector.hpp"
+#include "face/planes.hpp"
 #include "parallel_each.hpp"
 #include "staging_folder.hpp"
 #include "swap.hpp"
@@ -17,24 +18,6 @@
 #include "trained_model.hpp"
 
 namespace faceswap {
-
-// Planes of a batch tensor (C, R, R) from an R x R float image with C channels, and back.
-inline void to_planes(const cv::Mat& image, float* planes) {
-  const int r = image.rows, c = image.channels();
-  for (int y = 0; y < r; ++y) {
-    const float* row = image.ptr<float>(y);
-    for (int x = 0; x < image.cols; ++x)
-      for (int k = 0; k < c; ++k) planes[(std::size_t(k) * r + y) * image.cols + x] = row[x * c + k];
-  }
-}
-inline void from_planes(const float* planes, cv::Mat& image) {
-  const int r = image.rows, c = image.channels();
-  for (int y = 0; y < r; ++y) {
-    float* row = image.ptr<float>(y);
-    for (int x = 0; x < image.cols; ++x)
-      for (int k = 0; k < c; ++k) row[x * c + k] = planes[(std::size_t(k) * r + y) * image.cols + x];
-  }
-}
 
 // A face to swap: where it is in its frame's chunk, its crop as the model saw faces in training, and what the model drew.
 struct SwapFace {
@@ -115,8 +98,8 @@ SwapReport swap_with(const SwapOptions& o, const std::string& name) {
         if (!frame.plate.empty() && !o.video.empty()) frame.plate.convertTo(frame.image, CV_8U, 1.0 / 257);
       });
 
+      if (o.video.empty()) continue;
       for (const auto& [frame, found] : chunk) {
-        if (o.video.empty()) continue;
         if (!video.isOpened()) {
           const auto ext = o.video.extension().string();
           const int fourcc =
