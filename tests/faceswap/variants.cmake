@@ -27,7 +27,8 @@ if(NOT text MATCHES "FACESWAP_DEFINE_VARIANT\\(liae_ud, 320\\)")
   message(FATAL_ERROR "liae_ud_320.cpp does not define the variant:\n${text}")
 endif()
 file(READ "${WORK}/built_variants.hpp" text)
-if(NOT text MATCHES "#define FACESWAP_VARIANTS\\(X\\) X\\(df, 192\\) X\\(liae_ud, 320\\) X\\(demo, 64\\)\n")
+if(NOT text MATCHES "#define FACESWAP_VARIANTS\\(X\\) X\\(df, 192\\) X\\(liae_ud, 320\\) X\\(demo, 64\\)\n"
+   OR NOT text MATCHES "#define FACESWAP_RESOLUTION_RULE \"df and liae take multiples of 16 from 64 to 640")
   message(FATAL_ERROR "built_variants.hpp:\n${text}")
 endif()
 
@@ -44,7 +45,7 @@ foreach(case
     "df-ud:240|\"df-ud:240\": df-ud takes resolutions that are multiples of 32"
     "liae:48|\"liae:48\": liae takes resolutions that are multiples of 16 from 64 to 640"
     "df:704|\"df:704\": df takes resolutions that are multiples of 16 from 64 to 640"
-    "quick96:128|\"quick96:128\": the architectures are df, df-ud, liae and liae-ud"
+    "quick96:128|\"quick96:128\": the architectures are df, df-ud, liae, liae-ud, quick96 and demo; df and liae take"
     "saehd:128|\"saehd:128\": the architectures are"
     "df128|\"df128\" is not architecture:resolution"
     "df:0160|\"df:0160\" is not architecture:resolution")

@@ -3,12 +3,14 @@
 // kernels run, so that it is checked where there is no GPU.
 //  - One thread per tile checks the indexing (loaded squares, output regions,
 //    the window's `first` offset, the MSE's partition of pixels, the scratch
-//    layouts) and the per-sample sums of the values kernel's last block. The scratch is NaN outside what each phase writes and around
-//    the layout, so a read out of place or before its write shows up.
+//    layouts) and the per-sample sums of the values kernel's last block. The
+//    scratch is NaN outside what each phase writes and around the layout,
+//    so a read out of place or before its write shows up.
 //  - A block of 256 threads (the kernels' size) and one of 100, run by
 //    SerialBlock in ascending and in descending order, checks the threads'
 //    partition and the barriers: a phase that reads what another thread
-//    writes in the same phase reads NaN in one of the two orders.
+//    writes in the same phase reads NaN in one of the two orders. The
+//    per-sample sums run on 32 lanes there, with the warp's butterfly sum.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -98,9 +100,29 @@ struct Fused {
   int values_barriers = 0, gradient_barriers = 0;
 };
 
-// Every tile of every plane, each as one block would run it.
-template <class Block>
-Fused run_tiles(const Problem& q, Block& block) {
+// The GPU's warp sum (__shfl_xor_sync's butterfly) over a block of `count`
+// lanes: each round every lane posts its value, then adds its partner's.
+template <class Barrier>
+struct ButterflySum {
+  std::vector<double>& posted;
+  int lane, count;
+  Barrier barrier;
+  double operator()(double v) const {
+    for (int offset = count / 2; offset > 0; offset /= 2) {
+      posted[std::size_t(lane)] = v;
+      barrier();
+      v += posted[std::size_t(lane ^ offset)];
+      barrier();
+    }
+    return v;
+  }
+};
+
+// Every tile of every plane, each as one block would run it, then each
+// sample's values from the tiles' slots by a group of `lanes` (one lane, or
+// 32 as a warp).
+template <class Block, class Lanes>
+Fused run_tiles(const Problem& q, Block& block, Lanes& lanes) {
   const tiles::Window& w = q.window;
   const std::int64_t planes = q.batch * q.channels, n = q.plane_size();
   Fused out{std::vector<double>(std::size_t(q.batch)), std::vector<double>(std::size_t(q.batch)), Tensor::zeros(q.pred.shape())};
@@ -127,10 +149,23 @@ Fused run_tiles(const Problem& q, Block& block) {
       out.values_barriers = barriers();
       REQUIRE(values_scratch.guards_intact());
     }
-  for (std::int64_t b = 0; b < q.batch; ++b)
-    tiles::sample_values(
-        b, q.channels, n, per_plane, w, [&](std::int64_t i) { return ssim_slots[std::size_t(i)]; },
-        [&](std::int64_t i) { return squares_slots[std::size_t(i)]; }, out.dssim[std::size_t(b)], out.mse[std::size_t(b)]);
+  // Each sample by a group of lanes, as a warp of the last block does it: every lane must end with the same bits.
+  std::vector<double> posted(std::size_t(lanes.threads()));
+  for (std::int64_t b = 0; b < q.batch; ++b) {
+    std::vector<double> dssim(posted.size()), mse(posted.size());
+    lanes.run([&](int lane, auto barrier) {
+      tiles::sample_values(
+          {lane, lanes.threads()}, ButterflySum<decltype(barrier)>{posted, lane, lanes.threads(), barrier}, b, q.channels, n,
+          per_plane, w, [&](std::int64_t i) { return ssim_slots[std::size_t(i)]; },
+          [&](std::int64_t i) { return squares_slots[std::size_t(i)]; }, dssim[std::size_t(lane)], mse[std::size_t(lane)]);
+    });
+    for (std::size_t lane = 1; lane < posted.size(); ++lane) {
+      CHECK(dssim[lane] == dssim[0]);
+      CHECK(mse[lane] == mse[0]);
+    }
+    out.dssim[std::size_t(b)] = dssim[0];
+    out.mse[std::size_t(b)] = mse[0];
+  }
 
   // Gradients: tiles over the input.
   Scratch gradient_scratch(tiles::GradientLayout(w.count).floats());
@@ -168,7 +203,7 @@ TEST_CASE("The fused loss's tiles, run on the CPU, give the CPU's masked DSSIM a
     for (std::int64_t i = 0; i < expected.numel(); ++i) expected.data()[i] += mse_gradient.data()[i];
 
     OneThread one;
-    const Fused fused = run_tiles(q, one);
+    const Fused fused = run_tiles(q, one, one);
     for (std::int64_t b = 0; b < q.batch; ++b) {
       CHECK(fused.dssim[std::size_t(b)] == doctest::Approx(dssim.per_sample[std::size_t(b)]).epsilon(1e-12));
       CHECK(fused.mse[std::size_t(b)] == doctest::Approx(mse.per_sample[std::size_t(b)]).epsilon(1e-12));  // each pixel once
@@ -195,13 +230,13 @@ TEST_CASE("The fused loss's tiles on a block of 256 or 100 threads, in either or
     CAPTURE(k.filter);
     const Problem q(k, 1, 2);
     OneThread one;
-    const Fused reference = run_tiles(q, one);
+    const Fused reference = run_tiles(q, one, one);
     for (const int threads : {256, 100})
       for (const ThreadOrder order : {ThreadOrder::ascending, ThreadOrder::descending}) {
         CAPTURE(threads);
         CAPTURE(order == ThreadOrder::ascending ? "ascending" : "descending");
-        SerialBlock block(threads, order);
-        const Fused fused = run_tiles(q, block);
+        SerialBlock block(threads, order), warp(32, order);
+        const Fused fused = run_tiles(q, block, warp);
         CHECK(fused.values_barriers == 2);  // after the load, after the row pass
         CHECK(fused.gradient_barriers == 4);
         CHECK(fused.dssim[0] == doctest::Approx(reference.dssim[0]).epsilon(1e-13));

@@ -11,6 +11,9 @@
 # 96 only. The demo model (demo:64) is always built: `faceswap demo` and the
 # tests train it.
 
+# Said by the configuration's errors and by faceswap's "not built" error (built_variants.hpp).
+set(FACESWAP_RESOLUTION_RULE "df and liae take multiples of 16 from 64 to 640 (as DeepFaceLab), df-ud and liae-ud multiples of 32, quick96 96 and demo 64")
+
 set(FACESWAP_DEFAULT_VARIANTS "df:64;df:128;df:256;df-ud:128;df-ud:256;liae:64;liae:128;liae:256;liae-ud:128;liae-ud:256;quick96:96;demo:64")
 
 function(faceswap_variant_sources variants folder sources_var)
@@ -38,8 +41,8 @@ function(faceswap_variant_sources variants folder sources_var)
                             "from 64 to 640 (its smallest grid is the resolution / ${step})")
       endif()
     elseif(NOT entry STREQUAL "quick96:96" AND NOT entry STREQUAL "demo:64")  # models of one size
-      message(FATAL_ERROR "FACESWAP_VARIANTS: \"${entry}\": the architectures are df, df-ud, liae and liae-ud at any "
-                          "multiple of 16 (-ud: 32) from 64 to 640 (as DeepFaceLab), quick96 at 96 and demo at 64")
+      message(FATAL_ERROR "FACESWAP_VARIANTS: \"${entry}\": the architectures are df, df-ud, liae, liae-ud, quick96 and demo; "
+                          "${FACESWAP_RESOLUTION_RULE}")
     endif()
     string(REPLACE "-" "_" token "${arch}")
     set(source "${folder}/${token}_${resolution}.cpp")
@@ -59,6 +62,7 @@ FACESWAP_DEFINE_VARIANT(${token}, ${resolution})
 // examples/faceswap/cmake/variants.cmake: X(architecture, resolution) each.
 #pragma once
 #define FACESWAP_VARIANTS(X)${x_list}
+#define FACESWAP_RESOLUTION_RULE \"${FACESWAP_RESOLUTION_RULE}\"
 ")
   set(${sources_var} "${sources}" PARENT_SCOPE)
 endfunction()

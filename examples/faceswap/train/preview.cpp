@@ -6,6 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "face/image_file.hpp"
+#include "face/planes.hpp"
 #include "line_plot.hpp"
 
 namespace faceswap {
@@ -14,12 +15,9 @@ namespace {
 // Sample n of an NCHW view as an 8-bit BGR image (its first three channels).
 cv::Mat to_image(graft::ConstView v, std::int64_t n) {
   const int channels = int(v.shape[1]), h = int(v.shape[2]), w = int(v.shape[3]);
-  cv::Mat out(h, w, CV_8UC3);
-  const float* base = v.data + n * channels * h * w;
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x)
-      for (int c = 0; c < 3; ++c)
-        out.at<cv::Vec3b>(y, x)[c] = cv::saturate_cast<std::uint8_t>(255.0f * base[(std::int64_t(c) * h + y) * w + x] + 0.5f);
+  cv::Mat planes(h, w, CV_32FC3), out;
+  from_planes(v.data + n * channels * h * w, planes);
+  planes.convertTo(out, CV_8UC3, 255.0);
   return out;
 }
 

@@ -31,7 +31,7 @@ const Variant& find_variant(const std::string& model, int resolution, const std:
     if (v.arch == token && v.resolution == resolution) return v;
   graft::fail(where, ": ", model, " at resolution ", resolution, " is not built into this program (built: ", built_variants(),
               "; to build more, list them as architecture:resolution in the CMake variable FACESWAP_VARIANTS: "
-              "df and liae take multiples of 16 from 64 to 640, df-ud and liae-ud multiples of 32)");
+              FACESWAP_RESOLUTION_RULE ")");
 }
 
 // The variant a training folder's checkpoint was trained with.

@@ -216,23 +216,29 @@ GRAFT_HOST_DEVICE void gradient_tile(Threads th, Sync sync, const Plane& plane, 
   }
 }
 
-// Sample b's DSSIM and MSE from the values tiles' sums: `tiles` slots per
-// plane, planes b C .. b C + C - 1, added in slot order (the same bits every
-// run). load_ssim(i) and load_squares(i) read slot i (on the GPU, past L1:
-// other blocks wrote them).
-template <class LoadSsim, class LoadSquares>
-GRAFT_HOST_DEVICE void sample_values(std::int64_t b, std::int64_t channels, std::int64_t pixels, int tiles, const Window& w,
-                                     const LoadSsim& load_ssim, const LoadSquares& load_squares, double& dssim, double& mse) {
+// Sample b's DSSIM and MSE from the values tiles' sums (`tiles` slots per
+// plane, planes b C .. b C + C - 1), by a group of `lanes`: lane l adds each
+// plane's slots l, l + count, ... in order, and sum(v) adds the lanes' shares
+// in a fixed tree and gives the total to every lane, so the values are the
+// same bits every run. On the GPU a warp does a sample (sum: shuffles); on
+// the CPU one lane can (sum: v). load_ssim(i) and load_squares(i) read slot
+// i (on the GPU, past L1: other blocks wrote them).
+template <class Sum, class LoadSsim, class LoadSquares>
+GRAFT_HOST_DEVICE void sample_values(Threads lanes, const Sum& sum, std::int64_t b, std::int64_t channels, std::int64_t pixels,
+                                     int tiles, const Window& w, const LoadSsim& load_ssim, const LoadSquares& load_squares,
+                                     double& dssim, double& mse) {
   double dssim_sum = 0, squared = 0;
   for (std::int64_t c = 0; c < channels; ++c) {
     const std::int64_t first = (b * channels + c) * tiles;
     double ssim = 0;
-    for (int k = 0; k < tiles; ++k) ssim += load_ssim(first + k);
-    dssim_sum += (1.0 - ssim / double(w.ho * w.wo)) / 2.0;
-    for (int k = 0; k < tiles; ++k) squared += load_squares(first + k);
+    for (int k = lanes.rank; k < tiles; k += lanes.count) {
+      ssim += load_ssim(first + k);
+      squared += load_squares(first + k);
+    }
+    dssim_sum += (1.0 - sum(ssim) / double(w.ho * w.wo)) / 2.0;
   }
   dssim = dssim_sum / double(channels);
-  mse = squared / double(channels * pixels);
+  mse = sum(squared) / double(channels * pixels);
 }
 
 // dL_b/dssim = -weight / (2 C) per channel's mean, spread over the valid map's pixels.

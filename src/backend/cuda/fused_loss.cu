@@ -8,12 +8,13 @@
 //
 // Values: tiles over the valid SSIM map. Each block writes its SSIM sum and
 // its share of the squared error into a slot; the last block to finish (a
-// counter) adds the slots per sample in a fixed order, so the values are
-// the same bits every run.
+// counter) adds the slots per sample, a warp per sample, in a fixed order,
+// so the values are the same bits every run.
 #include <cuda_runtime.h>
 
 #include <array>
-#include <atomic>
+#include <mutex>
+#include <optional>
 
 #include "graft/backend/cuda/check.hpp"
 #include "graft/backend/cuda/loss.hpp"
@@ -32,6 +33,19 @@ struct BlockSync {
   __device__ void operator()() const { __syncthreads(); }
 };
 
+constexpr int warp_size = 32;
+static_assert(threads % warp_size == 0, "the values kernel's last block works in whole warps");
+
+// A warp's sum of every lane's value, returned to every lane: a butterfly, in
+// which both lanes of a pair add the same two values (a + b is b + a), so all
+// lanes hold the same bits, the same every run.
+struct WarpSum {
+  __device__ double operator()(double v) const {
+    for (int offset = warp_size / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+  }
+};
+
 __device__ tiles::Plane plane_of(const float* pred, const float* target, const float* mask, const ImageShape& s, int plane) {
   const std::int64_t n = s.height * s.width;
   return {pred + plane * n, target + plane * n, mask ? mask + (plane / s.channels) * n : nullptr, s.height, s.width};
@@ -41,7 +55,7 @@ __global__ void values_kernel(const float* pred, const float* target, const floa
                               int tiles_y, bool with_mse, double* ssim_slots, double* squares_slots, unsigned* finished,
                               double* dssim_values, double* mse_values) {
   extern __shared__ float shared[];
-  const int plane = blockIdx.y, t = blockIdx.x, tiles = gridDim.x;
+  const int plane = blockIdx.y, t = blockIdx.x, per_plane = gridDim.x;
   double ssim = 0, squares = 0;
   tiles::values_tile({int(threadIdx.x), int(blockDim.x)}, BlockSync{}, plane_of(pred, target, mask, s, plane), window, t / tiles_x,
                      t % tiles_x, tiles_y, tiles_x, with_mse, shared, ssim, squares);
@@ -50,21 +64,26 @@ __global__ void values_kernel(const float* pred, const float* target, const floa
 
   __shared__ bool last;
   if (threadIdx.x == 0) {
-    ssim_slots[plane * tiles + t] = ssim;
-    squares_slots[plane * tiles + t] = squares;
+    ssim_slots[plane * per_plane + t] = ssim;
+    squares_slots[plane * per_plane + t] = squares;
     __threadfence();  // the slots are visible before the count says so
-    last = atomicAdd(finished, 1u) + 1 == unsigned(tiles * gridDim.y);
+    last = atomicAdd(finished, 1u) + 1 == unsigned(per_plane * gridDim.y);
   }
   __syncthreads();
   if (!last) return;
   __threadfence();
-  for (std::int64_t b = threadIdx.x; b < s.batch; b += blockDim.x) {
+  // A warp per sample: its lanes add the sample's slots, 32 loads in flight at a time.
+  const int lane = int(threadIdx.x) % warp_size, warp = int(threadIdx.x) / warp_size, warps = int(blockDim.x) / warp_size;
+  for (std::int64_t b = warp; b < s.batch; b += warps) {
     double dssim = 0, mse = 0;
     tiles::sample_values(
-        b, s.channels, s.height * s.width, tiles, window, [&](std::int64_t i) { return __ldcg(ssim_slots + i); },
-        [&](std::int64_t i) { return __ldcg(squares_slots + i); }, dssim, mse);
-    dssim_values[b] = dssim;
-    if (with_mse) mse_values[b] = mse;
+        {lane, warp_size}, WarpSum{}, b, s.channels, s.height * s.width, per_plane, window,
+        [&](std::int64_t i) { return __ldcg(ssim_slots + i); }, [&](std::int64_t i) { return __ldcg(squares_slots + i); }, dssim,
+        mse);
+    if (lane == 0) {
+      dssim_values[b] = dssim;
+      if (with_mse) mse_values[b] = mse;
+    }
   }
 }
 
@@ -76,11 +95,15 @@ __global__ void gradient_kernel(const float* pred, const float* target, const fl
                        t / tiles_x, t % tiles_x, dssim_scale, mse_scale, shared, dpred + std::int64_t(plane) * s.height * s.width);
 }
 
-// What a kernel was granted above the default 48 KB of dynamic shared
-// memory, per GPU (the attribute is set in each device's context).
+// One kernel's shared memory: its static size (asked on its first launch)
+// and what it was granted above the default 48 KB of dynamic shared memory,
+// per GPU (the attribute is set in each device's context). One lock: two
+// threads on one GPU must not leave the attribute below what either believes.
 struct Granted {
   static constexpr int devices = 64;
-  std::array<std::atomic<int>, devices> bytes{};
+  std::mutex lock;
+  std::optional<std::size_t> static_bytes;
+  std::array<int, devices> bytes{};
 };
 
 // Dynamic shared memory of `bytes` for `kernel`, if this GPU has it besides
@@ -89,23 +112,23 @@ struct Granted {
 // step's warm-up, before any capture.
 template <class Kernel>
 bool shared_memory_for(Kernel kernel, std::size_t bytes, Granted& granted) {
-  // The kernel's static shared memory, asked once (a kernel's first launch is a warm-up's, not a capture's).
-  static const std::size_t static_bytes = [&] {
+  const std::lock_guard hold(granted.lock);
+  if (!granted.static_bytes) {
     cudaFuncAttributes attributes{};
     check(cudaFuncGetAttributes(&attributes, kernel), "cudaFuncGetAttributes");
-    return attributes.sharedSizeBytes;
-  }();
-  if (bytes + static_bytes <= 48 * 1024) return true;
+    granted.static_bytes = attributes.sharedSizeBytes;
+  }
+  if (bytes + *granted.static_bytes <= 48 * 1024) return true;
   int device = 0, optin = 0;
   check(cudaGetDevice(&device), "cudaGetDevice");
-  std::atomic<int>& mine = granted.bytes[std::size_t(device % Granted::devices)];
-  if (int(bytes) <= mine.load()) return true;
+  int& mine = granted.bytes[std::size_t(device % Granted::devices)];
+  if (int(bytes) <= mine) return true;
   check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
         "cudaDeviceGetAttribute (shared memory per block, opt-in)");
-  if (bytes + static_bytes > std::size_t(optin)) return false;
+  if (bytes + *granted.static_bytes > std::size_t(optin)) return false;
   check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)),
         "cudaFuncSetAttribute (dynamic shared memory)");
-  mine.store(int(bytes));
+  mine = int(bytes);
   return true;
 }
 
