@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #if defined(FACESWAP_WITH_CUDA)
 #include <cuda_runtime_api.h>
 #endif
@@ -384,6 +385,16 @@ TEST_CASE("train --eyes-mouth-priority runs and weighs the eyes and mouth in the
   REQUIRE(run.status == 0);
   // The same first batch and weights; the priority term only adds to the loss.
   CHECK(double(metrics_of(scratch / "priority")[0]["src_loss"]) > double(metrics_of(scratch / "plain")[0]["src_loss"]));
+}
+
+TEST_CASE("A rank's place on its machine: the thread rank, or the number mpirun's launcher sets") {
+  CHECK(faceswap::rank_on_this_node(3) == 3);  // not under mpirun: thread ranks share one machine
+  CHECK(faceswap::ranks_on_this_node(4) == 4);
+  ::unsetenv("MPI_LOCALRANKID");
+  ::setenv("MV2_COMM_WORLD_LOCAL_RANK", "2", 1);
+  CHECK(faceswap::launcher_number({"MPI_LOCALRANKID", "MV2_COMM_WORLD_LOCAL_RANK"}, 7) == 2);  // the first one set
+  ::unsetenv("MV2_COMM_WORLD_LOCAL_RANK");
+  CHECK(faceswap::launcher_number({"MPI_LOCALRANKID", "MV2_COMM_WORLD_LOCAL_RANK"}, 7) == 7);  // none: the fallback
 }
 
 TEST_CASE("Loader threads: as given, else 2 on the CPU backend and the node's cores shared out with --backend cuda") {

@@ -8,7 +8,9 @@
 // when to save, and broadcasts the decision so every rank stops at the same
 // step. Checkpoints hold the model, the optimizer and the run's options;
 // --resume continues from one exactly, because every sample is a function of
-// (seed, step, slot).
+// (seed, step, slot). (On the GPU the parameters, optimizer state and step
+// go back exactly too, but the later steps may round differently: cuDNN's
+// engines are chosen by timing, unless --no-tune-convolutions.)
 #pragma once
 
 #include <unistd.h>
@@ -88,15 +90,6 @@ template <class Step>
 std::string model_name(const TrainOptions& o) {
   constexpr auto m = Step::Model::parameters.size();
   return "faceswap-" + variant_token(o.model) + "-" + std::to_string(o.resolution) + "-" + std::to_string(m) + "tensors";
-}
-
-// The ranks that share this machine's cores: the thread ranks, or under
-// mpirun the local size the launcher sets (1 where it says nothing).
-inline int ranks_on_this_node(int ranks) {
-  if (!graft::comm::launched_by_mpirun()) return ranks;
-  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "MV2_COMM_WORLD_LOCAL_SIZE"})
-    if (const char* value = std::getenv(name)) return std::max(1, std::atoi(value));
-  return 1;
 }
 
 // What every training loop of a variant shares, whatever computes the step

@@ -50,6 +50,7 @@ class StepGraph {
     } catch (...) {
       cudaStreamEndCapture(stream, &graph);  // ends the capture whatever happened, so the stream is usable
       if (graph) cudaGraphDestroy(graph);
+      cudaGetLastError();  // the ended capture's error is the exception's: the next launch check must not report it
       throw;
     }
     check(cudaStreamEndCapture(stream, &graph), "cudaStreamEndCapture (the step did something a graph cannot hold)");
