@@ -638,7 +638,7 @@ TEST_CASE("cuBLASLt dense layers (bias in the epilogue) against double products,
 
 TEST_CASE("Masked DSSIM, MSE and L1 match the CPU losses: per-sample values and gradients") {
   const cuda::Stream stream;
-  for (const int resolution : {64, 128}) {
+  for (const int resolution : {64, 128, 256}) {  // windows of 5, 11 and 22 taps (SAEHD's first DSSIM at each)
     const cuda::ImageShape s{3, 3, resolution, resolution};
     INFO("resolution ", resolution);
     const std::size_t n = std::size_t(s.batch * s.channels * s.height * s.width), mask_n = std::size_t(s.batch * s.height * s.width);

@@ -236,8 +236,30 @@ TEST_CASE("A model of every layer kind on the GPU matches the CPU") {
 namespace {
 
 constexpr faceswap::Options tiny{.resolution = 32, .ae_dims = 32, .e_dims = 8, .d_dims = 8, .d_mask_dims = 8};
+constexpr faceswap::Options tiny_ud{.resolution = 32, .ae_dims = 32, .e_dims = 8, .d_dims = 8, .d_mask_dims = 8, .u = true, .d = true};
 using TinyDf = faceswap::DF<tiny>::Model;
 constexpr std::int64_t per_side = 4;
+
+// Where part `part` of a model's flat buffers begins and ends.
+template <class M>
+std::size_t part_begin(std::size_t part) {
+  return std::size_t(M::part_offsets[part]);
+}
+template <class M>
+std::size_t part_end(std::size_t part, std::size_t size) {
+  return part + 1 < M::part_offsets.size() ? std::size_t(M::part_offsets[part + 1]) : size;
+}
+
+// A heap copy of a host model's parameters (the models are too large for the stack).
+template <class M>
+struct HostModelCopy {
+  std::unique_ptr<M> model;
+  explicit HostModelCopy(const M& from) : model(std::make_unique<M>(0)) {
+    std::ranges::copy(from.parameter_buffer(), model->parameter_buffer().begin());
+  }
+  M* operator->() { return model.get(); }
+  M& operator*() { return *model; }
+};
 
 // A random batch in the device step's layout, and the CPU step's views of it.
 struct TinyBatch {
@@ -263,13 +285,46 @@ struct TinyBatch {
 
 }  // namespace
 
+// How far the CPU step's gradients move, part by part (relative L2, the
+// largest of two draws), when every parameter moves by a random relative
+// half bf16 ulp (2^-9): the model's own sensitivity to bf16 rounding, which
+// the GPU's bf16 activations meet too. Eyes-and-mouth priority (a weight of
+// 300 on an L1 term) makes it larger: df's encoder 13.5% with it, 4.2%
+// without; liae-ud's three inner parts 10-11% (measured on the CPU,
+// 2026-11-27).
+template <class CpuStep>
+std::vector<double> bf16_sensitivity(const typename CpuStep::Model& host, const TinyBatch& batch) {
+  using M = typename CpuStep::Model;
+  HostModelCopy<M> reference(host), perturbed(host);
+  reference->zero_gradients();
+  CpuStep{}.forward_backward(*reference, batch.side(0), batch.side(1));
+  const std::vector<float> g0(reference->gradient_buffer().begin(), reference->gradient_buffer().end());
+  std::vector<double> worst(M::part_offsets.size(), 0.0);
+  std::vector<float> draw(g0.size());
+  for (std::uint64_t trial = 0; trial < 2; ++trial) {
+    graft::testing::fill_uniform(std::span(draw), 500 + trial, -1.0f, 1.0f);
+    for (std::size_t i = 0; i < draw.size(); ++i)
+      perturbed->parameter_buffer()[i] = host.parameter_buffer()[i] * (1.0f + draw[i] * 0x1p-9f);
+    perturbed->zero_gradients();
+    CpuStep{}.forward_backward(*perturbed, batch.side(0), batch.side(1));
+    const std::vector<float> g(perturbed->gradient_buffer().begin(), perturbed->gradient_buffer().end());
+    for (std::size_t part = 0; part < worst.size(); ++part)
+      worst[part] = std::max(worst[part], relative_l2(g, g0, part_begin<M>(part), part_end<M>(part, g0.size())));
+  }
+  return worst;
+}
+
 // One step on each backend from the same parameters: the device step's
 // batch losses within 1% of the CPU step's (bf16 activations), and each
-// part's gradients within bound[part] (relative L2; why these bounds: the df test).
+// part's gradients within bound[part] (relative L2; why these bounds: the df
+// test), or within 2.5 times the CPU model's own bf16 sensitivity where that
+// is larger (on an H200 df's GPU gradients were 1.5 times it), never above
+// 0.4: a dropped gradient half or a wrong code routing is 0.5 to 1.
 template <class CpuStep, class DeviceStep>
 void check_step_against_cpu(typename CpuStep::Model& host, DeviceStep& device, const TinyBatch& batch, const float* inputs,
                             const std::array<double, 4>& bound, cudaStream_t stream) {
   using M = typename CpuStep::Model;
+  const std::vector<double> sensitivity = bf16_sensitivity<CpuStep>(host, batch);
   host.zero_gradients();
   const auto cpu_losses = CpuStep{}.forward_backward(host, batch.side(0), batch.side(1));
   device.enqueue(inputs);
@@ -280,11 +335,11 @@ void check_step_against_cpu(typename CpuStep::Model& host, DeviceStep& device, c
   const auto g_gpu = nn_cuda::DeviceModel<M>::canonical(device.model().gradient_buffer());
   const std::vector<float> g_cpu(host.gradient_buffer().begin(), host.gradient_buffer().end());
   for (std::size_t part = 0; part < M::part_offsets.size(); ++part) {
-    const auto begin = std::size_t(M::part_offsets[part]);
-    const auto end = part + 1 < M::part_offsets.size() ? std::size_t(M::part_offsets[part + 1]) : g_cpu.size();
-    const double error = relative_l2(g_gpu, g_cpu, begin, end);
-    MESSAGE("part ", part, ": gradient relative L2 ", error);
-    CHECK(error < bound[part]);
+    const double error = relative_l2(g_gpu, g_cpu, part_begin<M>(part), part_end<M>(part, g_cpu.size()));
+    const double allowed = std::min(0.4, std::max(bound[part], 2.5 * sensitivity[part]));
+    MESSAGE("part ", part, ": gradient relative L2 ", error, " (the CPU's bf16 sensitivity ", sensitivity[part], ", allowed ", allowed,
+            ")");
+    CHECK(error < allowed);
   }
 }
 
@@ -355,11 +410,13 @@ TEST_CASE("SAEHD df on the GPU: losses and gradients match the CPU step; the cap
   check_capture_and_learning(plain, captured, inputs.data(), stream);
 }
 
-TEST_CASE("SAEHD df on the GPU with eyes-and-mouth priority: losses and gradients match the CPU step") {
+// One step of `DeviceStep` with eyes-and-mouth priority against `CpuStep`.
+template <template <faceswap::Options, class> class DeviceStep, class CpuStep, faceswap::Options O>
+void check_eyes_mouth_step(std::uint64_t seed, const std::array<double, 4>& bound) {
   const gpu::Stream stream;
-  auto host = std::make_unique<TinyDf>(6);
+  auto host = std::make_unique<typename CpuStep::Model>(seed);
   round_to_bf16(host->parameter_buffer());
-  TinyBatch batch(80, /*eyes_mouth=*/true);
+  TinyBatch batch(seed + 74, /*eyes_mouth=*/true);
   // Targets of 0 and 1 only: the L1 term's gradient is the sign of P - T, and
   // with targets inside (0, 1) the GPU's bf16 outputs would land on the other
   // side of some of them than the CPU's (each flip moves that gradient by
@@ -369,34 +426,51 @@ TEST_CASE("SAEHD df on the GPU with eyes-and-mouth priority: losses and gradient
     batch.data[std::size_t(i)] = batch.data[std::size_t(i)] > 0.5f ? 1.0f : 0.0f;
   gpu::DeviceBuffer<float> inputs(batch.data.size(), stream);
   inputs.copy_from_host(batch.data.data());
-  faceswap::cuda::DfDeviceStep<tiny, graft::optim::Adam> step(*host, {.lr = 1e-3f}, per_side, 1e-3f, stream, {}, true);
+  DeviceStep<O, graft::optim::Adam> step(*host, {.lr = 1e-3f}, per_side, 1e-3f, stream, {}, true);
   REQUIRE(step.layout().floats() == batch.layout.floats());
-  check_step_against_cpu<faceswap::DfStep<tiny>>(*host, step, batch, inputs.data(), {0.2, 0.2, 5e-2, 5e-2}, stream);
+  check_step_against_cpu<CpuStep>(*host, step, batch, inputs.data(), bound, stream);
 }
 
-TEST_CASE("SAEHD df on the GPU: the fused loss kernels give the step the separate kernels give, also captured") {
+TEST_CASE("SAEHD df, and liae-ud, on the GPU with eyes-and-mouth priority: losses and gradients match the CPU step") {
+  SUBCASE("df") { check_eyes_mouth_step<faceswap::cuda::DfDeviceStep, faceswap::DfStep<tiny>, tiny>(6, {0.2, 0.2, 5e-2, 5e-2}); }
+  // DeepFaceLab's usual liae: PixelNorm'd encoder, the -d decoder's depth-to-space head.
+  SUBCASE("liae-ud") {
+    check_eyes_mouth_step<faceswap::cuda::LiaeDeviceStep, faceswap::LiaeStep<tiny_ud>, tiny_ud>(13, {0.2, 0.2, 0.2, 5e-2});
+  }
+}
+
+// The fused loss kernels (one per direction) against the separate ones in
+// one step of `Step` from the same parameters, then captured: it learns.
+template <template <faceswap::Options, class> class Step, faceswap::Options O>
+void check_fused_loss_step(std::uint64_t seed) {
+  using Model = typename Step<O, graft::optim::Adam>::Model;
   const gpu::Stream stream;
-  auto host = std::make_unique<TinyDf>(4);
+  auto host = std::make_unique<Model>(seed);
   round_to_bf16(host->parameter_buffer());
-  const TinyBatch batch(45);
+  const TinyBatch batch(seed + 41);
   gpu::DeviceBuffer<float> inputs(batch.data.size(), stream);
   inputs.copy_from_host(batch.data.data());
-  faceswap::cuda::DfDeviceStep<tiny, graft::optim::Adam> separate(*host, {.lr = 1e-3f}, per_side, 1e-3f, stream);
-  faceswap::cuda::DfDeviceStep<tiny, graft::optim::Adam> fused(*host, {.lr = 1e-3f}, per_side, 1e-3f, stream);
+  Step<O, graft::optim::Adam> separate(*host, {.lr = 1e-3f}, per_side, 1e-3f, stream);
+  Step<O, graft::optim::Adam> fused(*host, {.lr = 1e-3f}, per_side, 1e-3f, stream);
   fused.use_fused_loss(true);
   separate.enqueue(inputs.data());
   fused.enqueue(inputs.data());
   const auto a = separate.losses().means(stream), b = fused.losses().means(stream);
   CHECK(b[0] == doctest::Approx(a[0]).epsilon(1e-6).scale(0));
   CHECK(b[1] == doctest::Approx(a[1]).epsilon(1e-6).scale(0));
-  const auto g_separate = nn_cuda::DeviceModel<TinyDf>::canonical(separate.model().gradient_buffer());
-  const auto g_fused = nn_cuda::DeviceModel<TinyDf>::canonical(fused.model().gradient_buffer());
+  const auto g_separate = nn_cuda::DeviceModel<Model>::canonical(separate.model().gradient_buffer());
+  const auto g_fused = nn_cuda::DeviceModel<Model>::canonical(fused.model().gradient_buffer());
   CHECK(relative_l2(g_fused, g_separate) < 1e-3);  // the loss gradients' f32 sums in another order, through bf16 activations
   fused.capture(inputs.data());
   for (int i = 0; i < 20; ++i) fused.replay();
   const auto after = fused.losses().means(stream);
   CHECK(after[0] < b[0]);
   CHECK(after[1] < b[1]);
+}
+
+TEST_CASE("SAEHD df and liae on the GPU: the fused loss kernels give the step the separate kernels give, also captured") {
+  SUBCASE("df") { check_fused_loss_step<faceswap::cuda::DfDeviceStep, tiny>(4); }
+  SUBCASE("liae") { check_fused_loss_step<faceswap::cuda::LiaeDeviceStep, tiny>(12); }
 }
 
 TEST_CASE("SAEHD df on the GPU: download to the host objects and upload into a new step continues the run exactly") {

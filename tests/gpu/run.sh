@@ -7,9 +7,9 @@
 #      CUDA graph, cuDNN's engines timed on the first step (the default, as
 #      the trainer's), with the profile of one step by kind of operation;
 #      then with --fused-loss (the image loss in one kernel per direction);
-#   3. the application (when build.sh built it): graft-bench's SAEHD-df-128
-#      throughput with the data pipeline and its projection to 16 GPUs, the
-#      demo recipe's time to loss, faceswap train with previews, resumed;
+#   3. the application (when build.sh built it): faceswap train with
+#      previews, resumed; graft-bench's SAEHD-df-128 throughput with the data
+#      pipeline and its projection to 16 GPUs, the demo recipe's time to loss;
 #   4. bench_saehd as liae (--model liae), with --heuristic (the heuristic's
 #      engines, a shorter warm-up), and with 8 engines tuned per convolution
 #      (4 by default);
@@ -78,21 +78,21 @@ stage test_cuda_model 150 "$stage/bin/test_cuda_model"
 stage bench_saehd 150 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile
 stage bench_saehd_fused_loss 90 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile --fused-loss
 # The application on the GPU (build.sh's static faceswap and graft-bench), on the shipped GRID face sets:
-# graft-bench's SAEHD-df-128 trainer throughput (data pipeline included) and its projection to 16 GPUs, the
-# demo recipe's time to loss (the CPU's is in docs/benchmarks.md), and faceswap train with previews, resumed.
+# faceswap train with previews, resumed; graft-bench's SAEHD-df-128 trainer throughput (data pipeline
+# included) and its projection to 16 GPUs, and the demo recipe's time to loss (the CPU's is in docs/benchmarks.md).
 if [ -x "$stage/bin/graft-bench" ]; then
   faces="--src examples/faceswap/demo/faces/spkA --dst examples/faceswap/demo/faces/spkC"
-  stage graft_bench_df128 150 "$stage/bin/graft-bench" throughput --recipe df-128 --backend cuda $faces --steps 100 --warmup 10 \
-    --label "df-128 cuda" -o "$out/graft-bench-df128.json"
-  stage graft_bench_project 20 "$stage/bin/graft-bench" project --report "$out/graft-bench-df128.json" --gpus 1,2,4,8,16 --interconnect p5.48xlarge
-  stage graft_bench_demo_ttl 120 "$stage/bin/graft-bench" time-to-loss --recipe demo-64 --backend cuda --no-tune-convolutions $faces \
-    --label "demo-64 cuda" -o "$out/graft-bench-demo64-ttl.json"
   run_folder=/tmp/graft-faceswap-df128
   rm -rf "$run_folder"
   train="$stage/bin/faceswap train $faces --model df --resolution 128 --batch 64 --backend cuda --preview-every 100 --save-every 100 -o $run_folder"
   # Untuned engines (graft_bench_df128 measures the tuned speed): 30 s less, and the resumed run uses the same engines.
   stage faceswap_train 150 $train --steps 300 --no-tune-convolutions
   stage faceswap_resume 90 $train --steps 400 --resume --no-tune-convolutions
+  stage graft_bench_df128 150 "$stage/bin/graft-bench" throughput --recipe df-128 --backend cuda $faces --steps 100 --warmup 10 \
+    --label "df-128 cuda" -o "$out/graft-bench-df128.json"
+  stage graft_bench_project 20 "$stage/bin/graft-bench" project --report "$out/graft-bench-df128.json" --gpus 1,2,4,8,16 --interconnect p5.48xlarge
+  stage graft_bench_demo_ttl 120 "$stage/bin/graft-bench" time-to-loss --recipe demo-64 --backend cuda --no-tune-convolutions $faces \
+    --label "demo-64 cuda" -o "$out/graft-bench-demo64-ttl.json"
   # The pictures and logs come back; the checkpoint (0.7 GB with AdaBelief's state) stays.
   mkdir -p "$out/faceswap-df128"
   cp -r "$run_folder/previews" "$run_folder/loss.png" "$run_folder/metrics.jsonl" "$out/faceswap-df128/" 2> /dev/null

@@ -49,7 +49,7 @@ struct LiaeOnDevice {
     step.reduce_part(1);
     const nn_cuda::DeviceView d_dst_features = samples(d_features, B, B);
     gpu::add(d_dst_features.data, d_dst_features_b.buffer.data(), d_dst_features.data, d_dst_features_b.numel(), c.stream);
-    c.mark("code gradients");
+    c.mark("feature gradients");
     encoder.backward_parameters_only(c, features, std::as_const(d_features).view());
     step.reduce_part(0);
   }
