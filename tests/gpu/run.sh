@@ -9,7 +9,8 @@
 #      then with --fused-loss (the image loss in one kernel per direction);
 #   3. the application (when build.sh built it): faceswap train with
 #      previews, resumed; graft-bench's SAEHD-df-128 throughput with the data
-#      pipeline and its projection to 16 GPUs, the demo recipe's time to loss;
+#      pipeline and its projection to 16 GPUs (on a machine with more GPUs,
+#      measured on all of them too), the demo recipe's time to loss;
 #   4. bench_saehd as liae (--model liae), with --heuristic (the heuristic's
 #      engines, a shorter warm-up), and with 8 engines tuned per convolution
 #      (4 by default);
@@ -91,6 +92,12 @@ if [ -x "$stage/bin/graft-bench" ]; then
   stage graft_bench_df128 150 "$stage/bin/graft-bench" throughput --recipe df-128 --backend cuda $faces --steps 100 --warmup 10 \
     --label "df-128 cuda" -o "$out/graft-bench-df128.json"
   stage graft_bench_project 20 "$stage/bin/graft-bench" project --report "$out/graft-bench-df128.json" --gpus 1,2,4,8,16 --interconnect p5.48xlarge
+  # With more than one GPU (never run yet): every GPU, 64 per side each, NCCL between them.
+  gpus=$(nvidia-smi -L 2> /dev/null | grep -c '^GPU')
+  if [ "$gpus" -ge 2 ]; then
+    stage graft_bench_df128_all_gpus 180 "$stage/bin/graft-bench" throughput --recipe df-128 --backend cuda $faces --ranks "$gpus" \
+      --batch $((64 * gpus)) --steps 100 --warmup 10 --label "df-128 cuda, $gpus GPUs" -o "$out/graft-bench-df128-all-gpus.json"
+  fi
   stage graft_bench_demo_ttl 120 "$stage/bin/graft-bench" time-to-loss --recipe demo-64 --backend cuda --no-tune-convolutions $faces \
     --label "demo-64 cuda" -o "$out/graft-bench-demo64-ttl.json"
   # The pictures and logs come back; the checkpoint (0.7 GB with AdaBelief's state) stays.
@@ -132,7 +139,7 @@ for name in ("torch_faceswap.txt", "torch_faceswap_256.txt"):
         if line.startswith("{") and "img_per_s" in line:
             r = json.loads(line)
             print(f"| PyTorch {r['variant']}, res {r['res']}, {r['batch']}/side | {r['step_ms']:.1f} | {r['img_per_s']:.0f} | |")
-for name in ("graft-bench-df128.json", "graft-bench-demo64-ttl.json"):
+for name in ("graft-bench-df128.json", "graft-bench-df128-all-gpus.json", "graft-bench-demo64-ttl.json"):
     path = os.path.join(out, name)
     if os.path.exists(path):
         r = json.load(open(path))
