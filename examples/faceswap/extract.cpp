@@ -48,7 +48,7 @@ void write_face(const fs::path& folder, const Frame& frame, const DetectedFace& 
   meta.source_landmarks = face.landmarks;
   meta.landmarks = transformed(face.landmarks, to_crop);
   meta.image_to_face = to_crop;
-  write_image(folder / meta.image, crop, o.jpeg_quality);
+  write_image(folder / meta.image, crop, {.jpeg_quality = o.jpeg_quality});
   write_image(folder / meta.mask, landmark_hull_mask(meta.landmarks, o.size));
   write_face_metadata(folder / (stem + ".json"), meta);
 }

@@ -19,6 +19,7 @@
 
 #include "face/frame_source.hpp"
 #include "face/image_file.hpp"
+#include "face/scene_linear.hpp"
 #include "train/options.hpp"
 #include "support.hpp"
 
@@ -78,6 +79,30 @@ void wait_for_steps(const std::filesystem::path& model, std::size_t steps) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (metrics_of(model).size() < steps && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
+// A plate made from an 8-bit frame: pixel(y, x, channel, 8-bit value) for every channel of every pixel.
+template <class Pixel, class Value>
+cv::Mat plate_from(const cv::Mat& frame, const Value& pixel) {
+  cv::Mat plate(frame.size(), cv::traits::Type<Pixel>::value);
+  for (int y = 0; y < plate.rows; ++y)
+    for (int x = 0; x < plate.cols; ++x)
+      for (int c = 0; c < 3; ++c) plate.at<Pixel>(y, x)[c] = pixel(y, x, c, int(frame.at<cv::Vec3b>(y, x)[c]));
+  return plate;
+}
+
+// A swapped plate against its input: the same size, a 16-bit mask over the
+// face, and changes only near it (inside the mask dilated by 3 pixels).
+void check_swapped_plate(const cv::Mat& out, const cv::Mat& mask, const cv::Mat& before) {
+  REQUIRE(mask.type() == CV_16UC1);
+  REQUIRE(out.size() == before.size());
+  CHECK(cv::countNonZero(mask) > 1000);
+  cv::Mat near, changed, changed_any;
+  cv::dilate(mask > 0, near, cv::getStructuringElement(cv::MORPH_ELLIPSE, {7, 7}));
+  cv::compare(out, before, changed, cv::CMP_NE);
+  cv::transform(changed, changed_any, cv::Matx13f(1, 1, 1));
+  CHECK(cv::countNonZero(changed_any & ~near) == 0);
+  CHECK(cv::countNonZero(changed_any & near) > 0);
 }
 
 }  // namespace
@@ -303,11 +328,9 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   for (int k = 0; k < 4; ++k) {
     const auto frame = frames_8.next();
     REQUIRE(frame);
-    cv::Mat plate(frame->image.size(), CV_16UC3);
-    for (int y = 0; y < plate.rows; ++y)
-      for (int x = 0; x < plate.cols; ++x)
-        for (int c = 0; c < 3; ++c)  // low bits that round back to the 8-bit value
-          plate.at<cv::Vec3w>(y, x)[c] = cv::saturate_cast<std::uint16_t>(257 * frame->image.at<cv::Vec3b>(y, x)[c] + (x * 7 + y * 13 + c) % 201 - 100);
+    const cv::Mat plate = plate_from<cv::Vec3w>(frame->image, [](int y, int x, int c, int v) {  // low bits that round back to v
+      return cv::saturate_cast<std::uint16_t>(257 * v + (x * 7 + y * 13 + c) % 201 - 100);
+    });
     cv::imwrite((scratch / "plates" / ("plate_" + std::to_string(k) + (k == 3 ? ".tif" : ".png"))).string(), plate);
     plates.push_back(plate);
   }
@@ -321,15 +344,49 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
     const cv::Mat out = cv::imread((scratch / "deep" / "frames" / name).string(), cv::IMREAD_UNCHANGED);
     const cv::Mat mask = cv::imread((scratch / "deep" / "masks" / name).string(), cv::IMREAD_UNCHANGED);
     REQUIRE(out.type() == CV_16UC3);
-    REQUIRE(mask.type() == CV_16UC1);
-    REQUIRE(out.size() == plates[std::size_t(k)].size());
-    CHECK(cv::countNonZero(mask) > 1000);
-    cv::Mat near, changed, changed_any;
-    cv::dilate(mask > 0, near, cv::getStructuringElement(cv::MORPH_ELLIPSE, {7, 7}));
-    cv::compare(out, plates[std::size_t(k)], changed, cv::CMP_NE);
-    cv::transform(changed, changed_any, cv::Matx13f(1, 1, 1));
-    CHECK(cv::countNonZero(changed_any & ~near) == 0);
-    CHECK(cv::countNonZero(changed_any & near) > 0);
+    check_swapped_plate(out, mask, plates[std::size_t(k)]);
+  }
+
+  // OpenEXR plates (linear light; half and float channels) come back as
+  // OpenEXR stored the same way: untouched outside the face, highlights
+  // above 1 included; the masks as 16-bit PNG.
+  faceswap::enable_exr();
+  std::filesystem::create_directories(scratch / "linear");
+  std::vector<cv::Mat> linear_plates;
+  faceswap::FrameSource frames_linear(clip);
+  for (int k = 0; k < 3; ++k) {
+    const auto frame = frames_linear.next();
+    REQUIRE(frame);
+    cv::Mat plate = plate_from<cv::Vec3f>(frame->image, [](int y, int x, int c, int v) {  // a highlight of 4 to 6 in the top left corner, far from the face
+      return x < 24 && y < 24 ? 4.0f + float(c) + float(x) / 64 : faceswap::srgb_decode(float(v) / 255.0f);
+    });
+    const bool half = k < 2;
+    if (half) {  // the values a half-float file holds
+      cv::Mat halves;
+      plate.convertTo(halves, CV_16F);
+      halves.convertTo(plate, CV_32F);
+    }
+    cv::imwrite((scratch / "linear" / ("shot_" + std::to_string(k) + ".exr")).string(), plate,
+                {cv::IMWRITE_EXR_TYPE, half ? cv::IMWRITE_EXR_TYPE_HALF : cv::IMWRITE_EXR_TYPE_FLOAT});
+    linear_plates.push_back(plate);
+  }
+  const auto linear = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(scratch / "linear") + " -o " +
+                                   quoted(scratch / "linear_out") + " --video shot.mp4");
+  INFO(linear.output);
+  REQUIRE(linear.status == 0);
+  CHECK(std::filesystem::file_size(scratch / "linear_out" / "shot.mp4") > 1000);
+  for (int k = 0; k < 3; ++k) {
+    const auto file = scratch / "linear_out" / "frames" / ("shot_" + std::to_string(k) + ".exr");
+    CHECK(faceswap::exr_stores_half(file) == (k < 2));
+    const cv::Mat out = cv::imread(file.string(), cv::IMREAD_UNCHANGED);
+    const cv::Mat mask = cv::imread((scratch / "linear_out" / "masks" / ("shot_" + std::to_string(k) + ".png")).string(),
+                                    cv::IMREAD_UNCHANGED);
+    REQUIRE(out.type() == CV_32FC3);
+    check_swapped_plate(out, mask, linear_plates[std::size_t(k)]);
+    CHECK(out.at<cv::Vec3f>(10, 10)[2] == linear_plates[std::size_t(k)].at<cv::Vec3f>(10, 10)[2]);  // above 1, kept
+    double brightest = 0;
+    cv::minMaxLoc(out.reshape(1), nullptr, &brightest);
+    CHECK(brightest > 4.0);
   }
 
   const auto missing =

@@ -6,6 +6,7 @@
 #include <opencv2/videoio.hpp>
 
 #include "image_file.hpp"
+#include "scene_linear.hpp"
 
 namespace faceswap {
 
@@ -25,11 +26,12 @@ std::string frame_name(const std::filesystem::path& file, std::int64_t index) {
 FrameSource::FrameSource(const std::filesystem::path& input, FrameDepth depth) : input_(input), depth_(depth) {
   std::error_code ec;
   graft::check(std::filesystem::exists(input, ec), input.string(), ": no such file or folder");
+  enable_exr();  // here, before reading threads start
   if (std::filesystem::is_directory(input, ec)) {
     for (const auto& entry : std::filesystem::directory_iterator(input))
       if (entry.is_regular_file() && is_image_path(entry.path())) images_.push_back(entry.path());
     std::ranges::sort(images_);
-    graft::check(!images_.empty(), input.string(), ": the folder holds no images (.png, .jpg, .jpeg, .bmp, .tif, .tiff)");
+    graft::check(!images_.empty(), input.string(), ": the folder holds no images (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .exr)");
     std::vector<std::filesystem::path> stems;
     for (const auto& image : images_) stems.push_back(image.stem());
     std::ranges::sort(stems);
@@ -50,7 +52,7 @@ FrameSource::FrameSource(const std::filesystem::path& input, FrameDepth depth) :
     opened = false;
   }
   graft::check(opened && video_->capture.isOpened(), input.string(),
-               ": neither an image (.png, .jpg, .jpeg, .bmp, .tif, .tiff) nor a video that FFmpeg can decode");
+               ": neither an image (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .exr) nor a video that FFmpeg can decode");
 }
 
 FrameSource::~FrameSource() = default;
@@ -70,8 +72,10 @@ std::optional<Frame> FrameSource::next() {
   if (next_image_ == images_.size()) return std::nullopt;
   const std::filesystem::path& file = images_[next_image_++];
   if (depth_ == FrameDepth::eight_bits) return Frame{file, 0, file.stem().string(), read_image(file)};
-  cv::Mat plate = read_plate(file);
+  bool half = false;
+  cv::Mat plate = read_plate(file, &half);
   if (plate.depth() == CV_8U) return Frame{file, 0, file.stem().string(), plate};
+  if (plate.depth() == CV_32F) return Frame{file, 0, file.stem().string(), display_image(plate), plate, half};
   cv::Mat image;
   plate.convertTo(image, CV_8U, 1.0 / 257);  // 65535 -> 255, rounded
   return Frame{file, 0, file.stem().string(), image, plate};

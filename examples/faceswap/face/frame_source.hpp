@@ -4,8 +4,8 @@
 // FFmpeg decodes through OpenCV), a single still, or a folder of frames
 // (read in name order). Each frame carries a stable name, the source's stem
 // plus its frame number, from which the face crops are named. Frames of 16
-// bits per channel keep them (Frame::plate), so that swap writes them back
-// at their depth.
+// bits per channel and OpenEXR frames (linear light, scene_linear.hpp) keep
+// them (Frame::plate), so that swap writes them back at their depth.
 #pragma once
 
 #include <cstdint>
@@ -23,10 +23,14 @@ struct Frame {
   std::int64_t index = 0;      // frame number within `file` (0 for a still)
   std::string name;            // "<stem>_<index, 6 digits>"
   cv::Mat image;               // 8-bit BGR: what detection and the model see
-  cv::Mat plate;               // FrameDepth::as_file and a file of 16 bits per channel (PNG, TIFF): 16-bit BGR, image its rounding; else empty
+  // With FrameDepth::as_file, for a file of 16 bits per channel (PNG, TIFF):
+  // 16-bit BGR, `image` its rounding; for an OpenEXR: linear float BGR,
+  // `image` its sRGB encoding. Else empty.
+  cv::Mat plate;
+  bool half = false;  // an OpenEXR plate stored as half floats (written back so)
 };
 
-// Whether 16-bit frames keep their 16 bits (Frame::plate) besides the 8-bit image.
+// Whether 16-bit and EXR frames keep their own depth (Frame::plate) besides the 8-bit image.
 enum class FrameDepth { eight_bits, as_file };
 
 class FrameSource {

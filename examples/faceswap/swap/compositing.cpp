@@ -1,29 +1,36 @@
 #include "compositing.hpp"
 
 #include "face/colour_transfer.hpp"
+#include "face/scene_linear.hpp"
 
+#include <algorithm>
 #include <graft/core/error.hpp>
 #include <limits>
+#include <type_traits>
 #include <opencv2/imgproc.hpp>
 
 namespace faceswap {
 namespace {
 
-// frame = (1 - mask) frame + mask face at the frame's depth (8 or 16 bits);
-// returns the mask at that depth. Only pixels under the mask are touched, so
-// the rest of the frame stays bit-identical.
+// frame = (1 - mask) frame + mask face at the frame's depth (8 or 16 bits,
+// or linear float, where the face, drawn display-referred, is decoded to
+// linear light first); returns the mask at that depth. Only pixels under the
+// mask are touched, so the rest of the frame stays bit-identical.
 template <class Pixel>
 cv::Mat blend_into(cv::Mat& frame, const cv::Mat& face, const cv::Mat& mask) {
   using Channel = typename Pixel::value_type;
-  constexpr float full = float(std::numeric_limits<Channel>::max());
+  constexpr bool linear = std::is_floating_point_v<Channel>;
+  constexpr float full = linear ? 1.0f : float(std::numeric_limits<Channel>::max());
   for (int y = 0; y < frame.rows; ++y) {
     auto* pixel = frame.ptr<Pixel>(y);
     const auto* f = face.ptr<cv::Vec3f>(y);
     const float* a = mask.ptr<float>(y);
     for (int x = 0; x < frame.cols; ++x) {
       if (a[x] <= 0.0f) continue;
-      for (int c = 0; c < 3; ++c)
-        pixel[x][c] = cv::saturate_cast<Channel>((1.0f - a[x]) * float(pixel[x][c]) + a[x] * full * f[x][c]);
+      for (int c = 0; c < 3; ++c) {
+        const float drawn = linear ? srgb_decode(std::clamp(f[x][c], 0.0f, 1.0f)) : full * f[x][c];
+        pixel[x][c] = cv::saturate_cast<Channel>((1.0f - a[x]) * float(pixel[x][c]) + a[x] * drawn);
+      }
     }
   }
   cv::Mat out;
@@ -35,7 +42,8 @@ cv::Mat blend_into(cv::Mat& frame, const cv::Mat& face, const cv::Mat& mask) {
 
 cv::Mat composite(cv::Mat& frame, const Affine& to_crop, cv::Mat face, cv::Mat mask, const cv::Mat& original,
                   const BlendOptions& o) {
-  graft::check(frame.type() == CV_8UC3 || frame.type() == CV_16UC3, "composite: frames are BGR of 8 or 16 bits per channel");
+  graft::check(frame.type() == CV_8UC3 || frame.type() == CV_16UC3 || frame.type() == CV_32FC3,
+               "composite: frames are BGR of 8 or 16 bits per channel, or linear float");
   if (o.erode != 0) {
     const int r = std::abs(o.erode);
     const cv::Mat kernel = cv::getStructuringElement(cv::MORPH_ELLIPSE, {2 * r + 1, 2 * r + 1});
@@ -53,7 +61,11 @@ cv::Mat composite(cv::Mat& frame, const Affine& to_crop, cv::Mat face, cv::Mat m
   cv::warpAffine(face, big_face, m, frame.size(), cv::INTER_CUBIC | cv::WARP_INVERSE_MAP, cv::BORDER_REPLICATE);
   cv::warpAffine(mask, big_mask, m, frame.size(), cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_CONSTANT, cv::Scalar(0));
   big_mask = cv::min(cv::max(big_mask, 0.0), 1.0);
-  return frame.depth() == CV_16U ? blend_into<cv::Vec3w>(frame, big_face, big_mask) : blend_into<cv::Vec3b>(frame, big_face, big_mask);
+  switch (frame.depth()) {
+    case CV_16U: return blend_into<cv::Vec3w>(frame, big_face, big_mask);
+    case CV_32F: return blend_into<cv::Vec3f>(frame, big_face, big_mask);
+    default: return blend_into<cv::Vec3b>(frame, big_face, big_mask);
+  }
 }
 
 }  // namespace faceswap

@@ -22,8 +22,9 @@ struct BlendOptions {
 
 // `face` and `original` are R x R float BGR in [0, 1], `mask` R x R float in
 // [0, 1]; `to_crop` maps frame pixels to crop pixels. Composites into
-// `frame` (BGR, 8 or 16 bits per channel) and returns the frame-size mask
-// used, at the frame's depth.
+// `frame` (BGR, 8 or 16 bits per channel, or linear float: the face is
+// decoded from sRGB and blended in linear light) and returns the frame-size
+// mask used, at the frame's depth (float in [0, 1] for a float frame).
 cv::Mat composite(cv::Mat& frame, const Affine& to_crop, cv::Mat face, cv::Mat mask, const cv::Mat& original,
                   const BlendOptions& options);
 

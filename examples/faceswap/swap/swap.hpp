@@ -3,11 +3,12 @@
 // Every frame goes through the detector; each face is aligned as in
 // training (same face type, the model's resolution), encoded, and drawn by
 // the src decoder with its mask; compositing.hpp puts it back. Frames go a
-// chunk at a time: detection, crops, compositing and the PNG files on every
-// thread, the model on batches of the chunk's faces; the output does not
-// depend on the thread count. The output
-// folder gets the frames (PNG, the input's size), the frame-size masks for
-// compositing packages, a swap.json summary, and optionally a video.
+// chunk at a time: detection, crops, compositing and the image files on
+// every thread, the model on batches of the chunk's faces; the output does
+// not depend on the thread count. The output folder gets the frames at the
+// input's size and depth (PNG; 16-bit plates 16-bit PNG; OpenEXR plates
+// OpenEXR, in linear light), the frame-size masks for compositing packages
+// (PNG), a swap.json summary, and optionally a video.
 #pragma once
 
 #include <cstdint>

@@ -11,6 +11,7 @@
 #include "face/image_file.hpp"
 #include "face/parallel_detector.hpp"
 #include "face/planes.hpp"
+#include "face/scene_linear.hpp"
 #include "parallel_each.hpp"
 #include "staging_folder.hpp"
 #include "swap.hpp"
@@ -86,16 +87,23 @@ SwapReport swap_with(const SwapOptions& o, const std::string& name) {
       }
 
       // Each frame with its faces put back, and its mask, written by one thread,
-      // at the frame's depth (16-bit plates stay 16-bit; the video gets 8).
+      // at the frame's depth: 16-bit plates stay 16-bit PNG, EXR plates EXR
+      // (half or float, as they came) with 16-bit PNG masks; the video gets 8 bits.
       parallel_each(chunk.size(), detector.threads(), [&](std::size_t i) {
         Frame& frame = chunk[i].frame;
         cv::Mat& image = frame.plate.empty() ? frame.image : frame.plate;  // its crops are taken: composited in place
         cv::Mat frame_mask = cv::Mat::zeros(image.size(), CV_MAKETYPE(image.depth(), 1));
         for (SwapFace& face : faces)
           if (face.frame == i) frame_mask = cv::max(frame_mask, composite(image, face.to_crop, face.face, face.mask, face.crop, o.blend));
-        write_image(staging.path() / "frames" / (frame.name + ".png"), image);
+        const bool linear = image.depth() == CV_32F;
+        write_image(staging.path() / "frames" / (frame.name + (linear ? ".exr" : ".png")), image, {.half_float = frame.half});
+        if (linear) frame_mask.convertTo(frame_mask, CV_16U, 65535.0);
         write_image(staging.path() / "masks" / (frame.name + ".png"), frame_mask);
-        if (!frame.plate.empty() && !o.video.empty()) frame.plate.convertTo(frame.image, CV_8U, 1.0 / 257);
+        if (frame.plate.empty() || o.video.empty()) return;
+        if (linear)
+          frame.image = display_image(frame.plate);
+        else
+          frame.plate.convertTo(frame.image, CV_8U, 1.0 / 257);
       });
 
       if (o.video.empty()) continue;
