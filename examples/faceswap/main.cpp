@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "extract.hpp"
+#include "face/image_file.hpp"
 #include "staging_folder.hpp"
 #include "swap/export.hpp"
 #include "swap/swap.hpp"
@@ -123,6 +124,9 @@ void add_swap(CLI::App& app, faceswap::SwapOptions& o, std::string& face_type, s
   cmd->add_option("--fps", o.fps, "frame rate of --video")->check(CLI::Range(1.0, 240.0));
   cmd->add_option("--upsample", o.detector.upsample, "enlarge frames 2^n times before detection")->check(CLI::Range(0, 3));
   cmd->add_option("--threads", o.threads, "detection, compositing and writing threads (0: one per core)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--backend", o.backend, "where the model draws the faces: cpu, or cuda (a GPU; detection and compositing stay on the CPU)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--device", o.device, "the GPU to draw on with --backend cuda")->check(CLI::Range(0, 1023));
 }
 
 int run_swap(faceswap::SwapOptions& o, const std::string& face_type, const std::string& faces) {
@@ -233,6 +237,7 @@ int run_train(const faceswap::TrainOptions& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  faceswap::enable_exr();  // before any thread starts: it sets an environment variable
   CLI::App app{"faceswap: face replacement with graft"};
   app.require_subcommand(1);
   faceswap::ExtractOptions extract;

@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <graft/core/error.hpp>
+#include <cmath>
+#include <limits>
 #include <opencv2/core.hpp>
 
 #include "face/scene_linear.hpp"
@@ -82,6 +84,34 @@ TEST_CASE("composite: the face inside the mask at every depth, in linear light f
   CHECK(linear_off == 0);
   CHECK(worst_shown <= 1);
   CHECK(linear.at<cv::Vec3f>(2, 2)[0] == 3.5f);
+}
+
+TEST_CASE("composite: Inf and NaN in a float plate are replaced by the face where they are under the mask, kept elsewhere") {
+  const cv::Mat face = random_image(CV_32FC3, 0.05f, 0.95f, 4);
+  cv::Mat plate(side, side, CV_32FC3, cv::Scalar(0.2, 0.2, 0.2));
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  plate.at<cv::Vec3f>(30, 30) = {inf, -inf, nan};  // inside the square
+  plate.at<cv::Vec3f>(2, 2) = {inf, -inf, nan};    // outside
+  composite_into(plate, face);
+  for (int c = 0; c < 3; ++c) CHECK(plate.at<cv::Vec3f>(30, 30)[c] == faceswap::srgb_decode(face.at<cv::Vec3f>(30, 30)[c]));
+  CHECK(plate.at<cv::Vec3f>(2, 2)[0] == inf);
+  CHECK(plate.at<cv::Vec3f>(2, 2)[1] == -inf);
+  CHECK(std::isnan(plate.at<cv::Vec3f>(2, 2)[2]));
+}
+
+TEST_CASE("display_image: round(255 srgb_encode(v)) for every linear value, highlights white, NaN and negatives black") {
+  cv::Mat linear(1, 20000, CV_32FC3);
+  for (int i = 0; i < 3 * linear.cols; ++i) linear.ptr<float>(0)[i] = float(i) / (2.5f * 3 * float(linear.cols)) * 1.2f;  // 0 .. 0.48
+  linear.at<cv::Vec3f>(0, 0) = {-1.0f, std::numeric_limits<float>::quiet_NaN(), 7.0f};
+  const cv::Mat shown = faceswap::display_image(linear);
+  CHECK(shown.at<cv::Vec3b>(0, 0) == cv::Vec3b(0, 0, 255));
+  int differ = 0;
+  for (int i = 3; i < 3 * linear.cols; ++i) {
+    const float exact = 255.0f * faceswap::srgb_encode(linear.ptr<float>(0)[i]);
+    if (std::abs(exact - std::floor(exact) - 0.5f) < 1e-3f) continue;  // a tie: either side
+    differ += shown.ptr<uchar>(0)[i] != cv::saturate_cast<uchar>(exact);
+  }
+  CHECK(differ == 0);
 }
 
 TEST_CASE("composite refuses frames of other types, naming what it takes") {

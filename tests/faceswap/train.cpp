@@ -18,6 +18,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "face/frame_source.hpp"
+#include "face/exr_header.hpp"
 #include "face/image_file.hpp"
 #include "face/scene_linear.hpp"
 #include "train/options.hpp"
@@ -377,7 +378,7 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   CHECK(std::filesystem::file_size(scratch / "linear_out" / "shot.mp4") > 1000);
   for (int k = 0; k < 3; ++k) {
     const auto file = scratch / "linear_out" / "frames" / ("shot_" + std::to_string(k) + ".exr");
-    CHECK(faceswap::exr_stores_half(file) == (k < 2));
+    CHECK(faceswap::read_exr_plate_layout(file).half == (k < 2));
     const cv::Mat out = cv::imread(file.string(), cv::IMREAD_UNCHANGED);
     const cv::Mat mask = cv::imread((scratch / "linear_out" / "masks" / ("shot_" + std::to_string(k) + ".png")).string(),
                                     cv::IMREAD_UNCHANGED);
@@ -394,6 +395,19 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   CHECK(missing.status == 1);
   CHECK(missing.output.find("nothing/model.safetensors: no trained model here") != std::string::npos);
   CHECK(!std::filesystem::exists(scratch / "o2"));
+
+  // --backend cuda without a usable GPU (or a build without CUDA): one message
+  // naming the command, and no output folder. On a GPU machine it swaps.
+  const auto gpu = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(clip) + " -o " + quoted(scratch / "o3") +
+                                " --backend cuda");
+  INFO(gpu.output);
+  if (gpu.status == 0) {
+    CHECK(std::filesystem::exists(scratch / "o3" / "frames"));
+  } else {
+    CHECK(gpu.status == 1);
+    CHECK(gpu.output.find("swap: --backend cuda, but") != std::string::npos);
+    CHECK(!std::filesystem::exists(scratch / "o3"));
+  }
 }
 
 TEST_CASE("train on 2 thread ranks sees the same batches and logs the losses of 1 rank") {

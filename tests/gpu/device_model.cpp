@@ -15,6 +15,7 @@
 #include <memory>
 #include <vector>
 
+#include "cuda/device_swapper.hpp"
 #include "cuda/df_device_step.hpp"
 #include "cuda/liae_device_step.hpp"
 #include "graft/nn.hpp"
@@ -471,6 +472,27 @@ void check_fused_loss_step(std::uint64_t seed) {
 TEST_CASE("SAEHD df and liae on the GPU: the fused loss kernels give the step the separate kernels give, also captured") {
   SUBCASE("df") { check_fused_loss_step<faceswap::cuda::DfDeviceStep, tiny>(4); }
   SUBCASE("liae") { check_fused_loss_step<faceswap::cuda::LiaeDeviceStep, tiny>(12); }
+}
+
+// `faceswap swap --backend cuda`'s model: the swap path alone on the GPU
+// against the CPU step's, from bf16-rounded faces (as check_predictions).
+template <class CpuStep, class Architecture>
+void check_swap_on_device(std::uint64_t seed) {
+  auto host = std::make_unique<typename CpuStep::Model>(seed);
+  round_to_bf16(host->parameter_buffer());
+  const TinyBatch batch(seed + 30);
+  graft::Tensor faces = graft::Tensor::copy_of(batch.side(1).target);
+  round_to_bf16(faces.span());
+  faceswap::cuda::DeviceSwapper<Architecture> gpu(*host, 0);
+  const graft::Tensor drawn = gpu.draw(faces.view()), expected = CpuStep{}.swap(*host, faces.view());
+  REQUIRE(drawn.shape() == expected.shape());
+  const auto values = [](const graft::Tensor& t) { return std::vector<float>(t.span().begin(), t.span().end()); };
+  CHECK(relative_l2(values(drawn), values(expected)) < 2e-2);
+}
+
+TEST_CASE("faceswap swap's GPU model (df, liae-ud) draws the CPU step's swap") {
+  SUBCASE("df") { check_swap_on_device<faceswap::DfStep<tiny>, faceswap::cuda::DfOnDevice<tiny>>(21); }
+  SUBCASE("liae-ud") { check_swap_on_device<faceswap::LiaeStep<tiny_ud>, faceswap::cuda::LiaeOnDevice<tiny_ud>>(22); }
 }
 
 TEST_CASE("SAEHD df on the GPU: download to the host objects and upload into a new step continues the run exactly") {

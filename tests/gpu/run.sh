@@ -8,7 +8,8 @@
 #      the trainer's), with the profile of one step by kind of operation;
 #      then with --fused-loss (the image loss in one kernel per direction);
 #   3. the application (when build.sh built it): faceswap train with
-#      previews, resumed; graft-bench's SAEHD-df-128 throughput with the data
+#      previews, resumed, and swapping 24 frames with the model on the GPU
+#      and on the CPU; graft-bench's SAEHD-df-128 throughput with the data
 #      pipeline and its projection to 16 GPUs (on a machine with more GPUs,
 #      measured on all of them too), the demo recipe's time to loss;
 #   4. bench_saehd as liae (--model liae), with --heuristic (the heuristic's
@@ -64,8 +65,10 @@ stage() {
   [ "$limit" -gt "$left" ] && limit=$left
   echo "== $name (at most ${limit}s)"
   # -k: a program that catches SIGTERM to save (faceswap train) and then hangs is killed 15 s later.
+  local started=$SECONDS
   timeout -k 15 "$limit" "$@" > "$out/$name.txt" 2>&1
   local status=$?
+  echo "$name $((SECONDS - started)) s, exit $status" >> "$out/stage_seconds.txt"
   tail -n 40 "$out/$name.txt"
   [ "$status" -eq 0 ] || failed="$failed $name(exit $status)"
 }
@@ -89,6 +92,14 @@ if [ -x "$stage/bin/graft-bench" ]; then
   # Untuned engines (graft_bench_df128 measures the tuned speed): 30 s less, and the resumed run uses the same engines.
   stage faceswap_train 150 $train --steps 300 --no-tune-convolutions
   stage faceswap_resume 90 $train --steps 400 --resume --no-tune-convolutions
+  # The trained model swapping 24 frames with its faces drawn on the GPU, then on the CPU (stage_seconds.txt has both times).
+  swap="$stage/bin/faceswap swap -m $run_folder -i $stage/frames"
+  rm -rf /tmp/graft-swap-cuda /tmp/graft-swap-cpu
+  stage faceswap_swap_cuda 60 $swap -o /tmp/graft-swap-cuda --backend cuda
+  stage faceswap_swap_cpu 90 $swap -o /tmp/graft-swap-cpu --backend cpu
+  mkdir -p "$out/faceswap-df128/swap"
+  cp /tmp/graft-swap-cuda/frames/frame_0012.png "$out/faceswap-df128/swap/cuda_frame_0012.png" 2> /dev/null
+  cp /tmp/graft-swap-cpu/frames/frame_0012.png "$out/faceswap-df128/swap/cpu_frame_0012.png" 2> /dev/null
   stage graft_bench_df128 150 "$stage/bin/graft-bench" throughput --recipe df-128 --backend cuda $faces --steps 100 --warmup 10 \
     --label "df-128 cuda" -o "$out/graft-bench-df128.json"
   stage graft_bench_project 20 "$stage/bin/graft-bench" project --report "$out/graft-bench-df128.json" --gpus 1,2,4,8,16 --interconnect p5.48xlarge
@@ -153,6 +164,12 @@ for name in ("faceswap_train.txt", "faceswap_resume.txt"):
     waited = [l for l in lines(name) if l.startswith("waited ")]
     if steps:
         print(f"| faceswap train ({name[:-4]}): {steps[-1].strip()}{'; ' + waited[-1].strip() if waited else ''} | | | |")
+times = lines("stage_seconds.txt")
+if times:
+    print("\n| stage | seconds, exit status |\n| --- | --- |")
+    for t in times:
+        name, rest = t.split(" ", 1)
+        print(f"| {name} | {rest} |")
 path = os.path.join(out, "bench_cuda.json")
 if os.path.exists(path):
     print("\n| kernel | time (us) | GB/s | TFLOP/s |\n| --- | ---: | ---: | ---: |")

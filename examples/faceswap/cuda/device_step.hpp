@@ -16,6 +16,8 @@
 //                                      gradients become final (the last part first)
 //   predict(c, model, x)               x (2n, R, R, 3): the src and dst
 //                                      reconstructions and the swap, (n, R, R, 4) each
+//   swap(c, model, x)                  x (n, R, R, 3) dst faces: the swap alone,
+//                                      (n, R, R, 4) (faceswap swap on a GPU)
 // DfOnDevice (df_device_step.hpp) and LiaeOnDevice (liae_device_step.hpp)
 // are the two; their schedules differ from the CPU steps' (train_step.hpp)
 // in running shared modules once on both sides stacked, not in arithmetic.
@@ -38,6 +40,7 @@
 #include <graft/comm/nccl.hpp>
 #endif
 
+#include "cuda/faces_on_device.hpp"
 #include "cuda/input_staging.hpp"
 #include "saehd.hpp"
 #include "train_step.hpp"
@@ -212,24 +215,9 @@ class SaehdDeviceStep {
       preview_blas_ = std::make_unique<gpu::CublasLt>();
     }
     nn_cuda::Context c{stream_, *preview_cudnn_, *preview_blas_};
-    const std::int64_t n = src.batch(), image = 3 * pixels;
-    gpu::DeviceBuffer<float> faces(std::size_t(2 * n * image), stream_);
-    gpu::check(cudaMemcpyAsync(faces.data(), src.data, std::size_t(n * image) * sizeof(float), cudaMemcpyHostToDevice, stream_),
-               "cudaMemcpyAsync (preview faces)");
-    gpu::check(cudaMemcpyAsync(faces.data() + n * image, dst.data, std::size_t(n * image) * sizeof(float), cudaMemcpyHostToDevice,
-                               stream_),
-               "cudaMemcpyAsync (preview faces)");
-    nn_cuda::DeviceTensor x(c, graft::Shape{2 * n, 3, R, R});
-    gpu::transpose(faces.data(), x.buffer.data(), 2 * n, 3, pixels, stream_);
-    auto out = Architecture::predict(c, model_, std::as_const(x).view());
-    auto to_host = [&](const nn_cuda::DeviceTensor& decoded) {
-      gpu::DeviceBuffer<float> planes(std::size_t(decoded.numel()), stream_);
-      gpu::transpose(decoded.buffer.data(), planes.data(), n, pixels, 4, stream_);  // (n, R R, 4) -> (n, 4, R R)
-      graft::Tensor host(graft::Shape{n, 4, R, R});
-      planes.copy_to_host(host.data());
-      return host;
-    };
-    return {to_host(out[0]), to_host(out[1]), to_host(out[2])};
+    const nn_cuda::DeviceTensor x = faces_to_device(c, {src, dst});
+    auto out = Architecture::predict(c, model_, x.view());
+    return {decoded_to_host(c, out[0]), decoded_to_host(c, out[1]), decoded_to_host(c, out[2])};
   }
 
   // The image loss through the fused kernels (cuda::masked_dssim_mse_*): one

@@ -46,6 +46,14 @@ struct DfOnDevice {
             std::move(decoder_src.forward(c, dst_code).value)};
   }
 
+  // dst faces through decoder_src: the swap alone.
+  template <class Device>
+  static nn_cuda::DeviceTensor swap(nn_cuda::Context& c, Device& model, nn_cuda::ConstDeviceView x) {
+    auto features = model.template part<"encoder">().forward(c, x);
+    auto code = model.template part<"inter">().forward(c, features.view());
+    return std::move(model.template part<"decoder_src">().forward(c, code.view()).value);
+  }
+
  private:
   // One decoder on one side's code: forward, the side's loss, backward into d_code.
   template <class Step, class Decoder>

@@ -73,6 +73,17 @@ struct LiaeOnDevice {
             std::move(decoder.forward(c, samples(std::as_const(code), 2 * n, n)).value)};
   }
 
+  // dst faces decoded from [AB(dst), AB(dst)]: the swap alone.
+  template <class Device>
+  static nn_cuda::DeviceTensor swap(nn_cuda::Context& c, Device& model, nn_cuda::ConstDeviceView x) {
+    const std::int64_t n = x.batch();
+    auto features = model.template part<"encoder">().forward(c, x);
+    auto ab = model.template part<"inter_AB">().forward(c, features.view());
+    nn_cuda::DeviceTensor code(c, graft::batched(n, LIAE<O>::decoder_in));
+    concatenate(c, ab.view(), ab.view(), code.view());
+    return std::move(model.template part<"decoder">().forward(c, std::as_const(code).view()).value);
+  }
+
  private:
   // Channels-last codes: to = [first, second] along the channels.
   static void concatenate(nn_cuda::Context& c, nn_cuda::ConstDeviceView first, nn_cuda::ConstDeviceView second,

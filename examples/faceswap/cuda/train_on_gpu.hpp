@@ -2,7 +2,8 @@
 // a GPU per rank (SaehdDeviceStep: df or liae), sharing everything else
 // with the CPU loop (TrainRun: data, decisions, metrics, previews,
 // checkpoints). Ranks are threads (--ranks N, GPUs --device .. --device + N - 1)
-// or mpirun's processes (GPU --device + rank, modulo the GPUs a node has);
+// or mpirun's processes (GPU --device + the rank on its machine, modulo the
+// GPUs a node has);
 // gradients are summed over NCCL inside each rank's captured step, the host
 // communicator carries the losses and rank 0's decisions.
 //
@@ -20,23 +21,11 @@
 #include <string>
 #include <variant>
 
-#include "cuda/df_device_step.hpp"
-#include "cuda/liae_device_step.hpp"
+#include "cuda/on_device.hpp"
+#include "cuda/usable_gpus.hpp"
 #include "train/trainer.hpp"
 
 namespace faceswap::cuda {
-
-// The GPU architecture of a CPU step.
-template <class Step>
-struct OnDeviceOf;
-template <Options O>
-struct OnDeviceOf<DfStep<O>> {
-  using type = DfOnDevice<O>;
-};
-template <Options O>
-struct OnDeviceOf<LiaeStep<O>> {
-  using type = LiaeOnDevice<O>;
-};
 
 // One step's batches, NCHW f32 as the loaders make them, into the device step's layout.
 inline void pack(float* into, const BatchLayout& layout, const SideTensors& src, const SideTensors& dst) {
@@ -135,10 +124,7 @@ TrainSummary train_loop_on_gpu(TrainRun<Step>& run, Optimizer& optimizer, const 
 // The whole run, a GPU per rank; returns rank 0's summary.
 template <class Step>
 TrainSummary train_on_gpu(const TrainOptions& o) {
-  int devices = 0;
-  const cudaError_t counted = cudaGetDeviceCount(&devices);
-  graft::check(counted == cudaSuccess && devices > 0, "train: --backend cuda, but no CUDA GPU is usable here (",
-               counted == cudaSuccess ? std::string("none found") : std::string(cudaGetErrorString(counted)), ")");
+  const int devices = usable_gpus("train");
   graft::check(graft::comm::launched_by_mpirun() || o.device + o.ranks <= devices, "train: --backend cuda with --device ",
                o.device, " and --ranks ", o.ranks, " needs GPUs ", o.device, "..", o.device + o.ranks - 1, ", this machine has ",
                devices);

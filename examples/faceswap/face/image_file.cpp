@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <graft/core/error.hpp>
 #include <graft/io/atomic_file.hpp>
@@ -12,6 +11,7 @@
 #include <opencv2/imgproc.hpp>
 #include <vector>
 
+#include "exr_header.hpp"
 #include "scene_linear.hpp"
 
 namespace faceswap {
@@ -67,79 +67,12 @@ void enable_exr() {
   std::call_once(once, [] { ::setenv("OPENCV_IO_ENABLE_OPENEXR", "1", 0); });
 }
 
-namespace {
-
-// An OpenEXR header: the magic number, 4 bytes of version and flags, then
-// attributes (name, type name, 4-byte size, value) up to an empty name. The
-// "channels" attribute (a chlist) lists each channel: its name, a 4-byte
-// pixel type (0 uint, 1 half, 2 float), 12 more bytes.
-class ExrHeader {
- public:
-  ExrHeader(const std::vector<unsigned char>& bytes, const std::filesystem::path& path) : b_(bytes), path_(path) {}
-
-  bool all_half() {
-    check(b_.size() >= 8 && b_[0] == 0x76 && b_[1] == 0x2f && b_[2] == 0x31 && b_[3] == 0x01, "not an OpenEXR file");
-    check((b_[5] & 0x10) == 0, "a multi-part OpenEXR file; single-part images are read");
-    at_ = 8;
-    for (;;) {
-      const std::string name = text();
-      if (name.empty()) break;
-      const std::string type = text();
-      const std::size_t size = std::size_t(int32());
-      check(at_ + size <= b_.size(), "a truncated header");
-      if (name == "channels" && type == "chlist") return channels_all_half(at_ + size);
-      at_ += size;
-    }
-    check(false, "no channel list in the header");
-    return false;
-  }
-
- private:
-  bool channels_all_half(std::size_t end) {
-    int channels = 0;
-    bool half = true;
-    while (at_ < end && b_[at_] != 0) {
-      text();
-      const std::int32_t pixel_type = int32();
-      half = half && pixel_type == 1;
-      check(at_ + 12 <= end, "a truncated channel list");
-      at_ += 12;  // pLinear, 3 reserved bytes, x and y sampling
-      ++channels;
-    }
-    check(channels > 0, "no channels");
-    return half;
-  }
-  std::string text() {
-    const auto zero = std::find(b_.begin() + std::ptrdiff_t(at_), b_.end(), 0);
-    check(zero != b_.end(), "a truncated header");
-    std::string t(b_.begin() + std::ptrdiff_t(at_), zero);
-    at_ = std::size_t(zero - b_.begin()) + 1;
-    return t;
-  }
-  std::int32_t int32() {
-    check(at_ + 4 <= b_.size(), "a truncated header");
-    std::int32_t v = 0;
-    std::memcpy(&v, b_.data() + at_, 4);  // little-endian, as OpenEXR stores it and x86/ARM run
-    at_ += 4;
-    return v;
-  }
-  void check(bool ok, const char* what) const { graft::check(ok, path_.string(), ": ", what); }
-
-  const std::vector<unsigned char>& b_;
-  const std::filesystem::path& path_;
-  std::size_t at_ = 0;
-};
-
-}  // namespace
-
-bool exr_stores_half(const std::filesystem::path& path) { return ExrHeader(read_bytes(path), path).all_half(); }
 
 namespace {
 
 cv::Mat decode(const std::filesystem::path& path, const std::vector<unsigned char>& bytes, int flags) {
   graft::check(!bytes.empty(), path.string(), ": empty file");
   check_complete(path, bytes);
-  if (is_exr_path(path)) enable_exr();
   cv::Mat image;
   try {
     image = cv::imdecode(bytes, flags);
@@ -152,9 +85,26 @@ cv::Mat decode(const std::filesystem::path& path, const std::vector<unsigned cha
 
 cv::Mat decode(const std::filesystem::path& path, int flags) { return decode(path, read_bytes(path), flags); }
 
-// An EXR's bytes as linear float BGR.
-cv::Mat decode_exr(const std::filesystem::path& path, const std::vector<unsigned char>& bytes) {
-  cv::Mat image = decode(path, bytes, cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH);
+std::vector<int> exr_parameters(const ImageEncoding& encoding) {
+  return {cv::IMWRITE_EXR_TYPE, encoding.half_float ? cv::IMWRITE_EXR_TYPE_HALF : cv::IMWRITE_EXR_TYPE_FLOAT};
+}
+
+// An OpenEXR plate as linear float BGR (and how it stores its channels).
+// cv::imread, not imdecode: OpenCV decodes EXR bytes through a temporary file.
+cv::Mat read_exr(const std::filesystem::path& path, ExrPlateLayout* layout) {
+  std::error_code ec;
+  graft::check(std::filesystem::is_regular_file(path, ec), path.string(), ": no such file");
+  const ExrPlateLayout found = read_exr_plate_layout(path);
+  if (layout) *layout = found;
+  cv::Mat image;
+  try {
+    image = cv::imread(path.string(), cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH);
+  } catch (const cv::Exception& e) {
+    graft::fail(path.string(), ": cannot decode the OpenEXR image: ", e.what());
+  }
+  graft::check(!image.empty(), path.string(),
+               ": cannot decode the OpenEXR image (truncated or damaged, or OpenCV built without OpenEXR; faceswap sets "
+               "OPENCV_IO_ENABLE_OPENEXR=1 unless it is set)");
   graft::check(image.type() == CV_32FC3, path.string(), ": an OpenEXR image with float channels was expected");
   return image;
 }
@@ -163,7 +113,7 @@ cv::Mat decode_exr(const std::filesystem::path& path, const std::vector<unsigned
 
 cv::Mat read_image(const std::filesystem::path& path, bool color) {
   if (!is_exr_path(path)) return decode(path, color ? cv::IMREAD_COLOR : cv::IMREAD_GRAYSCALE);
-  cv::Mat image = display_image(decode_exr(path, read_bytes(path)));
+  cv::Mat image = display_image(read_exr(path, nullptr));
   if (!color) cv::cvtColor(image, image, cv::COLOR_BGR2GRAY);
   return image;
 }
@@ -171,10 +121,10 @@ cv::Mat read_image(const std::filesystem::path& path, bool color) {
 cv::Mat read_plate(const std::filesystem::path& path, bool* stores_half) {
   if (stores_half) *stores_half = false;
   if (is_exr_path(path)) {
-    const std::vector<unsigned char> bytes = read_bytes(path);
-    graft::check(!bytes.empty(), path.string(), ": empty file");
-    if (stores_half) *stores_half = ExrHeader(bytes, path).all_half();
-    return decode_exr(path, bytes);
+    ExrPlateLayout layout;
+    cv::Mat image = read_exr(path, &layout);
+    if (stores_half) *stores_half = layout.half;
+    return image;
   }
   cv::Mat image = decode(path, cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH);
   graft::check(image.depth() == CV_8U || image.depth() == CV_16U, path.string(),
@@ -187,10 +137,7 @@ std::vector<unsigned char> encode_image(const std::filesystem::path& path, const
   const std::string e = lower_extension(path);
   std::vector<int> params;
   if (e == ".jpg" || e == ".jpeg") params = {cv::IMWRITE_JPEG_QUALITY, encoding.jpeg_quality};
-  if (e == ".exr") {
-    enable_exr();
-    params = {cv::IMWRITE_EXR_TYPE, encoding.half_float ? cv::IMWRITE_EXR_TYPE_HALF : cv::IMWRITE_EXR_TYPE_FLOAT};
-  }
+  if (e == ".exr") params = exr_parameters(encoding);
   std::vector<unsigned char> bytes;
   bool encoded = false;
   try {
@@ -203,6 +150,16 @@ std::vector<unsigned char> encode_image(const std::filesystem::path& path, const
 }
 
 void write_image(const std::filesystem::path& path, const cv::Mat& image, const ImageEncoding& encoding) {
+  if (is_exr_path(path)) {  // imwrite, not imencode: OpenCV encodes EXR bytes through a temporary file
+    bool written = false;
+    try {
+      written = cv::imwrite(path.string(), image, exr_parameters(encoding));
+    } catch (const cv::Exception& e) {
+      graft::fail(path.string(), ": cannot write the OpenEXR image: ", e.what());
+    }
+    graft::check(written, path.string(), ": cannot write the OpenEXR image (disk full, or no permission?)");
+    return;
+  }
   const std::vector<unsigned char> bytes = encode_image(path, image, encoding);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   graft::check(bool(out), path.string(), ": cannot open for writing");

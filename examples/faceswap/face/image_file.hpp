@@ -2,8 +2,9 @@
 // that name the file.
 //
 // OpenEXR plates are read and written through OpenCV, whose EXR codec is off
-// unless OPENCV_IO_ENABLE_OPENEXR is set: enable_exr() sets it (once, before
-// any EXR is decoded; FrameSource calls it, on the thread that creates it).
+// unless OPENCV_IO_ENABLE_OPENEXR is set: enable_exr() sets it. It must run
+// before any EXR is read or written and before other threads start (setenv):
+// faceswap's main() and FrameSource's constructor call it.
 //
 // OpenCV decodes a truncated JPEG without complaint (it fills the missing
 // rows with grey and prints a libjpeg warning), which would put a damaged
@@ -22,14 +23,9 @@ namespace faceswap {
 bool is_image_path(const std::filesystem::path& path);
 bool is_exr_path(const std::filesystem::path& path);
 
-// Turns on OpenCV's EXR codec for this process (setenv: call it before
-// other threads read the environment; later calls do nothing).
+// Turns on OpenCV's EXR codec for this process (unless the environment
+// already says); later calls do nothing.
 void enable_exr();
-
-// Whether the EXR file's channels are all stored as half floats (16 bits),
-// from its header; false for 32-bit channels. Throws naming the file when it
-// is not a single-part OpenEXR image.
-bool exr_stores_half(const std::filesystem::path& path);
 
 // How encode_image writes: JPEG's quality, and EXR's storage (half or 32-bit float channels).
 struct ImageEncoding {

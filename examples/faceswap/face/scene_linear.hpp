@@ -9,6 +9,8 @@
 // linear light. Highlights above 1 outside the face stay as they are.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <opencv2/core.hpp>
 
@@ -26,15 +28,24 @@ inline float srgb_decode(float encoded) {
   return encoded <= 0.04045f ? encoded / 12.92f : std::pow((encoded + 0.055f) / 1.055f, 2.4f);
 }
 
-// A linear float BGR plate as the 8-bit BGR image the detector and the model see.
+// A linear float BGR plate as the 8-bit BGR image the detector and the model
+// see: round(255 srgb_encode(v)), found among the 255 linear values where
+// the rounding steps up (a 4K plate a frame: no pow per pixel).
 inline cv::Mat display_image(const cv::Mat& linear) {
   CV_Assert(linear.type() == CV_32FC3);
+  static const std::array<float, 255> steps = [] {
+    std::array<float, 255> s{};
+    for (int k = 0; k < 255; ++k) s[std::size_t(k)] = srgb_decode((float(k) + 0.5f) / 255.0f);
+    return s;
+  }();
   cv::Mat out(linear.size(), CV_8UC3);
   for (int y = 0; y < linear.rows; ++y) {
-    const auto* in = linear.ptr<cv::Vec3f>(y);
-    auto* o = out.ptr<cv::Vec3b>(y);
-    for (int x = 0; x < linear.cols; ++x)
-      for (int c = 0; c < 3; ++c) o[x][c] = cv::saturate_cast<uchar>(255.0f * srgb_encode(in[x][c]));
+    const float* in = linear.ptr<float>(y);
+    uchar* o = out.ptr<uchar>(y);
+    for (int i = 0; i < 3 * linear.cols; ++i) {
+      const float v = in[i];  // NaN compares false: black, as negatives
+      o[i] = uchar(v > 0.0f ? std::upper_bound(steps.begin(), steps.end(), v) - steps.begin() : 0);
+    }
   }
   return out;
 }

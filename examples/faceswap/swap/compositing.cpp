@@ -4,6 +4,7 @@
 #include "face/scene_linear.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <graft/core/error.hpp>
 #include <limits>
 #include <type_traits>
@@ -28,8 +29,13 @@ cv::Mat blend_into(cv::Mat& frame, const cv::Mat& face, const cv::Mat& mask) {
     for (int x = 0; x < frame.cols; ++x) {
       if (a[x] <= 0.0f) continue;
       for (int c = 0; c < 3; ++c) {
-        const float drawn = linear ? srgb_decode(std::clamp(f[x][c], 0.0f, 1.0f)) : full * f[x][c];
-        pixel[x][c] = cv::saturate_cast<Channel>((1.0f - a[x]) * float(pixel[x][c]) + a[x] * drawn);
+        if constexpr (linear) {
+          // Where the mask is full, or the plate holds no number (Inf, NaN), the face alone: 0 Inf is NaN.
+          const float drawn = srgb_decode(std::clamp(f[x][c], 0.0f, 1.0f)), was = pixel[x][c];
+          pixel[x][c] = a[x] >= 1.0f || !std::isfinite(was) ? drawn : (1.0f - a[x]) * was + a[x] * drawn;
+        } else {
+          pixel[x][c] = cv::saturate_cast<Channel>((1.0f - a[x]) * float(pixel[x][c]) + a[x] * full * f[x][c]);
+        }
       }
     }
   }

@@ -32,6 +32,8 @@ struct SwapOptions {
   double fps = 25;
   DetectorOptions detector;
   int threads = 0;  // detection, compositing and writing threads; 0: one per core
+  std::string backend = "cpu";  // where the model runs: cpu or cuda
+  int device = 0;               // the GPU, with backend cuda
 };
 
 struct SwapReport {

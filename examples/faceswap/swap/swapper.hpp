@@ -16,7 +16,6 @@
 #include "staging_folder.hpp"
 #include "swap.hpp"
 #include "train/trainer.hpp"
-#include "trained_model.hpp"
 
 namespace faceswap {
 
@@ -35,13 +34,13 @@ struct SwapFace {
 inline constexpr std::int64_t swap_batch = 8;
 
 // A chunk of frames at a time (ParallelDetector): detection, the crops,
-// compositing and the PNG files on all threads, the model on whole batches
-// of the chunk's faces (its convolutions are parallel themselves), and the
-// video in frame order.
-template <class Step>
-SwapReport swap_with(const SwapOptions& o, const std::string& name) {
+// compositing and the image files on all threads, the model on whole
+// batches of the chunk's faces (its convolutions are parallel themselves, or
+// it runs on a GPU), and the video in frame order. draw(faces) is the model:
+// (swap_batch, 3, R, R) aligned faces to (swap_batch, 4, R, R), rgb and mask.
+template <class Step, class Draw>
+SwapReport swap_with(const SwapOptions& o, const Draw& draw) {
   constexpr int r = Step::resolution;
-  const auto model = load_trained_model<Step>(o.model, name);
 
   std::vector<FrameSource> sources;
   for (const auto& input : o.inputs) sources.emplace_back(input, FrameDepth::as_file);
@@ -51,7 +50,6 @@ SwapReport swap_with(const SwapOptions& o, const std::string& name) {
   std::filesystem::create_directories(staging.path() / "frames");
   std::filesystem::create_directories(staging.path() / "masks");
   cv::VideoWriter video;
-  const Step step;
   SwapReport report;
   for (auto& source : sources) {
     for (auto chunk = detector.next(source); !chunk.empty(); chunk = detector.next(source)) {
@@ -76,7 +74,7 @@ SwapReport swap_with(const SwapOptions& o, const std::string& name) {
         const std::size_t n = std::min(std::size_t(swap_batch), faces.size() - first);
         graft::Tensor input = graft::Tensor::zeros(graft::Shape{swap_batch, 3, r, r});
         for (std::size_t f = 0; f < n; ++f) to_planes(faces[first + f].crop, input.data() + f * 3 * r * r);
-        const graft::Tensor drawn = step.swap(*model, input.view());  // (swap_batch, 4, R, R): rgb, mask
+        const graft::Tensor drawn = draw(input.view());  // (swap_batch, 4, R, R): rgb, mask
         for (std::size_t f = 0; f < n; ++f) {
           SwapFace& face = faces[first + f];
           face.face.create(r, r, CV_32FC3);

@@ -16,7 +16,9 @@
 #include "swap/exporter.hpp"
 #include "swap/swapper.hpp"
 #include "trainer.hpp"
+#include "swap/trained_model.hpp"
 #if defined(FACESWAP_WITH_CUDA)
+#include "cuda/device_swapper.hpp"
 #include "cuda/train_on_gpu.hpp"
 #endif
 
@@ -80,6 +82,13 @@ TrainSummary train_on_ranks(const TrainOptions& o) {
   return summary;
 }
 
+#if !defined(FACESWAP_WITH_CUDA)
+[[noreturn]] inline void no_cuda_backend(const char* command) {
+  graft::fail(command, ": --backend cuda, but this faceswap was built without the CUDA backend (it needs nvcc, cuDNN and the "
+              "nvidia-cudnn-frontend headers at configure time); use --backend cpu");
+}
+#endif
+
 // --backend cpu: the ranks above; --backend cuda: a GPU per rank (in a build with the CUDA backend).
 template <class Step>
 TrainSummary train_on_backend(const TrainOptions& o) {
@@ -87,8 +96,24 @@ TrainSummary train_on_backend(const TrainOptions& o) {
 #if defined(FACESWAP_WITH_CUDA)
   return cuda::train_on_gpu<Step>(o);
 #else
-  graft::fail("train: --backend cuda, but this faceswap was built without the CUDA backend (it needs nvcc, cuDNN and the "
-              "nvidia-cudnn-frontend headers at configure time); use --backend cpu");
+  no_cuda_backend("train");
+#endif
+}
+
+// The trained model `name` from o.model, drawing the swap's faces on the CPU or on a GPU.
+template <class Step>
+SwapReport swap_on_backend(const SwapOptions& o, const std::string& name) {
+  graft::check(o.backend == "cpu" || o.backend == "cuda", "swap: --backend must be cpu or cuda, got ", o.backend);
+  const auto model = load_trained_model<Step>(o.model, name);
+  if (o.backend != "cuda") {
+    const Step step;
+    return swap_with<Step>(o, [&](graft::ConstView faces) { return step.swap(*model, faces); });
+  }
+#if defined(FACESWAP_WITH_CUDA)
+  cuda::DeviceSwapper<typename cuda::OnDeviceOf<Step>::type> gpu(*model, o.device);
+  return swap_with<Step>(o, [&](graft::ConstView faces) { return gpu.draw(faces); });
+#else
+  no_cuda_backend("swap");
 #endif
 }
 
@@ -105,7 +130,7 @@ std::string variant_name(std::string_view arch, int resolution) {
   using arch##_##res##_step = StepOf<arch##_name, res>::type;                                                 \
   TrainSummary train_##arch##_##res(const TrainOptions& o) { return train_on_backend<arch##_##res##_step>(o); } \
   SwapReport swap_##arch##_##res(const SwapOptions& o) {                                                      \
-    return swap_with<arch##_##res##_step>(o, variant_name<arch##_##res##_step>(#arch, res));                  \
+    return swap_on_backend<arch##_##res##_step>(o, variant_name<arch##_##res##_step>(#arch, res));            \
   }                                                                                                           \
   void export_##arch##_##res(const ExportOptions& o) {                                                        \
     export_with<arch##_##res##_step>(o, variant_name<arch##_##res##_step>(#arch, res));                       \
