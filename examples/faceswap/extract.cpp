@@ -98,10 +98,10 @@ ExtractReport extract(const ExtractOptions& o, const ExtractProgress& progress) 
   for (const auto& i : o.inputs) inputs += (inputs.empty() ? "" : ", ") + i.string();
   graft::check(report.faces > 0, inputs, ": no face found in ", report.frames,
                " frame(s); nothing was written (faces must be at least ", o.min_face, " px; try --upsample 1 for small faces)");
-  std::ofstream summary(staging.path() / "faceset.json");
+  std::ofstream summary(staging.path() / face_set_summary);
   summary << report.to_json(o).dump(1) << '\n';
   summary.flush();
-  graft::check(bool(summary), (staging.path() / "faceset.json").string(), ": write failed (disk full?)");
+  graft::check(bool(summary), (staging.path() / face_set_summary).string(), ": write failed (disk full?)");
   summary.close();
   staging.commit();
   return report;

@@ -124,6 +124,9 @@ void add_swap(CLI::App& app, faceswap::SwapOptions& o, std::string& face_type, s
   cmd->add_option("--fps", o.fps, "frame rate of --video")->check(CLI::Range(1.0, 240.0));
   cmd->add_option("--upsample", o.detector.upsample, "enlarge frames 2^n times before detection")->check(CLI::Range(0, 3));
   cmd->add_option("--threads", o.threads, "detection, compositing and writing threads (0: one per core)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--aligned", o.aligned,
+                  "the folder faceswap extract wrote for this footage: swap the faces it holds (delete the ones not to swap) "
+                  "at its landmarks, without detecting again (nor the landmark model)");
   cmd->add_option("--backend", o.backend, "where the model draws the faces: cpu, or cuda (a GPU; detection and compositing stay on the CPU)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--device", o.device, "the GPU to draw on with --backend cuda")->check(CLI::Range(0, 1023));
@@ -136,7 +139,7 @@ int run_swap(faceswap::SwapOptions& o, const std::string& face_type, const std::
   std::printf("swapped %lld faces in %lld frames: %s/frames, masks in %s/masks", static_cast<long long>(report.faces),
               static_cast<long long>(report.frames), o.output.c_str(), o.output.c_str());
   if (!o.video.empty()) std::printf(", video %s", (o.output / o.video).c_str());
-  std::printf("\n");
+  std::printf("\nthe model (%s) drew them in %.2f s\n", o.backend.c_str(), report.model_seconds);
   return 0;
 }
 

@@ -321,6 +321,35 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   }
   CHECK(same == 75);
 
+  // --aligned: the faces of an extraction of the clip, curated (frames 3 and
+  // 7 deleted), swapped at extraction's landmarks without a detector: the
+  // frames it lists come out as with detection, byte for byte; the two others
+  // as they went in.
+  REQUIRE(run_faceswap("extract -i " + quoted(clip) + " -o " + quoted(scratch / "aligned")).status == 0);
+  for (const char* removed : {"lbbc2a_000003_0.json", "lbbc2a_000007_0.json"}) REQUIRE(std::filesystem::remove(scratch / "aligned" / removed));
+  const auto curated = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(clip) + " -o " + quoted(scratch / "curated") +
+                                    " --aligned " + quoted(scratch / "aligned"));
+  INFO(curated.output);
+  REQUIRE(curated.status == 0);
+  faceswap::FrameSource again(clip);
+  int as_detected = 0, untouched = 0;
+  while (auto frame = again.next()) {
+    const auto name = frame->name + ".png";
+    if (frame->index == 3 || frame->index == 7) {
+      untouched += cv::countNonZero(faceswap::read_image(scratch / "curated" / "frames" / name).reshape(1) != frame->image.reshape(1)) == 0;
+      continue;
+    }
+    as_detected += graft::testing::read_bytes(scratch / "curated" / "frames" / name) ==
+                   graft::testing::read_bytes(scratch / "out" / "frames" / name);
+  }
+  CHECK(as_detected == 73);
+  CHECK(untouched == 2);
+  const auto no_faces = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(clip) + " -o " + quoted(scratch / "o4") +
+                                     " --aligned " + quoted(scratch / "model"));
+  CHECK(no_faces.status == 1);
+  CHECK(no_faces.output.find("no face metadata (*.json) here") != std::string::npos);
+  CHECK(!std::filesystem::exists(scratch / "o4"));
+
   // 16-bit plates (PNG and TIFF) come back at 16 bits: untouched outside the
   // face, low bits included; the face and the mask at 16 bits.
   std::filesystem::create_directories(scratch / "plates");

@@ -11,7 +11,8 @@
 #     does not have; GRAFT_GPU_APP=0 leaves it out; with only the models
 #     run.sh trains (FACESWAP_VARIANTS: df 128 and the demo's), which
 #     keeps its build short;
-#   - 24 frames of a demo clip as PNG, for the GPU swap;
+#   - 24 frames of a demo clip as PNG and their faces (extracted here), for
+#     the GPU swap;
 #   - PyTorch's anchor script.
 # Then, in one device call:
 #   run(command="tests/gpu/run.sh", carry=["build-gpu/carry.tar.xz"], timeout_s=600)
@@ -43,6 +44,10 @@ done
 # Frames for faceswap swap --backend cuda (the GPU machine's OpenCV has no FFmpeg to read the clips).
 c++ -std=c++20 -O1 tests/gpu/frames_of.cpp -o build-gpu/frames_of $(pkg-config --cflags --libs opencv4)
 build-gpu/frames_of examples/faceswap/demo/clips/lbbc2a.mpg "$stage/frames" 24
+# Their faces, found here: the GPU machine has no dlib landmark model (100 MB, over the carry), so swap there takes them (--aligned).
+if [ -x "$stage/bin/faceswap" ]; then
+  LD_LIBRARY_PATH="$stage/lib" "$stage/bin/faceswap" extract -i "$stage/frames" -o "$stage/aligned" > /dev/null
+fi
 mkdir -p "$stage/anchors" && cp ../shared/anchors/torch_faceswap.py "$stage/anchors/" 2> /dev/null || echo "build.sh: no PyTorch anchor (../shared/anchors) to carry"
 # cuDNN's frontend opens the CUDA runtime by name (graft itself links it statically): carry it, it is small.
 cp -L /usr/local/cuda/lib64/libcudart.so.13 "$stage/lib/" 2> /dev/null || true

@@ -92,8 +92,9 @@ if [ -x "$stage/bin/graft-bench" ]; then
   # Untuned engines (graft_bench_df128 measures the tuned speed): 30 s less, and the resumed run uses the same engines.
   stage faceswap_train 150 $train --steps 300 --no-tune-convolutions
   stage faceswap_resume 90 $train --steps 400 --resume --no-tune-convolutions
-  # The trained model swapping 24 frames with its faces drawn on the GPU, then on the CPU (stage_seconds.txt has both times).
-  swap="$stage/bin/faceswap swap -m $run_folder -i $stage/frames"
+  # The trained model swapping 24 frames (their faces extracted by build.sh: no landmark model here) with the
+  # faces drawn on the GPU, then on the CPU; each prints the model's seconds.
+  swap="$stage/bin/faceswap swap -m $run_folder -i $stage/frames --aligned $stage/aligned"
   rm -rf /tmp/graft-swap-cuda /tmp/graft-swap-cpu
   stage faceswap_swap_cuda 60 $swap -o /tmp/graft-swap-cuda --backend cuda
   stage faceswap_swap_cpu 90 $swap -o /tmp/graft-swap-cpu --backend cpu
@@ -159,6 +160,10 @@ for name in ("graft-bench-df128.json", "graft-bench-df128-all-gpus.json", "graft
         step = f"{1e3 * res['step_s_median']:.1f}" if "step_s_median" in res else ""
         wait = f", waiting for data {res['data_wait_share']:.0%} of the time" if "data_wait_share" in res else ""
         print(f"| graft-bench {r['kind']} {r['label']}, {r['config']['batch']}/side{ttl}{wait} | {step} | {res['images_per_s']:.0f} | |")
+for name in ("faceswap_swap_cuda.txt", "faceswap_swap_cpu.txt"):
+    drew = [l for l in lines(name) if l.startswith("the model (")]
+    if drew:
+        print(f"| faceswap swap, 24 frames at 128: {drew[-1].strip()} | | | |")
 for name in ("faceswap_train.txt", "faceswap_resume.txt"):
     steps = [l for l in lines(name) if l.startswith("step ")]
     waited = [l for l in lines(name) if l.startswith("waited ")]

@@ -28,6 +28,7 @@ class DeviceSwapper {
 
   // Aligned dst faces (n, 3, R, R) in [0, 1] to the src decoder's (n, 4, R, R): rgb, then the mask.
   graft::Tensor draw(graft::ConstView faces) {
+    graft::cuda::check(cudaSetDevice(device_), "cudaSetDevice");  // the calling thread's GPU is this one's
     nn_cuda::Context c{stream_, cudnn_, blas_};
     const nn_cuda::DeviceTensor x = faces_to_device(c, {faces});
     return decoded_to_host(c, Architecture::swap(c, model_, x.view()));

@@ -68,11 +68,7 @@ Loaded load_face(const fs::path& json, int resolution, bool eyes_mouth) {
 FaceSet FaceSet::load(const fs::path& folder, const FaceSetOptions& options) {
   std::error_code ec;
   graft::check(fs::is_directory(folder, ec), folder.string(), ": no such face-set folder");
-  std::vector<fs::path> faces;
-  for (const auto& entry : fs::directory_iterator(folder))
-    if (entry.is_regular_file() && entry.path().extension() == ".json" && entry.path().filename() != "faceset.json")
-      faces.push_back(entry.path());
-  std::ranges::sort(faces);
+  const std::vector<fs::path> faces = face_metadata_files(folder);
   graft::check(!faces.empty(), folder.string(),
                ": holds no faces (no <name>.json face metadata); make a face set with faceswap extract");
   graft::check(options.resolution >= 0, "face set: resolution must not be negative");

@@ -15,13 +15,12 @@ struct FrameSource::Video {
   std::int64_t next = 0;
 };
 
-namespace {
 std::string frame_name(const std::filesystem::path& file, std::int64_t index) {
+  if (is_image_path(file)) return file.stem().string();
   char digits[32];
   std::snprintf(digits, sizeof digits, "_%06lld", static_cast<long long>(index));
   return file.stem().string() + digits;
 }
-}  // namespace
 
 FrameSource::FrameSource(const std::filesystem::path& input, FrameDepth depth) : input_(input), depth_(depth) {
   std::error_code ec;
@@ -71,14 +70,14 @@ std::optional<Frame> FrameSource::next() {
   }
   if (next_image_ == images_.size()) return std::nullopt;
   const std::filesystem::path& file = images_[next_image_++];
-  if (depth_ == FrameDepth::eight_bits) return Frame{file, 0, file.stem().string(), read_image(file)};
+  if (depth_ == FrameDepth::eight_bits) return Frame{file, 0, frame_name(file, 0), read_image(file)};
   bool half = false;
   cv::Mat plate = read_plate(file, &half);
-  if (plate.depth() == CV_8U) return Frame{file, 0, file.stem().string(), plate};
-  if (plate.depth() == CV_32F) return Frame{file, 0, file.stem().string(), display_image(plate), plate, half};
+  if (plate.depth() == CV_8U) return Frame{file, 0, frame_name(file, 0), plate};
+  if (plate.depth() == CV_32F) return Frame{file, 0, frame_name(file, 0), display_image(plate), plate, half};
   cv::Mat image;
   plate.convertTo(image, CV_8U, 1.0 / 257);  // 65535 -> 255, rounded
-  return Frame{file, 0, file.stem().string(), image, plate};
+  return Frame{file, 0, frame_name(file, 0), image, plate};
 }
 
 }  // namespace faceswap

@@ -30,6 +30,10 @@ struct Frame {
   bool half = false;  // an OpenEXR plate stored as half floats (written back so)
 };
 
+// The name FrameSource gives frame `index` of `file`: the stem of a still
+// image, "<stem>_<index, 6 digits>" for a video's frames.
+std::string frame_name(const std::filesystem::path& file, std::int64_t index);
+
 // Whether 16-bit and EXR frames keep their own depth (Frame::plate) besides the 8-bit image.
 enum class FrameDepth { eight_bits, as_file };
 

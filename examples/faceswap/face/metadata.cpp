@@ -1,5 +1,6 @@
 #include "metadata.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <graft/core/error.hpp>
 
@@ -95,6 +96,15 @@ FaceMetadata read_face_metadata(const std::filesystem::path& path) {
     graft::fail(path.string(), ": not valid JSON: ", e.what());
   }
   return face_metadata_from_json(j, path.string());
+}
+
+std::vector<std::filesystem::path> face_metadata_files(const std::filesystem::path& folder) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(folder))
+    if (entry.is_regular_file() && entry.path().extension() == ".json" && entry.path().filename() != face_set_summary)
+      files.push_back(entry.path());
+  std::ranges::sort(files);
+  return files;
 }
 
 }  // namespace faceswap

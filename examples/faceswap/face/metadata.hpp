@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "alignment.hpp"
 
@@ -43,5 +45,12 @@ FaceMetadata face_metadata_from_json(const nlohmann::json& j, const std::string&
 
 void write_face_metadata(const std::filesystem::path& path, const FaceMetadata& m);
 FaceMetadata read_face_metadata(const std::filesystem::path& path);
+
+// The extraction summary beside the faces (extract.cpp), not a face's metadata.
+inline constexpr std::string_view face_set_summary = "faceset.json";
+
+// The face metadata files in an extraction folder (every *.json but the
+// summary), in name order.
+std::vector<std::filesystem::path> face_metadata_files(const std::filesystem::path& folder);
 
 }  // namespace faceswap

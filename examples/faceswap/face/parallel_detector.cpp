@@ -11,17 +11,24 @@
 
 namespace faceswap {
 
-ParallelDetector::ParallelDetector(const DetectorOptions& options, int threads) {
+namespace {
+int thread_count(int threads) {
   graft::check(threads >= 0, "face detection: ", threads, " threads");
-  const int count = threads > 0 ? threads : std::max(1, int(std::thread::hardware_concurrency()));
-  detectors_.reserve(std::size_t(count));
-  detectors_.emplace_back(options);
-  for (int t = 1; t < count; ++t) detectors_.push_back(detectors_.front());
+  return threads > 0 ? threads : std::max(1, int(std::thread::hardware_concurrency()));
 }
+}  // namespace
+
+ParallelDetector::ParallelDetector(const DetectorOptions& options, int threads) : threads_(thread_count(threads)) {
+  detectors_.reserve(std::size_t(threads_));
+  detectors_.emplace_back(options);
+  for (int t = 1; t < threads_; ++t) detectors_.push_back(detectors_.front());
+}
+
+ParallelDetector::ParallelDetector(const AlignedFaces& given, int threads) : given_(&given), threads_(thread_count(threads)) {}
 
 std::vector<DetectedFrame> ParallelDetector::next(FrameSource& source, const std::function<bool()>& keep) {
   std::vector<DetectedFrame> chunk;
-  const std::size_t size = 4 * detectors_.size();
+  const std::size_t size = 4 * std::size_t(threads_);
   std::size_t bytes = 0;
   while (chunk.size() < size && bytes < chunk_bytes) {
     auto frame = source.next();
@@ -29,6 +36,10 @@ std::vector<DetectedFrame> ParallelDetector::next(FrameSource& source, const std
     if (keep && !keep()) continue;
     bytes += frame->image.total() * frame->image.elemSize() + frame->plate.total() * frame->plate.elemSize();
     chunk.push_back({std::move(*frame), {}});
+  }
+  if (given_) {
+    for (DetectedFrame& f : chunk) f.faces = given_->of(f.frame.name);
+    return chunk;
   }
   parallel_each(chunk.size(), threads(), [&](std::size_t i) {
     Frame& frame = chunk[i].frame;

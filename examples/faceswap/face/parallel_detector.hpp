@@ -5,12 +5,14 @@
 // out of footage (about 30 ms per 360x288 frame, seconds per 4K frame), so
 // extract and swap both take a chunk of frames, detect in all of them at
 // once with one detector copy per thread, and then handle the chunk's
-// results in frame order.
+// results in frame order. Given an extraction's faces (AlignedFaces) it
+// detects nothing and looks each frame's faces up there instead.
 #pragma once
 
 #include <functional>
 #include <vector>
 
+#include "aligned_faces.hpp"
 #include "detector.hpp"
 #include "frame_source.hpp"
 
@@ -25,7 +27,9 @@ class ParallelDetector {
  public:
   // threads 0: one per core.
   ParallelDetector(const DetectorOptions& options, int threads);
-  int threads() const { return int(detectors_.size()); }
+  // No detector (nor its landmark model): the faces of `given`, which must outlive this.
+  ParallelDetector(const AlignedFaces& given, int threads);
+  int threads() const { return threads_; }
   // The next chunk of frames of `source` with their faces: 4 per thread, or
   // fewer once they hold chunk_bytes; fewer at its end, none after it.
   // `keep`, when given, is asked once per frame read and drops those it
@@ -34,6 +38,8 @@ class ParallelDetector {
 
  private:
   std::vector<FaceDetector> detectors_;
+  const AlignedFaces* given_ = nullptr;
+  int threads_ = 1;
 };
 
 // A chunk stops taking frames once they hold this many bytes: 64 4K frames

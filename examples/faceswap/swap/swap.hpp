@@ -32,12 +32,14 @@ struct SwapOptions {
   double fps = 25;
   DetectorOptions detector;
   int threads = 0;  // detection, compositing and writing threads; 0: one per core
-  std::string backend = "cpu";  // where the model runs: cpu or cuda
+  std::filesystem::path aligned;  // an extraction of the inputs: swap the faces it lists instead of detecting
+  std::string backend = "cpu";     // where the model runs: cpu or cuda
   int device = 0;               // the GPU, with backend cuda
 };
 
 struct SwapReport {
   std::int64_t frames = 0, faces = 0;
+  double model_seconds = 0;  // drawing the faces (the model's share of the run)
   std::vector<std::string> frames_without_face;
 };
 

@@ -1,11 +1,14 @@
 // The swap loop for one model variant (see swap.hpp).
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include "face/aligned_faces.hpp"
 #include "face/canonical_face.hpp"
 #include "face/frame_source.hpp"
 #include "face/image_file.hpp"
@@ -44,7 +47,9 @@ SwapReport swap_with(const SwapOptions& o, const Draw& draw) {
 
   std::vector<FrameSource> sources;
   for (const auto& input : o.inputs) sources.emplace_back(input, FrameDepth::as_file);
-  ParallelDetector detector(o.detector, o.threads);
+  // With --aligned, the extraction's faces (all it kept: an artist's curated set) and no detector.
+  const std::optional<AlignedFaces> aligned = o.aligned.empty() ? std::nullopt : std::optional<AlignedFaces>(o.aligned);
+  ParallelDetector detector = aligned ? ParallelDetector(*aligned, o.threads) : ParallelDetector(o.detector, o.threads);
   check_new_output(o.output, "swap");
   StagingFolder staging(o.output);
   std::filesystem::create_directories(staging.path() / "frames");
@@ -57,7 +62,7 @@ SwapReport swap_with(const SwapOptions& o, const Draw& draw) {
       for (std::size_t i = 0; i < chunk.size(); ++i) {
         const auto& found = chunk[i].faces;
         if (found.empty()) report.frames_without_face.push_back(chunk[i].frame.name);
-        const std::size_t keep = o.faces == FacesPerFrame::all ? found.size() : std::min<std::size_t>(1, found.size());
+        const std::size_t keep = o.faces == FacesPerFrame::all || aligned ? found.size() : std::min<std::size_t>(1, found.size());
         for (std::size_t k = 0; k < keep; ++k) faces.push_back({i, crop_transform(found[k].landmarks, o.face_type, r, canonical_face)});
       }
       report.frames += std::int64_t(chunk.size());
@@ -74,7 +79,9 @@ SwapReport swap_with(const SwapOptions& o, const Draw& draw) {
         const std::size_t n = std::min(std::size_t(swap_batch), faces.size() - first);
         graft::Tensor input = graft::Tensor::zeros(graft::Shape{swap_batch, 3, r, r});
         for (std::size_t f = 0; f < n; ++f) to_planes(faces[first + f].crop, input.data() + f * 3 * r * r);
+        const auto drawing = std::chrono::steady_clock::now();
         const graft::Tensor drawn = draw(input.view());  // (swap_batch, 4, R, R): rgb, mask
+        report.model_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - drawing).count();
         for (std::size_t f = 0; f < n; ++f) {
           SwapFace& face = faces[first + f];
           face.face.create(r, r, CV_32FC3);
@@ -122,7 +129,9 @@ SwapReport swap_with(const SwapOptions& o, const Draw& draw) {
   summary << nlohmann::json{{"frames", report.frames},
                             {"faces", report.faces},
                             {"frames_without_face", report.frames_without_face},
-                            {"model", o.model.string()}}
+                            {"model", o.model.string()},
+                            {"backend", o.backend},
+                            {"model_seconds", report.model_seconds}}
                  .dump(1)
           << '\n';
   summary.close();

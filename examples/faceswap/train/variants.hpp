@@ -104,6 +104,9 @@ TrainSummary train_on_backend(const TrainOptions& o) {
 template <class Step>
 SwapReport swap_on_backend(const SwapOptions& o, const std::string& name) {
   graft::check(o.backend == "cpu" || o.backend == "cuda", "swap: --backend must be cpu or cuda, got ", o.backend);
+#if defined(FACESWAP_WITH_CUDA)
+  if (o.backend == "cuda") cuda::usable_gpus("swap");  // before reading the checkpoint
+#endif
   const auto model = load_trained_model<Step>(o.model, name);
   if (o.backend != "cuda") {
     const Step step;
