@@ -349,6 +349,13 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   CHECK(no_faces.status == 1);
   CHECK(no_faces.output.find("no face metadata (*.json) here") != std::string::npos);
   CHECK(!std::filesystem::exists(scratch / "o4"));
+  const auto other = faceswap::testing::demo / "clips" / "brbk7n.mpg";
+  const auto mismatch = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(other) + " -o " + quoted(scratch / "o5") +
+                                     " --aligned " + quoted(scratch / "aligned"));
+  CHECK(mismatch.status == 1);
+  CHECK(mismatch.output.find("none of its faces is of a frame of the input (it has faces of lbbc2a_000000, the input's first frame is "
+                             "brbk7n_000000)") != std::string::npos);
+  CHECK(!std::filesystem::exists(scratch / "o5"));
 
   // 16-bit plates (PNG and TIFF) come back at 16 bits: untouched outside the
   // face, low bits included; the face and the mask at 16 bits.
