@@ -127,7 +127,8 @@ void add_swap(CLI::App& app, faceswap::SwapOptions& o, std::string& face_type, s
   cmd->add_option("--aligned", o.aligned,
                   "the folder faceswap extract wrote for this footage: swap the faces it holds (delete the ones not to swap) "
                   "at its landmarks, without detecting again (nor the landmark model)");
-  cmd->add_option("--backend", o.backend, "where the model draws the faces: cpu, or cuda (a GPU; detection and compositing stay on the CPU)")
+  cmd->add_option("--backend", o.backend,
+                  "where the model draws the faces: cpu, or cuda (a GPU; detection and compositing stay on the CPU)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--device", o.device, "the GPU to draw on with --backend cuda")->check(CLI::Range(0, 1023));
 }

@@ -3,8 +3,8 @@
 // outside the mask nothing changes, highlights above 1 included.
 #include <doctest/doctest.h>
 
-#include <graft/core/error.hpp>
 #include <cmath>
+#include <graft/core/error.hpp>
 #include <limits>
 #include <opencv2/core.hpp>
 
@@ -50,7 +50,8 @@ TEST_CASE("composite: the face inside the mask at every depth, in linear light f
         linear.at<cv::Vec3f>(y, x)[c] = x < 8 && y < 8 ? 3.5f : faceswap::srgb_decode(eight.at<cv::Vec3b>(y, x)[c] / 255.0f);
   const cv::Mat eight_before = eight.clone(), sixteen_before = sixteen.clone(), linear_before = linear.clone();
 
-  const cv::Mat mask8 = composite_into(eight, face), mask16 = composite_into(sixteen, face), mask_linear = composite_into(linear, face);
+  const cv::Mat mask8 = composite_into(eight, face), mask16 = composite_into(sixteen, face),
+                mask_linear = composite_into(linear, face);
   CHECK(mask8.type() == CV_8UC1);
   CHECK(mask16.type() == CV_16UC1);
   CHECK(mask_linear.type() == CV_32FC1);
@@ -101,7 +102,8 @@ TEST_CASE("composite: Inf and NaN in a float plate are replaced by the face wher
 
 TEST_CASE("display_image: round(255 srgb_encode(v)) for every linear value, highlights white, NaN and negatives black") {
   cv::Mat linear(1, 20000, CV_32FC3);
-  for (int i = 0; i < 3 * linear.cols; ++i) linear.ptr<float>(0)[i] = float(i) / (2.5f * 3 * float(linear.cols)) * 1.2f;  // 0 .. 0.48
+  for (int i = 0; i < 3 * linear.cols; ++i)
+    linear.ptr<float>(0)[i] = float(i) / (2.5f * 3 * float(linear.cols)) * 1.2f;  // 0 .. 0.48
   linear.at<cv::Vec3f>(0, 0) = {-1.0f, std::numeric_limits<float>::quiet_NaN(), 7.0f};
   const cv::Mat shown = faceswap::display_image(linear);
   CHECK(shown.at<cv::Vec3b>(0, 0) == cv::Vec3b(0, 0, 255));
@@ -123,8 +125,8 @@ TEST_CASE("composite refuses frames of other types, naming what it takes") {
 TEST_CASE("The sRGB transfer function and its inverse") {
   CHECK(faceswap::srgb_encode(0.0f) == 0.0f);
   CHECK(faceswap::srgb_encode(1.0f) == 1.0f);
-  CHECK(faceswap::srgb_encode(4.0f) == 1.0f);   // highlights clip for display
-  CHECK(faceswap::srgb_encode(-0.1f) == 0.0f);  // and negatives
+  CHECK(faceswap::srgb_encode(4.0f) == 1.0f);                                    // highlights clip for display
+  CHECK(faceswap::srgb_encode(-0.1f) == 0.0f);                                   // and negatives
   CHECK(faceswap::srgb_encode(0.18f) == doctest::Approx(0.4614).epsilon(1e-3));  // middle grey
   CHECK(faceswap::srgb_decode(0.5f) == doctest::Approx(0.2140).epsilon(1e-3));
   for (float v = 1.0f / 64; v <= 1.0f; v += 1.0f / 64)

@@ -17,12 +17,12 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "face/frame_source.hpp"
 #include "face/exr_header.hpp"
+#include "face/frame_source.hpp"
 #include "face/image_file.hpp"
 #include "face/scene_linear.hpp"
-#include "train/options.hpp"
 #include "support.hpp"
+#include "train/options.hpp"
 
 using faceswap::testing::quoted;
 using faceswap::testing::run_faceswap;
@@ -326,9 +326,10 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   // frames it lists come out as with detection, byte for byte; the two others
   // as they went in.
   REQUIRE(run_faceswap("extract -i " + quoted(clip) + " -o " + quoted(scratch / "aligned")).status == 0);
-  for (const char* removed : {"lbbc2a_000003_0.json", "lbbc2a_000007_0.json"}) REQUIRE(std::filesystem::remove(scratch / "aligned" / removed));
-  const auto curated = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(clip) + " -o " + quoted(scratch / "curated") +
-                                    " --aligned " + quoted(scratch / "aligned"));
+  for (const char* removed : {"lbbc2a_000003_0.json", "lbbc2a_000007_0.json"})
+    REQUIRE(std::filesystem::remove(scratch / "aligned" / removed));
+  const auto curated = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(clip) + " -o " +
+                                    quoted(scratch / "curated") + " --aligned " + quoted(scratch / "aligned"));
   INFO(curated.output);
   REQUIRE(curated.status == 0);
   faceswap::FrameSource again(clip);
@@ -336,7 +337,8 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   while (auto frame = again.next()) {
     const auto name = frame->name + ".png";
     if (frame->index == 3 || frame->index == 7) {
-      untouched += cv::countNonZero(faceswap::read_image(scratch / "curated" / "frames" / name).reshape(1) != frame->image.reshape(1)) == 0;
+      untouched += cv::countNonZero(faceswap::read_image(scratch / "curated" / "frames" / name).reshape(1) !=
+                                    frame->image.reshape(1)) == 0;
       continue;
     }
     as_detected += graft::testing::read_bytes(scratch / "curated" / "frames" / name) ==
@@ -344,17 +346,18 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   }
   CHECK(as_detected == 73);
   CHECK(untouched == 2);
-  const auto no_faces = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(clip) + " -o " + quoted(scratch / "o4") +
-                                     " --aligned " + quoted(scratch / "model"));
+  const auto no_faces = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(clip) + " -o " +
+                                     quoted(scratch / "o4") + " --aligned " + quoted(scratch / "model"));
   CHECK(no_faces.status == 1);
   CHECK(no_faces.output.find("no face metadata (*.json) here") != std::string::npos);
   CHECK(!std::filesystem::exists(scratch / "o4"));
   const auto other = faceswap::testing::demo / "clips" / "brbk7n.mpg";
-  const auto mismatch = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(other) + " -o " + quoted(scratch / "o5") +
-                                     " --aligned " + quoted(scratch / "aligned"));
+  const auto mismatch = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(other) + " -o " +
+                                     quoted(scratch / "o5") + " --aligned " + quoted(scratch / "aligned"));
   CHECK(mismatch.status == 1);
-  CHECK(mismatch.output.find("none of its faces is of a frame of the input (it has faces of lbbc2a_000000, the input's first frame is "
-                             "brbk7n_000000)") != std::string::npos);
+  CHECK(mismatch.output.find(
+            "none of its faces is of a frame of the input (it has faces of lbbc2a_000000, the input's first frame is "
+            "brbk7n_000000)") != std::string::npos);
   CHECK(!std::filesystem::exists(scratch / "o5"));
 
   // 16-bit plates (PNG and TIFF) come back at 16 bits: untouched outside the
@@ -394,9 +397,10 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   for (int k = 0; k < 3; ++k) {
     const auto frame = frames_linear.next();
     REQUIRE(frame);
-    cv::Mat plate = plate_from<cv::Vec3f>(frame->image, [](int y, int x, int c, int v) {  // a highlight of 4 to 6 in the top left corner, far from the face
-      return x < 24 && y < 24 ? 4.0f + float(c) + float(x) / 64 : faceswap::srgb_decode(float(v) / 255.0f);
-    });
+    cv::Mat plate = plate_from<cv::Vec3f>(
+        frame->image, [](int y, int x, int c, int v) {  // a highlight of 4 to 6 in the top left corner, far from the face
+          return x < 24 && y < 24 ? 4.0f + float(c) + float(x) / 64 : faceswap::srgb_decode(float(v) / 255.0f);
+        });
     const bool half = k < 2;
     if (half) {  // the values a half-float file holds
       cv::Mat halves;
@@ -416,8 +420,8 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
     const auto file = scratch / "linear_out" / "frames" / ("shot_" + std::to_string(k) + ".exr");
     CHECK(faceswap::read_exr_plate_layout(file).half == (k < 2));
     const cv::Mat out = cv::imread(file.string(), cv::IMREAD_UNCHANGED);
-    const cv::Mat mask = cv::imread((scratch / "linear_out" / "masks" / ("shot_" + std::to_string(k) + ".png")).string(),
-                                    cv::IMREAD_UNCHANGED);
+    const cv::Mat mask =
+        cv::imread((scratch / "linear_out" / "masks" / ("shot_" + std::to_string(k) + ".png")).string(), cv::IMREAD_UNCHANGED);
     REQUIRE(out.type() == CV_32FC3);
     check_swapped_plate(out, mask, linear_plates[std::size_t(k)]);
     CHECK(out.at<cv::Vec3f>(10, 10)[2] == linear_plates[std::size_t(k)].at<cv::Vec3f>(10, 10)[2]);  // above 1, kept

@@ -237,7 +237,8 @@ TEST_CASE("A model of every layer kind on the GPU matches the CPU") {
 namespace {
 
 constexpr faceswap::Options tiny{.resolution = 32, .ae_dims = 32, .e_dims = 8, .d_dims = 8, .d_mask_dims = 8};
-constexpr faceswap::Options tiny_ud{.resolution = 32, .ae_dims = 32, .e_dims = 8, .d_dims = 8, .d_mask_dims = 8, .u = true, .d = true};
+constexpr faceswap::Options tiny_ud{
+    .resolution = 32, .ae_dims = 32, .e_dims = 8, .d_dims = 8, .d_mask_dims = 8, .u = true, .d = true};
 using TinyDf = faceswap::DF<tiny>::Model;
 constexpr std::int64_t per_side = 4;
 
@@ -338,8 +339,8 @@ void check_step_against_cpu(typename CpuStep::Model& host, DeviceStep& device, c
   for (std::size_t part = 0; part < M::part_offsets.size(); ++part) {
     const double error = relative_l2(g_gpu, g_cpu, part_begin<M>(part), part_end<M>(part, g_cpu.size()));
     const double allowed = std::min(0.4, std::max(bound[part], 2.5 * sensitivity[part]));
-    MESSAGE("part ", part, ": gradient relative L2 ", error, " (the CPU's bf16 sensitivity ", sensitivity[part], ", allowed ", allowed,
-            ")");
+    MESSAGE("part ", part, ": gradient relative L2 ", error, " (the CPU's bf16 sensitivity ", sensitivity[part], ", allowed ",
+            allowed, ")");
     CHECK(error < allowed);
   }
 }

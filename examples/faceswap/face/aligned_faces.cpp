@@ -11,14 +11,16 @@ namespace faceswap {
 
 AlignedFaces::AlignedFaces(const std::filesystem::path& folder) {
   std::error_code ec;
-  graft::check(std::filesystem::is_directory(folder, ec), folder.string(), ": no such folder (--aligned takes an extraction's output)");
+  graft::check(std::filesystem::is_directory(folder, ec), folder.string(),
+               ": no such folder (--aligned takes an extraction's output)");
   std::map<std::string, std::vector<std::pair<int, DetectedFace>>> found;
   for (const auto& file : face_metadata_files(folder)) {
     const FaceMetadata m = read_face_metadata(file);
     found[frame_name(m.source_file, m.source_frame)].emplace_back(m.face_index, DetectedFace{m.source_rect, m.source_landmarks});
     ++faces_;
   }
-  graft::check(faces_ > 0, folder.string(), ": no face metadata (*.json) here; --aligned takes the folder faceswap extract wrote");
+  graft::check(faces_ > 0, folder.string(),
+               ": no face metadata (*.json) here; --aligned takes the folder faceswap extract wrote");
   for (auto& [frame, faces] : found) {
     std::ranges::sort(faces, {}, &std::pair<int, DetectedFace>::first);
     auto& mine = by_frame_[frame];

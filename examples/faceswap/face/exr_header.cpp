@@ -44,8 +44,9 @@ class HeaderReader {
       at_ = end;
     }
     check(has_data && has_display, "no data or display window in the header");
-    check(data == display, "its data window differs from its display window (overscan or a crop), which the plate would lose; "
-                           "write the plate with the data window equal to the display window");
+    check(data == display,
+          "its data window differs from its display window (overscan or a crop), which the plate would lose; "
+          "write the plate with the data window equal to the display window");
     ExrPlateLayout out{.half = true};
     for (const char* wanted : {"R", "G", "B"}) {
       const auto found = std::ranges::find(channels, std::string(wanted), &std::pair<std::string, std::int32_t>::first);

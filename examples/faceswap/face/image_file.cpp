@@ -67,7 +67,6 @@ void enable_exr() {
   std::call_once(once, [] { ::setenv("OPENCV_IO_ENABLE_OPENEXR", "1", 0); });
 }
 
-
 namespace {
 
 cv::Mat decode(const std::filesystem::path& path, const std::vector<unsigned char>& bytes, int flags) {

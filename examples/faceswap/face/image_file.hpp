@@ -47,7 +47,8 @@ cv::Mat read_plate(const std::filesystem::path& path, bool* stores_half = nullpt
 // The file bytes of `image` in the format of `path`'s extension (.jpg at its
 // quality, .png lossless, .exr with half or 32-bit float channels); throws
 // naming the file when it cannot.
-std::vector<unsigned char> encode_image(const std::filesystem::path& path, const cv::Mat& image, const ImageEncoding& encoding = {});
+std::vector<unsigned char> encode_image(const std::filesystem::path& path, const cv::Mat& image,
+                                        const ImageEncoding& encoding = {});
 
 // encode_image and write; throws naming the file when that fails.
 void write_image(const std::filesystem::path& path, const cv::Mat& image, const ImageEncoding& encoding = {});

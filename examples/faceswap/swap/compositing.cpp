@@ -7,8 +7,8 @@
 #include <cmath>
 #include <graft/core/error.hpp>
 #include <limits>
-#include <type_traits>
 #include <opencv2/imgproc.hpp>
+#include <type_traits>
 
 namespace faceswap {
 namespace {
@@ -68,9 +68,12 @@ cv::Mat composite(cv::Mat& frame, const Affine& to_crop, cv::Mat face, cv::Mat m
   cv::warpAffine(mask, big_mask, m, frame.size(), cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_CONSTANT, cv::Scalar(0));
   big_mask = cv::min(cv::max(big_mask, 0.0), 1.0);
   switch (frame.depth()) {
-    case CV_16U: return blend_into<cv::Vec3w>(frame, big_face, big_mask);
-    case CV_32F: return blend_into<cv::Vec3f>(frame, big_face, big_mask);
-    default: return blend_into<cv::Vec3b>(frame, big_face, big_mask);
+    case CV_16U:
+      return blend_into<cv::Vec3w>(frame, big_face, big_mask);
+    case CV_32F:
+      return blend_into<cv::Vec3f>(frame, big_face, big_mask);
+    default:
+      return blend_into<cv::Vec3b>(frame, big_face, big_mask);
   }
 }
 

@@ -33,8 +33,8 @@ struct SwapOptions {
   DetectorOptions detector;
   int threads = 0;  // detection, compositing and writing threads; 0: one per core
   std::filesystem::path aligned;  // an extraction of the inputs: swap the faces it lists instead of detecting
-  std::string backend = "cpu";     // where the model runs: cpu or cuda
-  int device = 0;               // the GPU, with backend cuda
+  std::string backend = "cpu";    // where the model runs: cpu or cuda
+  int device = 0;                 // the GPU, with backend cuda
 };
 
 struct SwapReport {

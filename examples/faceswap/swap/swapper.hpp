@@ -2,9 +2,9 @@
 #pragma once
 
 #include <chrono>
-#include <optional>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -126,19 +126,17 @@ SwapReport swap_with(const SwapOptions& o, const Draw& draw) {
   }
   video.release();
   // Nothing swapped with --aligned: an extraction of other footage, most likely.
-  graft::check(!aligned || report.faces > 0, o.aligned.string(), ": none of its faces is of a frame of the input (it has faces of ",
+  graft::check(!aligned || report.faces > 0, o.aligned.string(),
+               ": none of its faces is of a frame of the input (it has faces of ",
                aligned ? aligned->some_frame() : std::string(), ", the input's first frame is ",
                report.frames_without_face.empty() ? std::string() : report.frames_without_face.front(),
                "); give the folder faceswap extract wrote for this footage");
   std::ofstream summary(staging.path() / "swap.json");
-  summary << nlohmann::json{{"frames", report.frames},
-                            {"faces", report.faces},
-                            {"frames_without_face", report.frames_without_face},
-                            {"model", o.model.string()},
-                            {"backend", o.backend},
-                            {"model_seconds", report.model_seconds}}
-                 .dump(1)
-          << '\n';
+  summary
+      << nlohmann::json{{"frames", report.frames},   {"faces", report.faces}, {"frames_without_face", report.frames_without_face},
+                        {"model", o.model.string()}, {"backend", o.backend},  {"model_seconds", report.model_seconds}}
+             .dump(1)
+      << '\n';
   summary.close();
   staging.commit();
   return report;

@@ -29,9 +29,10 @@ const Variant& find_variant(const std::string& model, int resolution, const std:
   const std::string token = variant_token(model);
   for (const Variant& v : variants)
     if (v.arch == token && v.resolution == resolution) return v;
-  graft::fail(where, ": ", model, " at resolution ", resolution, " is not built into this program (built: ", built_variants(),
-              "; to build more, list them as architecture:resolution in the CMake variable FACESWAP_VARIANTS: "
-              FACESWAP_RESOLUTION_RULE ")");
+  graft::fail(
+      where, ": ", model, " at resolution ", resolution, " is not built into this program (built: ", built_variants(),
+      "; to build more, list them as architecture:resolution in the CMake variable FACESWAP_VARIANTS: " FACESWAP_RESOLUTION_RULE
+      ")");
 }
 
 // The variant a training folder's checkpoint was trained with.

@@ -15,8 +15,8 @@
 #include "options.hpp"
 #include "swap/exporter.hpp"
 #include "swap/swapper.hpp"
-#include "trainer.hpp"
 #include "swap/trained_model.hpp"
+#include "trainer.hpp"
 #if defined(FACESWAP_WITH_CUDA)
 #include "cuda/device_swapper.hpp"
 #include "cuda/train_on_gpu.hpp"
@@ -84,7 +84,8 @@ TrainSummary train_on_ranks(const TrainOptions& o) {
 
 #if !defined(FACESWAP_WITH_CUDA)
 [[noreturn]] inline void no_cuda_backend(const char* command) {
-  graft::fail(command, ": --backend cuda, but this faceswap was built without the CUDA backend (it needs nvcc, cuDNN and the "
+  graft::fail(command,
+              ": --backend cuda, but this faceswap was built without the CUDA backend (it needs nvcc, cuDNN and the "
               "nvidia-cudnn-frontend headers at configure time); use --backend cpu");
 }
 #endif
@@ -129,14 +130,14 @@ std::string variant_name(std::string_view arch, int resolution) {
   return model_name<Step>(t);
 }
 
-#define FACESWAP_DEFINE_VARIANT(arch, res)                                                                    \
-  using arch##_##res##_step = StepOf<arch##_name, res>::type;                                                 \
+#define FACESWAP_DEFINE_VARIANT(arch, res)                                                                      \
+  using arch##_##res##_step = StepOf<arch##_name, res>::type;                                                   \
   TrainSummary train_##arch##_##res(const TrainOptions& o) { return train_on_backend<arch##_##res##_step>(o); } \
-  SwapReport swap_##arch##_##res(const SwapOptions& o) {                                                      \
-    return swap_on_backend<arch##_##res##_step>(o, variant_name<arch##_##res##_step>(#arch, res));            \
-  }                                                                                                           \
-  void export_##arch##_##res(const ExportOptions& o) {                                                        \
-    export_with<arch##_##res##_step>(o, variant_name<arch##_##res##_step>(#arch, res));                       \
+  SwapReport swap_##arch##_##res(const SwapOptions& o) {                                                        \
+    return swap_on_backend<arch##_##res##_step>(o, variant_name<arch##_##res##_step>(#arch, res));              \
+  }                                                                                                             \
+  void export_##arch##_##res(const ExportOptions& o) {                                                          \
+    export_with<arch##_##res##_step>(o, variant_name<arch##_##res##_step>(#arch, res));                         \
   }
 
 // The variant o.model at o.resolution; throws listing the built variants when there is none.

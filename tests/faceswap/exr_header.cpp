@@ -56,11 +56,12 @@ TEST_CASE("OpenEXR headers: half or float RGB plates are read as stored; others 
   const cv::Mat plate = faceswap::read_plate(half, &stores_half);
   CHECK(stores_half);
   REQUIRE(plate.type() == CV_32FC3);
-  CHECK(plate.at<cv::Vec3f>(2, 3) == cv::Vec3f(0.25f, 1.5f, 3.0f));  // no gamma, no clipping
+  CHECK(plate.at<cv::Vec3f>(2, 3) == cv::Vec3f(0.25f, 1.5f, 3.0f));                   // no gamma, no clipping
   CHECK(faceswap::read_image(half).at<cv::Vec3b>(0, 0) == cv::Vec3b(137, 255, 255));  // sRGB-encoded, clipped
 
   // Luminance only: OpenCV would give a black colour image.
-  const fs::path gray = write_exr(scratch.path(), "gray.exr", cv::Mat(6, 8, CV_32FC1, cv::Scalar(0.5)), cv::IMWRITE_EXR_TYPE_HALF);
+  const fs::path gray =
+      write_exr(scratch.path(), "gray.exr", cv::Mat(6, 8, CV_32FC1, cv::Scalar(0.5)), cv::IMWRITE_EXR_TYPE_HALF);
   CHECK_THROWS_WITH_AS(faceswap::read_plate(gray), doctest::Contains("gray.exr: no R channel (it has: Y)"), graft::Error);
 
   // A data window other than the display window: OpenCV would return the data window alone.
@@ -82,14 +83,14 @@ TEST_CASE("OpenEXR headers: half or float RGB plates are read as stored; others 
 
   // Cut inside the header, and not an EXR at all.
   write_bytes(scratch.path() / "cut.exr", std::vector<unsigned char>(bytes.begin(), bytes.begin() + 40));
-  CHECK_THROWS_WITH_AS(faceswap::read_plate(scratch.path() / "cut.exr"), doctest::Contains("cut.exr: a truncated or damaged header"),
-                       graft::Error);
+  CHECK_THROWS_WITH_AS(faceswap::read_plate(scratch.path() / "cut.exr"),
+                       doctest::Contains("cut.exr: a truncated or damaged header"), graft::Error);
   write_bytes(scratch.path() / "text.exr", std::vector<unsigned char>(64, 'x'));
   CHECK_THROWS_WITH_AS(faceswap::read_plate(scratch.path() / "text.exr"), doctest::Contains("text.exr: not an OpenEXR file"),
                        graft::Error);
   // Cut in the pixels: the header is whole, the decoder fails.
   bytes = bytes_of(full);
   write_bytes(scratch.path() / "short.exr", std::vector<unsigned char>(bytes.begin(), bytes.end() - 40));
-  CHECK_THROWS_WITH_AS(faceswap::read_plate(scratch.path() / "short.exr"), doctest::Contains("short.exr: cannot decode the OpenEXR image"),
-                       graft::Error);
+  CHECK_THROWS_WITH_AS(faceswap::read_plate(scratch.path() / "short.exr"),
+                       doctest::Contains("short.exr: cannot decode the OpenEXR image"), graft::Error);
 }
