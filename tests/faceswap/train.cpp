@@ -360,6 +360,15 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
             "brbk7n_000000)") != std::string::npos);
   CHECK(!std::filesystem::exists(scratch / "o5"));
 
+  // Swaps the frame folder `input` into `output`, also as `video`: it must succeed and write the video.
+  const auto swap_folder_with_video = [&](const std::string& input, const std::string& output, const std::string& video) {
+    const auto run = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(scratch / input) + " -o " +
+                                  quoted(scratch / output) + " --video " + video);
+    INFO(run.output);
+    REQUIRE(run.status == 0);
+    CHECK(std::filesystem::file_size(scratch / output / video) > 1000);
+  };
+
   // 16-bit plates (PNG and TIFF) come back at 16 bits: untouched outside the
   // face, low bits included; the face and the mask at 16 bits.
   std::filesystem::create_directories(scratch / "plates");
@@ -374,11 +383,7 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
     cv::imwrite((scratch / "plates" / ("plate_" + std::to_string(k) + (k == 3 ? ".tif" : ".png"))).string(), plate);
     plates.push_back(plate);
   }
-  const auto deep = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(scratch / "plates") + " -o " +
-                                 quoted(scratch / "deep") + " --video plates.mp4");
-  INFO(deep.output);
-  REQUIRE(deep.status == 0);
-  CHECK(std::filesystem::file_size(scratch / "deep" / "plates.mp4") > 1000);
+  swap_folder_with_video("plates", "deep", "plates.mp4");
   for (int k = 0; k < 4; ++k) {
     const std::string name = "plate_" + std::to_string(k) + ".png";
     const cv::Mat out = cv::imread((scratch / "deep" / "frames" / name).string(), cv::IMREAD_UNCHANGED);
@@ -411,11 +416,7 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
                 {cv::IMWRITE_EXR_TYPE, half ? cv::IMWRITE_EXR_TYPE_HALF : cv::IMWRITE_EXR_TYPE_FLOAT});
     linear_plates.push_back(plate);
   }
-  const auto linear = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(scratch / "linear") + " -o " +
-                                   quoted(scratch / "linear_out") + " --video shot.mp4");
-  INFO(linear.output);
-  REQUIRE(linear.status == 0);
-  CHECK(std::filesystem::file_size(scratch / "linear_out" / "shot.mp4") > 1000);
+  swap_folder_with_video("linear", "linear_out", "shot.mp4");
   for (int k = 0; k < 3; ++k) {
     const auto file = scratch / "linear_out" / "frames" / ("shot_" + std::to_string(k) + ".exr");
     CHECK(faceswap::read_exr_plate_layout(file).half == (k < 2));
