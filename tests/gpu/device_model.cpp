@@ -295,12 +295,9 @@ struct TinyBatch {
 // without; liae-ud's three inner parts 10-11% (measured on the CPU,
 // 2026-11-27).
 template <class CpuStep>
-std::vector<double> bf16_sensitivity(const typename CpuStep::Model& host, const TinyBatch& batch) {
+std::vector<double> bf16_sensitivity(const typename CpuStep::Model& host, const std::vector<float>& g0, const TinyBatch& batch) {
   using M = typename CpuStep::Model;
-  HostModelCopy<M> reference(host), perturbed(host);
-  reference->zero_gradients();
-  CpuStep{}.forward_backward(*reference, batch.side(0), batch.side(1));
-  const std::vector<float> g0(reference->gradient_buffer().begin(), reference->gradient_buffer().end());
+  HostModelCopy<M> perturbed(host);
   std::vector<double> worst(M::part_offsets.size(), 0.0);
   std::vector<float> draw(g0.size());
   for (std::uint64_t trial = 0; trial < 2; ++trial) {
@@ -326,7 +323,6 @@ template <class CpuStep, class DeviceStep>
 void check_step_against_cpu(typename CpuStep::Model& host, DeviceStep& device, const TinyBatch& batch, const float* inputs,
                             const std::array<double, 4>& bound, cudaStream_t stream) {
   using M = typename CpuStep::Model;
-  const std::vector<double> sensitivity = bf16_sensitivity<CpuStep>(host, batch);
   host.zero_gradients();
   const auto cpu_losses = CpuStep{}.forward_backward(host, batch.side(0), batch.side(1));
   device.enqueue(inputs);
@@ -336,6 +332,7 @@ void check_step_against_cpu(typename CpuStep::Model& host, DeviceStep& device, c
   CHECK(gpu_losses[1] == doctest::Approx(cpu_losses.dst).epsilon(1e-2).scale(0));
   const auto g_gpu = nn_cuda::DeviceModel<M>::canonical(device.model().gradient_buffer());
   const std::vector<float> g_cpu(host.gradient_buffer().begin(), host.gradient_buffer().end());
+  const std::vector<double> sensitivity = bf16_sensitivity<CpuStep>(host, g_cpu, batch);
   for (std::size_t part = 0; part < M::part_offsets.size(); ++part) {
     const double error = relative_l2(g_gpu, g_cpu, part_begin<M>(part), part_end<M>(part, g_cpu.size()));
     const double allowed = std::min(0.4, std::max(bound[part], 2.5 * sensitivity[part]));

@@ -17,9 +17,8 @@ AlignedFaces::AlignedFaces(const std::filesystem::path& folder) {
   for (const auto& file : face_metadata_files(folder)) {
     const FaceMetadata m = read_face_metadata(file);
     found[frame_name(m.source_file, m.source_frame)].emplace_back(m.face_index, DetectedFace{m.source_rect, m.source_landmarks});
-    ++faces_;
   }
-  graft::check(faces_ > 0, folder.string(),
+  graft::check(!found.empty(), folder.string(),
                ": no face metadata (*.json) here; --aligned takes the folder faceswap extract wrote");
   for (auto& [frame, faces] : found) {
     std::ranges::sort(faces, {}, &std::pair<int, DetectedFace>::first);

@@ -26,13 +26,11 @@ class AlignedFaces {
   // The faces of the frame FrameSource names `frame_name`, in their
   // extraction order (largest first); none when extraction kept none.
   const std::vector<DetectedFace>& of(const std::string& frame_name) const;
-  std::size_t faces() const { return faces_; }
   // A frame it has faces for (to name in errors).
   const std::string& some_frame() const { return by_frame_.begin()->first; }
 
  private:
   std::map<std::string, std::vector<DetectedFace>> by_frame_;
-  std::size_t faces_ = 0;
 };
 
 }  // namespace faceswap

@@ -25,7 +25,6 @@ std::string frame_name(const std::filesystem::path& file, std::int64_t index) {
 FrameSource::FrameSource(const std::filesystem::path& input, FrameDepth depth) : input_(input), depth_(depth) {
   std::error_code ec;
   graft::check(std::filesystem::exists(input, ec), input.string(), ": no such file or folder");
-  enable_exr();  // here, before reading threads start
   if (std::filesystem::is_directory(input, ec)) {
     for (const auto& entry : std::filesystem::directory_iterator(input))
       if (entry.is_regular_file() && is_image_path(entry.path())) images_.push_back(entry.path());
@@ -70,14 +69,17 @@ std::optional<Frame> FrameSource::next() {
   }
   if (next_image_ == images_.size()) return std::nullopt;
   const std::filesystem::path& file = images_[next_image_++];
-  if (depth_ == FrameDepth::eight_bits) return Frame{file, 0, frame_name(file, 0), read_image(file)};
+  // One reading for extract and swap, so that both detect on the same 8-bit picture.
   bool half = false;
   cv::Mat plate = read_plate(file, &half);
   if (plate.depth() == CV_8U) return Frame{file, 0, frame_name(file, 0), plate};
-  if (plate.depth() == CV_32F) return Frame{file, 0, frame_name(file, 0), display_image(plate), plate, half};
   cv::Mat image;
-  plate.convertTo(image, CV_8U, 1.0 / 257);  // 65535 -> 255, rounded
-  return Frame{file, 0, frame_name(file, 0), image, plate};
+  if (plate.depth() == CV_32F)
+    image = display_image(plate);
+  else
+    plate.convertTo(image, CV_8U, 1.0 / 257);  // 65535 -> 255, rounded
+  if (depth_ == FrameDepth::eight_bits) return Frame{file, 0, frame_name(file, 0), image};
+  return Frame{file, 0, frame_name(file, 0), image, plate, half};
 }
 
 }  // namespace faceswap

@@ -69,7 +69,8 @@ void enable_exr() {
 
 namespace {
 
-cv::Mat decode(const std::filesystem::path& path, const std::vector<unsigned char>& bytes, int flags) {
+cv::Mat decode(const std::filesystem::path& path, int flags) {
+  const std::vector<unsigned char> bytes = read_bytes(path);
   graft::check(!bytes.empty(), path.string(), ": empty file");
   check_complete(path, bytes);
   cv::Mat image;
@@ -78,11 +79,9 @@ cv::Mat decode(const std::filesystem::path& path, const std::vector<unsigned cha
   } catch (const cv::Exception& e) {
     graft::fail(path.string(), ": cannot decode the image: ", e.what());
   }
-  graft::check(!image.empty(), path.string(), ": not an image OpenCV can decode (PNG, JPEG, BMP, TIFF or OpenEXR expected)");
+  graft::check(!image.empty(), path.string(), ": not an image OpenCV can decode (PNG, JPEG, BMP or TIFF expected)");
   return image;
 }
-
-cv::Mat decode(const std::filesystem::path& path, int flags) { return decode(path, read_bytes(path), flags); }
 
 std::vector<int> exr_parameters(const ImageEncoding& encoding) {
   return {cv::IMWRITE_EXR_TYPE, encoding.half_float ? cv::IMWRITE_EXR_TYPE_HALF : cv::IMWRITE_EXR_TYPE_FLOAT};

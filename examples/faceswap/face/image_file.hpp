@@ -4,7 +4,7 @@
 // OpenEXR plates are read and written through OpenCV, whose EXR codec is off
 // unless OPENCV_IO_ENABLE_OPENEXR is set: enable_exr() sets it. It must run
 // before any EXR is read or written and before other threads start (setenv):
-// faceswap's main() and FrameSource's constructor call it.
+// faceswap's main() calls it first thing.
 //
 // OpenCV decodes a truncated JPEG without complaint (it fills the missing
 // rows with grey and prints a libjpeg warning), which would put a damaged

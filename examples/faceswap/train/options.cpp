@@ -153,7 +153,7 @@ int ranks_on_this_node(int ranks) {
 
 int rank_on_this_node(int rank) {
   if (!graft::comm::launched_by_mpirun()) return rank;
-  return std::max(0, launcher_number({"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "MV2_COMM_WORLD_LOCAL_RANK"}, rank));
+  return std::max(0, launcher_number({"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "MV2_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"}, rank));
 }
 
 json run_identity(const TrainOptions& o) {

@@ -74,8 +74,9 @@ void validate(const TrainOptions& o);
 // at 128 px (docs/faceswap-data.md).
 int loader_workers_for(const TrainOptions& o, int ranks_on_node, unsigned cores);
 
-// A number mpirun's launcher puts in the environment (Open MPI, MPICH and
-// MVAPICH name it differently: the first of `names` set), else `otherwise`.
+// A number mpirun's launcher puts in the environment (Open MPI, MPICH,
+// MVAPICH and Slurm name it differently: the first of `names` set), else
+// `otherwise`.
 int launcher_number(std::initializer_list<const char*> names, int otherwise);
 // The ranks that share this machine: the thread ranks, or under mpirun the
 // local size the launcher sets (1 where it says nothing).

@@ -20,7 +20,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <deque>
 #include <graft/comm/launch.hpp>
 #include <graft/ddp/data_parallel.hpp>
