@@ -53,6 +53,15 @@ TEST_CASE("Threads: all_reduce_sum and mean equal the rank-order sum, bit for bi
   }
 }
 
+TEST_CASE("Threads: the ranks of one process are its machine's ranks") {
+  std::atomic<int> wrong{0};
+  comm::run_threads(3, [&](comm::Threads& c) { wrong += c.local_rank() != c.rank() || c.local_size() != 3; });
+  CHECK(wrong == 0);
+  const comm::Single single;
+  CHECK(single.local_rank() == 0);
+  CHECK(single.local_size() == 1);
+}
+
 TEST_CASE("Threads: bf16 all-reduce sums in f32 and rounds once") {
   const int ranks = 3;
   const std::size_t count = 5000;

@@ -9,6 +9,8 @@
 #include <opencv2/imgproc.hpp>
 
 #include "extract.hpp"
+#include "face/aligned_faces.hpp"
+#include "face/frame_source.hpp"
 #include "face/image_file.hpp"
 #include "face/metadata.hpp"
 #include "support.hpp"
@@ -120,6 +122,46 @@ TEST_CASE("Frames without a face are counted and listed, not fatal") {
   CHECK(report.faces == 1);
   REQUIRE(report.frames_without_face.size() == 1);
   CHECK(report.frames_without_face[0].ends_with("b_wall.png"));
+}
+
+TEST_CASE("swap --aligned: an extraction is matched to the footage by its frames' names, before decoding") {
+  const auto clips = faceswap::testing::demo / "clips";
+  FrameSource clip(clips / "brbk7n.mpg");
+  CHECK(clip.first_frame_name() == "brbk7n_000000");
+  CHECK(clip.may_name("brbk7n_000012"));
+  CHECK(clip.may_name("brbk7n_1000000"));  // past 999,999 frames the number grows
+  for (const char* name : {"brbk7n_12", "brbk7n_0000x1", "brbk7n", "lbbc2a_000012", "xbrbk7n_000012"}) {
+    INFO(name);
+    CHECK(!clip.may_name(name));
+  }
+
+  const AlignedFaces extraction(faceswap::testing::demo / "faces" / "spkA");  // brbk7n.mpg's faces
+  std::vector<FrameSource> same;
+  same.emplace_back(clips / "brbk7n.mpg");
+  CHECK_NOTHROW(extraction.check_footage(same));
+  std::vector<FrameSource> other;
+  other.emplace_back(clips / "lbbc2a.mpg");
+  CHECK_THROWS_WITH_AS(extraction.check_footage(other),
+                       doctest::Contains("spkA: none of its faces is of a frame of the input (it has faces of "
+                                         "brbk7n_000000, the input's first frame is lbbc2a_000000)"),
+                       graft::Error);
+  // Frames as images are named by their stems; one input of several that matches is enough.
+  Scratch scratch("aligned-names");
+  std::filesystem::create_directories(scratch / "stills");
+  const cv::Mat still(16, 16, CV_8UC3, cv::Scalar(10, 20, 30));
+  write_image(scratch / "stills" / "brbk7n_000074.png", still);
+  write_image(scratch / "stills" / "a.png", still);
+  other.emplace_back(scratch / "stills");
+  CHECK(other.back().first_frame_name() == "a");
+  CHECK_NOTHROW(extraction.check_footage(other));
+  std::filesystem::rename(scratch / "stills" / "brbk7n_000074.png", scratch / "stills" / "brbk7n_74.png");
+  std::vector<FrameSource> renamed;
+  renamed.emplace_back(scratch / "stills");
+  CHECK_THROWS_AS(extraction.check_footage(renamed), graft::Error);
+  // After the swap: nothing swapped (a video shorter than its frame numbers) is refused the same way.
+  CHECK_THROWS_WITH_AS(extraction.check_swapped(0, same), doctest::Contains("the input's first frame is brbk7n_000000"),
+                       graft::Error);
+  CHECK_NOTHROW(extraction.check_swapped(1, same));
 }
 
 TEST_CASE("Bad input: one clear message naming the file, a non-zero exit, and no output left behind") {

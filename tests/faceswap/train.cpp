@@ -500,24 +500,6 @@ TEST_CASE("train --eyes-mouth-priority runs and weighs the eyes and mouth in the
   CHECK(double(metrics_of(scratch / "priority")[0]["src_loss"]) > double(metrics_of(scratch / "plain")[0]["src_loss"]));
 }
 
-TEST_CASE("A rank's place on its machine: the thread rank, or the number mpirun's launcher sets") {
-  CHECK(faceswap::rank_on_this_node(3) == 3);  // not under mpirun: thread ranks share one machine
-  CHECK(faceswap::ranks_on_this_node(4) == 4);
-  ::unsetenv("MPI_LOCALRANKID");
-  ::setenv("MV2_COMM_WORLD_LOCAL_RANK", "2", 1);
-  CHECK(faceswap::launcher_number({"MPI_LOCALRANKID", "MV2_COMM_WORLD_LOCAL_RANK"}, 7) == 2);  // the first one set
-  ::unsetenv("MV2_COMM_WORLD_LOCAL_RANK");
-  CHECK(faceswap::launcher_number({"MPI_LOCALRANKID", "MV2_COMM_WORLD_LOCAL_RANK"}, 7) == 7);  // none: the fallback
-  // As Open MPI's mpirun starts global rank 3 of 4 on a machine with 2 of them: local rank 1 picks the GPU.
-  ::setenv("OMPI_COMM_WORLD_SIZE", "4", 1);
-  ::setenv("OMPI_COMM_WORLD_LOCAL_RANK", "1", 1);
-  ::setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "2", 1);
-  const bool mpi = graft::comm::launched_by_mpirun();  // false in a build without MPI: thread ranks only
-  CHECK(faceswap::rank_on_this_node(3) == (mpi ? 1 : 3));
-  CHECK(faceswap::ranks_on_this_node(4) == (mpi ? 2 : 4));
-  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE"}) ::unsetenv(name);
-}
-
 TEST_CASE("Loader threads: as given, else 2 on the CPU backend and the node's cores shared out with --backend cuda") {
   faceswap::TrainOptions o;
   CHECK(faceswap::loader_workers_for(o, 1, 16) == 2);  // CPU backend: its cores train

@@ -3,6 +3,11 @@
 // because doctest runs the cases in the same order everywhere).
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <array>
+#include <numeric>
+#include <string_view>
+
 #include "ddp_training.hpp"
 #include "graft/comm/compressed.hpp"
 #include "graft/comm/mpi.hpp"
@@ -68,6 +73,37 @@ TEST_CASE("Mpi: all_reduce_sum and mean over f32 and bf16, broadcast, all_gather
   const auto ranks = comm::all_gather_value(c, c.rank() * 10);
   for (int r = 0; r < c.size(); ++r) CHECK(ranks[static_cast<std::size_t>(r)] == r * 10);
   c.barrier();
+}
+
+TEST_CASE("Mpi: local_rank numbers the ranks of each machine 0..local_size-1, as MPI places them") {
+  comm::Mpi& c = world();
+  // Each rank's machine (by MPI's processor name), local rank and local size.
+  struct Place {
+    std::array<char, MPI_MAX_PROCESSOR_NAME> machine{};
+    int local_rank = -1, local_size = -1;
+  } mine;
+  int length = 0;
+  MPI_Get_processor_name(mine.machine.data(), &length);
+  mine.local_rank = c.local_rank();
+  mine.local_size = c.local_size();
+  const auto all = comm::all_gather_value(c, mine);
+  for (const Place& place : all) {
+    std::vector<int> local_ranks;
+    for (const Place& other : all)
+      if (std::string_view(other.machine.data()) == std::string_view(place.machine.data())) {
+        CHECK(other.local_size == place.local_size);
+        local_ranks.push_back(other.local_rank);
+      }
+    std::ranges::sort(local_ranks);
+    std::vector<int> expected(local_ranks.size());
+    std::iota(expected.begin(), expected.end(), 0);
+    CHECK(local_ranks == expected);
+    CHECK(place.local_size == static_cast<int>(local_ranks.size()));
+  }
+  // Compressed sees through to the ranks it wraps.
+  comm::Compressed<comm::Mpi> compressed(c);
+  CHECK(compressed.local_rank() == c.local_rank());
+  CHECK(compressed.local_size() == c.local_size());
 }
 
 TEST_CASE("Mpi: DataParallel with N processes x B/N samples trains like one rank x B samples") {

@@ -132,9 +132,9 @@ TrainSummary train_on_gpu(const TrainOptions& o) {
   graft::comm::launch(
       o.ranks,
       [&](auto& comm) {
-        const int device = (o.device + rank_on_this_node(comm.rank())) % devices;
+        const int device = (o.device + comm.local_rank()) % devices;
         gpu::check(cudaSetDevice(device), "cudaSetDevice(" + std::to_string(device) + ")");
-        TrainRun<Step> run(o, comm.rank(), comm.size());
+        TrainRun<Step> run(o, comm.rank(), comm.size(), comm.local_size());
         run.say("training on ", comm.size(), " GPU(s) from GPU ", o.device, ": the whole step as one CUDA graph, bf16 activations");
         const TrainSummary mine = std::visit(
             [&](auto& optimizer) { return train_loop_on_gpu(run, optimizer, o, comm, device); },

@@ -8,12 +8,14 @@
 // model, which a render node may not have.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "detector.hpp"
+#include "frame_source.hpp"
 
 namespace faceswap {
 
@@ -26,10 +28,18 @@ class AlignedFaces {
   // The faces of the frame FrameSource names `frame_name`, in their
   // extraction order (largest first); none when extraction kept none.
   const std::vector<DetectedFace>& of(const std::string& frame_name) const;
-  // A frame it has faces for (to name in errors).
-  const std::string& some_frame() const { return by_frame_.begin()->first; }
+  // An extraction of other footage is refused, naming the folder, a frame it
+  // has faces of and the input's first frame: check_footage before anything
+  // is decoded (no frame of `sources` would have one of its frames' names),
+  // check_swapped after the swap (no face swapped: a video shorter than the
+  // frame numbers it names).
+  void check_footage(const std::vector<FrameSource>& sources) const;
+  void check_swapped(std::int64_t faces, const std::vector<FrameSource>& sources) const;
 
  private:
+  [[noreturn]] void refuse(const std::vector<FrameSource>& sources) const;
+
+  std::filesystem::path folder_;
   std::map<std::string, std::vector<DetectedFace>> by_frame_;
 };
 

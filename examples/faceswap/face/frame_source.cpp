@@ -1,6 +1,7 @@
 #include "frame_source.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <graft/core/error.hpp>
 #include <opencv2/videoio.hpp>
@@ -52,6 +53,15 @@ FrameSource::FrameSource(const std::filesystem::path& input, FrameDepth depth) :
   graft::check(opened && video_->capture.isOpened(), input.string(),
                ": neither an image (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .exr) nor a video that FFmpeg can decode");
 }
+
+bool FrameSource::may_name(const std::string& name) const {
+  if (!video_) return std::ranges::any_of(images_, [&](const auto& image) { return frame_name(image, 0) == name; });
+  const std::string stem = input_.stem().string() + '_';
+  return name.size() >= stem.size() + 6 && name.starts_with(stem) &&
+         std::all_of(name.begin() + std::ptrdiff_t(stem.size()), name.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+std::string FrameSource::first_frame_name() const { return frame_name(video_ ? input_ : images_.front(), 0); }
 
 FrameSource::~FrameSource() = default;
 FrameSource::FrameSource(FrameSource&&) noexcept = default;

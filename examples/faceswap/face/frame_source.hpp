@@ -48,6 +48,11 @@ class FrameSource {
   FrameSource(FrameSource&&) noexcept;
 
   std::optional<Frame> next();
+  // Whether a frame of this source would be named `name` (a video's frame
+  // numbers are not checked against its length), and its first frame's name:
+  // both known before anything is decoded.
+  bool may_name(const std::string& name) const;
+  std::string first_frame_name() const;
   const std::filesystem::path& input() const { return input_; }
   bool is_video() const { return video_ != nullptr; }
 

@@ -49,6 +49,7 @@ SwapReport swap_with(const SwapOptions& o, const Draw& draw) {
   for (const auto& input : o.inputs) sources.emplace_back(input, FrameDepth::as_file);
   // With --aligned, the extraction's faces (all it kept: an artist's curated set) and no detector.
   const std::optional<AlignedFaces> aligned = o.aligned.empty() ? std::nullopt : std::optional<AlignedFaces>(o.aligned);
+  if (aligned) aligned->check_footage(sources);
   ParallelDetector detector = aligned ? ParallelDetector(*aligned, o.threads) : ParallelDetector(o.detector, o.threads);
   check_new_output(o.output, "swap");
   StagingFolder staging(o.output);
@@ -125,12 +126,7 @@ SwapReport swap_with(const SwapOptions& o, const Draw& draw) {
     }
   }
   video.release();
-  // Nothing swapped with --aligned: an extraction of other footage, most likely.
-  graft::check(!aligned || report.faces > 0, o.aligned.string(),
-               ": none of its faces is of a frame of the input (it has faces of ",
-               aligned ? aligned->some_frame() : std::string(), ", the input's first frame is ",
-               report.frames_without_face.empty() ? std::string() : report.frames_without_face.front(),
-               "); give the folder faceswap extract wrote for this footage");
+  if (aligned) aligned->check_swapped(report.faces, sources);
   std::ofstream summary(staging.path() / "swap.json");
   summary
       << nlohmann::json{{"frames", report.frames},   {"faces", report.faces}, {"frames_without_face", report.frames_without_face},

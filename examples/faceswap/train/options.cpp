@@ -140,22 +140,6 @@ int loader_workers_for(const TrainOptions& o, int ranks_on_node, unsigned cores)
   return std::max(2, spare / (2 * std::max(1, ranks_on_node)));
 }
 
-int launcher_number(std::initializer_list<const char*> names, int otherwise) {
-  for (const char* name : names)
-    if (const char* value = std::getenv(name)) return std::atoi(value);
-  return otherwise;
-}
-
-int ranks_on_this_node(int ranks) {
-  if (!graft::comm::launched_by_mpirun()) return ranks;
-  return std::max(1, launcher_number({"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "MV2_COMM_WORLD_LOCAL_SIZE"}, 1));
-}
-
-int rank_on_this_node(int rank) {
-  if (!graft::comm::launched_by_mpirun()) return rank;
-  return std::max(0, launcher_number({"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "MV2_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"}, rank));
-}
-
 json run_identity(const TrainOptions& o) {
   return {{"model", o.model}, {"resolution", o.resolution}, {"batch", o.batch}, {"seed", o.seed}};
 }

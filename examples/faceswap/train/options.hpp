@@ -74,18 +74,6 @@ void validate(const TrainOptions& o);
 // at 128 px (docs/faceswap-data.md).
 int loader_workers_for(const TrainOptions& o, int ranks_on_node, unsigned cores);
 
-// A number mpirun's launcher puts in the environment (Open MPI, MPICH,
-// MVAPICH and Slurm name it differently: the first of `names` set), else
-// `otherwise`.
-int launcher_number(std::initializer_list<const char*> names, int otherwise);
-// The ranks that share this machine: the thread ranks, or under mpirun the
-// local size the launcher sets (1 where it says nothing).
-int ranks_on_this_node(int ranks);
-// This rank's index among them, which picks its GPU: the thread rank, or
-// under mpirun the launcher's local rank (the global rank where it says
-// nothing, right only where ranks fill machines in blocks).
-int rank_on_this_node(int rank);
-
 // A model as FACESWAP_VARIANTS names it: "df-ud" (as users write it) -> "df_ud".
 inline std::string variant_token(std::string model) {
   std::ranges::replace(model, '-', '_');

@@ -103,7 +103,8 @@ class TrainRun {
   using Model = typename Step::Model;
   static constexpr int resolution = Step::resolution;
 
-  TrainRun(const TrainOptions& o, int rank, int ranks)
+  // ranks_on_machine: the ranks that share this machine's cores (the communicator's local_size()).
+  TrainRun(const TrainOptions& o, int rank, int ranks, int ranks_on_machine)
       : o_(o),
         lead_(rank == 0),
         checkpoint_(o.output / "model.safetensors"),
@@ -120,7 +121,7 @@ class TrainRun {
                                  .random_flip = o.random_flip,
                                  .colour_transfer = o.colour_transfer,
                                  .eyes_mouth = o.eyes_mouth_priority};
-    const int workers = loader_workers_for(o, ranks_on_this_node(ranks), std::thread::hardware_concurrency());
+    const int workers = loader_workers_for(o, ranks_on_machine, std::thread::hardware_concurrency());
     say("augmenting with ", workers, " thread(s) per side", o.loader_workers > 0 ? "" : " (--loader-workers to change)");
     LoaderOptions loader{.batch = local_batch_,
                          .ranks = ranks,
@@ -352,7 +353,7 @@ class TrainRun {
 // One rank of a data-parallel job on the CPU backend.
 template <class Step, graft::comm::Communicator Comm>
 TrainSummary train_rank(const TrainOptions& o, Comm& comm) {
-  TrainRun<Step> run(o, comm.rank(), comm.size());
+  TrainRun<Step> run(o, comm.rank(), comm.size(), comm.local_size());
   graft::ddp::DataParallel parallel(run.model(), comm, {.average = graft::ddp::GradientAverage::sum});
   for (const auto& bucket : parallel.buckets()) run.summary().bucket_bytes.push_back(bucket.bytes());
   const Step step_fn;

@@ -46,6 +46,8 @@ concept Communicator = requires(C& c, const C& cc, std::span<float> f32, std::sp
   { C::name } -> std::convertible_to<std::string_view>;
   { cc.rank() } -> std::same_as<int>;
   { cc.size() } -> std::same_as<int>;
+  { cc.local_rank() } -> std::same_as<int>;  // this rank's index among the ranks on its machine (picks its GPU)
+  { cc.local_size() } -> std::same_as<int>;  // the ranks on its machine (share its cores and GPUs)
   c.all_reduce_sum(f32);  // in place: every rank ends with the element-wise sum
   c.all_reduce_sum(b16);
   c.all_reduce_mean(f32);  // the sum divided by size()

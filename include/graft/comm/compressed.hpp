@@ -25,6 +25,8 @@ class Compressed {
 
   int rank() const { return inner_.rank(); }
   int size() const { return inner_.size(); }
+  int local_rank() const { return inner_.local_rank(); }
+  int local_size() const { return inner_.local_size(); }
   Inner& inner() { return inner_; }
 
   void all_reduce_sum(std::span<float> x) {

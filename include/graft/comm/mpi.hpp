@@ -149,6 +149,14 @@ class Mpi {
     detail::check_mpi(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
+    // The ranks that share this machine's memory are the ones on this machine,
+    // however the launcher placed them (blocks, round robin, by hand).
+    MPI_Comm node = MPI_COMM_NULL;
+    detail::check_mpi(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node),
+                      "MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)");
+    MPI_Comm_rank(node, &local_rank_);
+    MPI_Comm_size(node, &local_size_);
+    MPI_Comm_free(&node);
     watchdog_ = std::make_unique<detail::MpiWatchdog>(comm_, rank_, options.timeout);
   }
   Mpi(const Mpi&) = delete;
@@ -168,6 +176,8 @@ class Mpi {
 
   int rank() const { return rank_; }
   int size() const { return size_; }
+  int local_rank() const { return local_rank_; }
+  int local_size() const { return local_size_; }
 
   void all_reduce_sum(std::span<float> x) { reduce(x.data(), x.size(), MPI_FLOAT, MPI_SUM, "MPI_Allreduce(f32 sum)"); }
   void all_reduce_sum(std::span<bf16> x) {
@@ -241,7 +251,7 @@ class Mpi {
 
   detail::MpiRuntime& runtime_;
   MPI_Comm comm_ = MPI_COMM_NULL;
-  int rank_ = 0, size_ = 1;
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
   std::uint64_t collectives_ = 0;
   std::unique_ptr<detail::MpiWatchdog> watchdog_;
 };

@@ -16,6 +16,8 @@ class Single {
 
   int rank() const { return 0; }
   int size() const { return 1; }
+  int local_rank() const { return 0; }
+  int local_size() const { return 1; }
   void all_reduce_sum(std::span<float>) {}
   void all_reduce_sum(std::span<bf16>) {}
   void all_reduce_mean(std::span<float>) {}

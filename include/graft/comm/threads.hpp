@@ -145,6 +145,9 @@ class Threads {
 
   int rank() const { return rank_; }
   int size() const { return group_->size(); }
+  // The threads of one process share one machine.
+  int local_rank() const { return rank_; }
+  int local_size() const { return size(); }
 
   void all_reduce_sum(std::span<float> x) { all_reduce(detail::Collective::all_reduce_sum, x); }
   void all_reduce_sum(std::span<bf16> x) { all_reduce(detail::Collective::all_reduce_sum, x); }
