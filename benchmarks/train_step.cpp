@@ -1,9 +1,12 @@
 // One full SAEHD-df training step on the CPU at resolution 64, 8 images per
-// side: forward, DeepFaceLab's masked DSSIM + MSE + mask loss, backward, Adam.
-// The PyTorch counterpart is shared/anchors/torch_faceswap.py --cpu --res 64
-// --batch 8 --variants eager_fp32 (same model, loss and optimizer).
+// side: forward, DeepFaceLab's masked DSSIM + MSE + mask loss, backward, Adam,
+// with f32 convolutions and with bf16 ones (cpu::ConvPrecision). The PyTorch
+// counterparts are shared/anchors/torch_faceswap.py --cpu --res 64 --batch 8
+// --variants eager_fp32 eager_bf16_cl (same model, loss and optimizer; the
+// second under torch.autocast with channels-last tensors).
 #include <benchmark/benchmark.h>
 
+#include <graft/backend/cpu/conv.hpp>
 #include <graft/optim/adam.hpp>
 
 #include "random_faces.hpp"
@@ -13,7 +16,8 @@ namespace {
 
 constexpr faceswap::Options df64{.resolution = 64};
 
-void saehd_df64_train_step(benchmark::State& state) {
+void saehd_df64_train_step(benchmark::State& state, graft::cpu::ConvPrecision precision) {
+  const graft::cpu::ConvPrecisionScope convolutions(precision);
   const std::int64_t batch = state.range(0);
   using Step = faceswap::DfStep<df64>;
   Step::Model model(1);
@@ -28,6 +32,15 @@ void saehd_df64_train_step(benchmark::State& state) {
   }
   state.counters["img/s"] = benchmark::Counter(static_cast<double>(2 * batch), benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(saehd_df64_train_step)->Arg(8)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
+BENCHMARK_CAPTURE(saehd_df64_train_step, f32, graft::cpu::ConvPrecision::f32)
+    ->Arg(8)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(5.0);
+BENCHMARK_CAPTURE(saehd_df64_train_step, bf16, graft::cpu::ConvPrecision::bf16)
+    ->Arg(8)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(5.0);
 
 }  // namespace

@@ -121,11 +121,9 @@ struct Run {
 
 Run train_and_describe(const char* kind, RunOptions o) {
   graft::check(o.backend == "cpu" || o.backend == "cuda", "graft-bench: --backend ", o.backend, ": cpu or cuda");
-  // Each backend trains in one precision; the option states it in the report and on the command line.
-  const char* precision = o.backend == "cpu" ? "f32" : "bf16";
-  if (o.precision.empty()) o.precision = precision;
-  graft::check(o.precision == precision, "graft-bench: --precision ", o.precision, ": the ", o.backend, " backend trains in ",
-               precision, o.backend == "cpu" ? "" : " (activations and weight copies; f32 master weights and optimizer state)");
+  o.train.backend = o.backend;
+  o.train.precision = o.precision;
+  faceswap::validate_precision(o.train);
 #if !defined(FACESWAP_WITH_CUDA)
   graft::check(o.backend == "cpu", "graft-bench: --backend cuda: this graft-bench was built without the CUDA backend (it needs the CUDA "
                "toolkit with cuDNN at configure time)");
@@ -133,7 +131,6 @@ Run train_and_describe(const char* kind, RunOptions o) {
   if (o.threads > 0) ::omp_set_num_threads(o.threads);
   const int threads = ::omp_get_max_threads();
   const RunFolder folder(o.work);
-  o.train.backend = o.backend;
   o.train.output = folder.path() / "run";
   o.train.preview_every = 0;
   o.train.tensorboard = false;
@@ -147,7 +144,7 @@ Run train_and_describe(const char* kind, RunOptions o) {
   config.erase("output");
   config.update({{"recipe", o.recipe},
                  {"backend", o.backend},
-                 {"precision", o.precision},
+                 {"precision", faceswap::effective_precision(o.train)},
                  {"threads", threads},
                  {"warmup", o.warmup},
                  {"images_per_step", 2 * o.train.batch}});

@@ -36,7 +36,7 @@ struct RunOptions {
   std::int64_t warmup = 5;      // steps left out of the throughput statistics
   int threads = 0;              // OpenMP threads of the whole job (0: as OMP_NUM_THREADS or the cores say)
   std::string backend = "cpu";  // cpu, or cuda (faceswap train --backend cuda)
-  std::string precision;        // empty: the backend's (f32 on the CPU, bf16 on the GPU); else it must be that
+  std::string precision = "auto";  // faceswap train --precision: auto, f32 or bf16 (the report records what ran)
   std::string label;             // names the report in compare's table and plot
   std::filesystem::path work;    // where the training run writes; empty: a temporary folder, removed
   std::string command;           // the command line, recorded in the report

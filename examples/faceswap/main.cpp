@@ -95,6 +95,11 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
                   "resumes on either backend)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--device", o.device, "the GPU to train on with --backend cuda");
+  cmd->add_option("--precision", o.precision,
+                  "what the convolutions multiply in, summing in f32: bf16 (master weights, optimizer and the other "
+                  "layers stay f32; ~2.5x faster steps on CPUs with AMX), f32, or auto (the default: bf16 on a GPU and on a "
+                  "CPU with AMX or AVX512-BF16, else f32); the GPU step is bf16 only")
+      ->check(CLI::IsMember({"auto", "f32", "bf16"}));
   cmd->add_flag("--tune-convolutions,!--no-tune-convolutions", o.tune_convolutions,
                 "with --backend cuda: time cuDNN's engines for each convolution on the first step and keep the fastest "
                 "(on by default; off: the heuristic's choice, a shorter start)");

@@ -245,12 +245,12 @@ TEST_CASE("time-to-loss reports the step, time and images at the target, or that
 
 TEST_CASE("Measurements refuse what this build cannot do, naming the option") {
   RunOptions o{.train = find_recipe("demo-64").options};
-  o.precision = "bf16";
-  CHECK_THROWS_WITH(measure_throughput(o), doctest::Contains("--precision bf16: the cpu backend trains in f32"));
+  o.precision = "f16";
+  CHECK_THROWS_WITH(measure_throughput(o), doctest::Contains("--precision must be auto, f32 or bf16, got f16"));
   o.backend = "cuda";
   o.precision = "f32";
   CHECK_THROWS_WITH(measure_throughput(o), doctest::Contains("--precision f32: the cuda backend trains in bf16"));
-  o.precision = "";
+  o.precision = "auto";
   o.backend = "rocm";
   CHECK_THROWS_WITH(measure_throughput(o), doctest::Contains("--backend rocm: cpu or cuda"));
   o.backend = "cuda";

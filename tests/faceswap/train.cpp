@@ -10,7 +10,7 @@
 
 #include <chrono>
 #include <fstream>
-#include <graft/comm/launch.hpp>
+#include <graft/backend/cpu/conv.hpp>
 #include <graft/io/safetensors.hpp>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -498,6 +498,52 @@ TEST_CASE("train --eyes-mouth-priority runs and weighs the eyes and mouth in the
   REQUIRE(run.status == 0);
   // The same first batch and weights; the priority term only adds to the loss.
   CHECK(double(metrics_of(scratch / "priority")[0]["src_loss"]) > double(metrics_of(scratch / "plain")[0]["src_loss"]));
+}
+
+TEST_CASE("train --precision: bf16 convolutions move the losses a little, auto picks by the CPU, f32 on a GPU is refused") {
+  Scratch scratch("precision");
+  const std::string common = "train " + sets + small + "--steps 2 --log-every 1 --preview-every 0 --no-tensorboard -o ";
+  const auto f32 = run_faceswap(common + quoted(scratch / "f32") + " --precision f32");
+  const auto bf16 = run_faceswap(common + quoted(scratch / "bf16") + " --precision bf16");
+  INFO(f32.output, bf16.output);
+  REQUIRE(f32.status == 0);
+  REQUIRE(bf16.status == 0);
+  CHECK(f32.output.find("convolutions multiply in f32 and sum in f32 (--precision f32)") != std::string::npos);
+  CHECK(bf16.output.find("convolutions multiply in bf16 and sum in f32 (--precision bf16)") != std::string::npos);
+  // The same batches and initial weights: bf16's rounding moves the weights
+  // (and optimizer state) of most elements a little, and the losses less.
+  const auto exact = parameters_of(scratch / "f32" / "model.safetensors");
+  const auto rounded = parameters_of(scratch / "bf16" / "model.safetensors");
+  std::size_t moved = 0, total = 0;
+  double largest = 0;
+  for (const auto& [name, values] : exact) {
+    const auto& other = rounded.at(name);
+    REQUIRE(other.size() == values.size());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      moved += values[i] != other[i];
+      largest = std::max(largest, double(std::abs(values[i] - other[i])));
+    }
+    total += values.size();
+  }
+  CHECK(moved > total / 4);
+  CHECK(largest < 1e-2);
+  for (const char* side : {"src_loss", "dst_loss"})
+    for (const std::size_t step : {0, 1})
+      CHECK(double(metrics_of(scratch / "bf16")[step][side]) ==
+            doctest::Approx(double(metrics_of(scratch / "f32")[step][side])).epsilon(1e-3));
+  const auto automatic = run_faceswap(common + quoted(scratch / "auto"));
+  REQUIRE(automatic.status == 0);
+  const std::string picked = graft::cpu::has_native_bf16() ? "bf16" : "f32";
+  CHECK(automatic.output.find("convolutions multiply in " + picked + " and sum in f32 (--precision auto)") != std::string::npos);
+  CHECK(metrics_of(scratch / "auto")[0]["src_loss"] == metrics_of(scratch / picked)[0]["src_loss"]);
+
+  const auto unknown = run_faceswap(common + quoted(scratch / "f16") + " --precision f16");
+  CHECK(unknown.status != 0);
+  CHECK(unknown.output.find("--precision") != std::string::npos);
+  const auto gpu_f32 = run_faceswap(common + quoted(scratch / "gpu") + " --backend cuda --precision f32");
+  CHECK(gpu_f32.status == 1);
+  CHECK(gpu_f32.output.find("--precision f32: the cuda backend trains in bf16") != std::string::npos);
+  CHECK(!std::filesystem::exists(scratch / "gpu"));
 }
 
 TEST_CASE("Loader threads: as given, else 2 on the CPU backend and the node's cores shared out with --backend cuda") {

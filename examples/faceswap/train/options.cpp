@@ -1,8 +1,7 @@
 #include "options.hpp"
 
-#include <cstdlib>
 #include <fstream>
-#include <graft/comm/launch.hpp>
+#include <graft/backend/cpu/conv.hpp>
 #include <graft/core/error.hpp>
 #include <set>
 
@@ -46,6 +45,7 @@ json TrainOptions::to_json() const {
           {"log_every", log_every},
           {"tensorboard", tensorboard},
           {"backend", backend},
+          {"precision", precision},
           {"device", device},
           {"tune_convolutions", tune_convolutions},
           {"ranks", ranks},
@@ -90,6 +90,7 @@ void apply_json(TrainOptions& o, const json& j, const std::string& where) {
   read_json_value(j, "log_every", o.log_every, where);
   read_json_value(j, "tensorboard", o.tensorboard, where);
   read_json_value(j, "backend", o.backend, where);
+  read_json_value(j, "precision", o.precision, where);
   read_json_value(j, "device", o.device, where);
   read_json_value(j, "tune_convolutions", o.tune_convolutions, where);
   read_json_value(j, "ranks", o.ranks, where);
@@ -121,6 +122,7 @@ void validate(const TrainOptions& o) {
                "train: --optimizer must be adabelief, rmsprop or adam, got ", o.optimizer);
   graft::check(o.backend == "cpu" || o.backend == "cuda", "train: --backend must be cpu or cuda, got ", o.backend);
   graft::check(o.device >= 0, "train: --device must be a GPU index (0, 1, ...), got ", o.device);
+  validate_precision(o);
   graft::check(o.batch > 0 && o.ranks > 0 && o.batch % o.ranks == 0, "train: --batch ", o.batch, " must split evenly over ",
                o.ranks, " rank(s)");
   graft::check(o.lr > 0 && o.lr < 1, "train: --lr must be in (0, 1), got ", o.lr);
@@ -138,6 +140,19 @@ int loader_workers_for(const TrainOptions& o, int ranks_on_node, unsigned cores)
   if (o.backend != "cuda") return 2;
   const int spare = int(cores > 1 ? cores - 1 : 1);
   return std::max(2, spare / (2 * std::max(1, ranks_on_node)));
+}
+
+void validate_precision(const TrainOptions& o) {
+  graft::check(o.precision == "auto" || o.precision == "f32" || o.precision == "bf16",
+               "train: --precision must be auto, f32 or bf16, got ", o.precision);
+  graft::check(o.backend != "cuda" || o.precision != "f32",
+               "train: --precision f32: the cuda backend trains in bf16 (activations and weight copies; f32 master weights "
+               "and optimizer state); use --backend cpu for f32, or leave --precision at auto");
+}
+
+std::string effective_precision(const TrainOptions& o) {
+  if (o.precision != "auto") return o.precision;
+  return o.backend == "cuda" || graft::cpu::has_native_bf16() ? "bf16" : "f32";
 }
 
 json run_identity(const TrainOptions& o) {

@@ -44,6 +44,11 @@ struct TrainOptions {
   bool tensorboard = true;
   // Execution.
   std::string backend = "cpu";  // cpu, or cuda (a GPU per rank)
+  // What the convolutions multiply in: f32, bf16 (products summed in f32;
+  // master weights, optimizer state and every other layer stay f32), or auto:
+  // bf16 on a GPU and on a CPU that multiplies bf16 in hardware (AMX,
+  // AVX512-BF16), else f32. The GPU step trains in bf16 only.
+  std::string precision = "auto";
   int device = 0;               // the GPU with --backend cuda
   // With --backend cuda: time cuDNN's candidate engines for every convolution
   // on the first step and keep the fastest (about 30 s once; 7% faster steps
@@ -65,6 +70,9 @@ void apply_json(TrainOptions& o, const nlohmann::json& j, const std::string& whe
 TrainOptions read_train_options(const std::filesystem::path& config);
 // Checks ranges and combinations; throws naming the option.
 void validate(const TrainOptions& o);
+// --precision alone (validate checks it too), and with auto resolved for this machine: "f32" or "bf16".
+void validate_precision(const TrainOptions& o);
+std::string effective_precision(const TrainOptions& o);
 
 // The augmentation threads per side and rank: --loader-workers when given
 // (above 0); else 2 on the CPU backend, whose cores also train, and with

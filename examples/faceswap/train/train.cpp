@@ -1,6 +1,7 @@
 // faceswap train, swap and export: from (model, resolution) to a compiled variant.
 #include <algorithm>
 #include <cstdio>
+#include <graft/backend/cpu/conv.hpp>
 #include <graft/core/error.hpp>
 #include <graft/io/safetensors.hpp>
 
@@ -74,6 +75,10 @@ TrainSummary train(const TrainOptions& o) {
   std::error_code ec;
   std::filesystem::create_directories(o.output, ec);
   graft::check(!ec, o.output.string(), ": cannot create the model folder: ", ec.message());
+  // The CPU's convolutions for this run (the GPU step is bf16 by construction).
+  const graft::cpu::ConvPrecisionScope precision(effective_precision(o) == "bf16" && o.backend == "cpu"
+                                                     ? graft::cpu::ConvPrecision::bf16
+                                                     : graft::cpu::ConvPrecision::f32);
   return variant.train(o);
 }
 

@@ -1,7 +1,10 @@
 // oneDNN implementation of graft/backend/cpu/conv.hpp.
 //
-// Each geometry gets one cached set of primitives, and each (geometry,
-// LeakyReLU slope) of a fused forward one more forward primitive. The
+// Each (geometry, precision) gets one cached set of primitives, and each
+// (geometry, precision, LeakyReLU slope) of a fused forward one more forward
+// primitive. With bf16 precision the primitives take bf16 x, w and dy and
+// write f32 (y, dx, dw, db); the reorders that bring graft's f32 tensors into
+// oneDNN's layouts convert them to bf16 on the way. The
 // primitives are created with format_tag::any so that oneDNN chooses its
 // fastest (blocked) layout; the NCHW/OIHW tensors of graft are reordered in
 // and out around them, as PyTorch's CPU path does. The caches are guarded by
@@ -11,6 +14,7 @@
 // rank of comm::Threads) and run on another would overrun it.
 #include "graft/backend/cpu/conv.hpp"
 
+#include <atomic>
 #include <dnnl.hpp>
 #include <map>
 #include <memory>
@@ -123,35 +127,40 @@ dnnl::reorder::primitive_desc accumulating_reorder(const memory::desc& from, con
   return dnnl::reorder::primitive_desc(engine(), from, engine(), to, attr);
 }
 
-memory::desc layout(const memory::dims& dims, bool plain) { return memory::desc(dims, dt::f32, plain ? tag::nchw : tag::any); }
-memory::desc any_weights(const memory::dims& dims) { return memory::desc(dims, dt::f32, tag::any); }
+// `type` in oneDNN's chosen layout, or NCHW where it must stay plain.
+memory::desc layout(const memory::dims& dims, bool plain, dt type) { return memory::desc(dims, type, plain ? tag::nchw : tag::any); }
 constexpr auto algo = dnnl::algorithm::convolution_direct;
 
-dnnl::convolution_forward::primitive_desc forward_desc(const Conv2dGeometry& g, const dnnl::primitive_attr& attr) {
+// The type the multiplied operands (x, w, dy) take in oneDNN; results are always f32.
+dt operands_of(ConvPrecision precision) { return precision == ConvPrecision::bf16 ? dt::bf16 : dt::f32; }
+
+dnnl::convolution_forward::primitive_desc forward_desc(const Conv2dGeometry& g, ConvPrecision precision,
+                                                       const dnnl::primitive_attr& attr) {
   const Dims d = dims_of(g);
+  const dt in = operands_of(precision);
   const bool few_out = g.out_channels < min_blocked_channels;
   return dnnl::convolution_forward::primitive_desc(
-      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, layout(d.src, few_out), any_weights(d.weights),
-                                      memory::desc(d.bias, dt::f32, tag::x), layout(d.dst, few_out), d.strides, d.padding,
-                                      d.padding),
+      dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, layout(d.src, few_out, in),
+                                      layout(d.weights, false, in), memory::desc(d.bias, dt::f32, tag::x),
+                                      layout(d.dst, few_out, dt::f32), d.strides, d.padding, d.padding),
       attr, engine());
 }
 
-Plans make_plans(const Conv2dGeometry& g) {
+Plans make_plans(const Conv2dGeometry& g, ConvPrecision precision) {
   const Dims d = dims_of(g);
+  const dt in = operands_of(precision);
   const dnnl::primitive_attr attr = user_scratchpad();
   const bool few_out = g.out_channels < min_blocked_channels;
   const bool few_in = g.in_channels < min_blocked_channels;
   const memory::desc bias(d.bias, dt::f32, tag::x);
-  auto weights = any_weights;
-  auto fwd = forward_desc(g, attr);
+  auto fwd = forward_desc(g, precision, attr);
   auto bwd_data = dnnl::convolution_backward_data::primitive_desc(
-      dnnl::convolution_backward_data::desc(algo, layout(d.src, few_in || few_out), weights(d.weights),
-                                            layout(d.dst, few_in || few_out), d.strides, d.padding, d.padding),
+      dnnl::convolution_backward_data::desc(algo, layout(d.src, few_in || few_out, dt::f32), layout(d.weights, false, in),
+                                            layout(d.dst, few_in || few_out, in), d.strides, d.padding, d.padding),
       attr, engine(), fwd);
   auto bwd_weights = dnnl::convolution_backward_weights::primitive_desc(
-      dnnl::convolution_backward_weights::desc(algo, layout(d.src, few_out), weights(d.weights), bias, layout(d.dst, few_out),
-                                               d.strides, d.padding, d.padding),
+      dnnl::convolution_backward_weights::desc(algo, layout(d.src, few_out, in), layout(d.weights, false, dt::f32), bias,
+                                               layout(d.dst, few_out, in), d.strides, d.padding, d.padding),
       attr, engine(), fwd);
   const auto accumulate = accumulating_reorder(bwd_weights.diff_weights_desc(), memory::desc(d.weights, dt::f32, tag::oihw));
   return {fwd,
@@ -176,21 +185,23 @@ struct FusedForward {
   dnnl::convolution_forward prim;
 };
 
-FusedForward make_fused_forward(const Conv2dGeometry& g, float slope) {
+FusedForward make_fused_forward(const Conv2dGeometry& g, ConvPrecision precision, float slope) {
   dnnl::post_ops ops;
   ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, slope, 0.0f);  // relu with alpha = leaky ReLU
   dnnl::primitive_attr attr = user_scratchpad();
   attr.set_post_ops(ops);
-  auto desc = forward_desc(g, attr);
+  auto desc = forward_desc(g, precision, attr);
   return {desc, dnnl::convolution_forward(desc)};
 }
 
-using GeometryKey =
-    std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t>;
+using GeometryKey = std::tuple<std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                               std::int64_t, ConvPrecision>;
 
-GeometryKey key_of(const Conv2dGeometry& g) {
-  return {g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel, g.stride, g.padding};
+GeometryKey key_of(const Conv2dGeometry& g, ConvPrecision precision) {
+  return {g.batch, g.in_channels, g.in_h, g.in_w, g.out_channels, g.kernel, g.stride, g.padding, precision};
 }
+
+std::atomic<ConvPrecision> process_precision{ConvPrecision::f32};
 
 // The cached value for `key`, made by `make()` on first use; oneDNN's
 // refusal becomes a graft::Error naming the geometry.
@@ -213,17 +224,19 @@ const Value& cached(std::map<Key, std::unique_ptr<Value>>& cache, std::mutex& mu
   return *slot;
 }
 
-const Plans& plans_for(const Conv2dGeometry& g) {
+// The primitives at the precision set now: each call reads it once, so its
+// forward or backward is planned in one precision throughout.
+const Plans& plans_for(const Conv2dGeometry& g, ConvPrecision precision) {
   static std::mutex mutex;
   static std::map<GeometryKey, std::unique_ptr<Plans>> cache;
-  return cached(cache, mutex, key_of(g), g, "forward and backward", [&] { return make_plans(g); });
+  return cached(cache, mutex, key_of(g, precision), g, "forward and backward", [&] { return make_plans(g, precision); });
 }
 
-const FusedForward& fused_forward_for(const Conv2dGeometry& g, float slope) {
+const FusedForward& fused_forward_for(const Conv2dGeometry& g, ConvPrecision precision, float slope) {
   static std::mutex mutex;
   static std::map<std::pair<GeometryKey, float>, std::unique_ptr<FusedForward>> cache;
-  return cached(cache, mutex, std::make_pair(key_of(g), slope), g, "forward + LeakyReLU",
-                [&] { return make_fused_forward(g, slope); });
+  return cached(cache, mutex, std::make_pair(key_of(g, precision), slope), g, "forward + LeakyReLU",
+                [&] { return make_fused_forward(g, precision, slope); });
 }
 
 void check_geometry(const Conv2dGeometry& g) {
@@ -235,13 +248,23 @@ void check_geometry(const Conv2dGeometry& g) {
 
 }  // namespace
 
+void set_conv_precision(ConvPrecision precision) { process_precision.store(precision); }
+ConvPrecision conv_precision() { return process_precision.load(); }
+
+bool has_native_bf16() {
+  // oneDNN's ISAs are bit sets, each holding the ones below it: AMX and later include AVX512-BF16's bits.
+  const auto bf16 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);
+  return (static_cast<unsigned>(dnnl::get_effective_cpu_isa()) & bf16) == bf16;
+}
+
 void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y,
                     const ConvEpilogue& epilogue) {
   check_geometry(g);
   check(!epilogue.leaky_relu_slope || *epilogue.leaky_relu_slope >= 0.0f, "conv2d_forward: LeakyReLU slope must be >= 0, got ",
         epilogue.leaky_relu_slope.value_or(0.0f));
-  const Plans& p = plans_for(g);
-  const FusedForward* fused = epilogue.leaky_relu_slope ? &fused_forward_for(g, *epilogue.leaky_relu_slope) : nullptr;
+  const ConvPrecision precision = conv_precision();
+  const Plans& p = plans_for(g, precision);
+  const FusedForward* fused = epilogue.leaky_relu_slope ? &fused_forward_for(g, precision, *epilogue.leaky_relu_slope) : nullptr;
   const auto& desc = fused ? fused->desc : p.forward;
   const auto& prim = fused ? fused->prim : p.forward_prim;
   dnnl::stream s(engine());
@@ -295,7 +318,7 @@ void run_backward_weights(dnnl::stream& s, const Plans& p, const Conv2dGeometry&
 
 void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float* w, float* dx) {
   check_geometry(g);
-  const Plans& p = plans_for(g);
+  const Plans& p = plans_for(g, conv_precision());
   dnnl::stream s(engine());
   Staged diff_dst = stage_in(s, p.backward_data.diff_dst_desc(), p.dst_user, dy);
   run_backward_data(s, p, diff_dst.mem, w, dx);
@@ -303,7 +326,7 @@ void conv2d_backward_data(const Conv2dGeometry& g, const float* dy, const float*
 
 void conv2d_backward_weights(const Conv2dGeometry& g, const float* x, const float* dy, float* dw, float* db) {
   check_geometry(g);
-  const Plans& p = plans_for(g);
+  const Plans& p = plans_for(g, conv_precision());
   dnnl::stream s(engine());
   Staged diff_dst = stage_in(s, p.backward_weights.diff_dst_desc(), p.dst_user, dy);
   run_backward_weights(s, p, g, x, diff_dst.mem, dw, db);
@@ -311,7 +334,7 @@ void conv2d_backward_weights(const Conv2dGeometry& g, const float* x, const floa
 
 void conv2d_backward(const Conv2dGeometry& g, const float* x, const float* dy, const float* w, float* dx, float* dw, float* db) {
   check_geometry(g);
-  const Plans& p = plans_for(g);
+  const Plans& p = plans_for(g, conv_precision());
   dnnl::stream s(engine());
   Staged diff_dst = stage_in(s, p.backward_weights.diff_dst_desc(), p.dst_user, dy);
   run_backward_weights(s, p, g, x, diff_dst.mem, dw, db);

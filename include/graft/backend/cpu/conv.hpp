@@ -27,6 +27,36 @@ struct ConvEpilogue {
   std::optional<float> leaky_relu_slope;
 };
 
+// What a convolution multiplies in. Tensors at this interface are f32 either way.
+// - f32 (the default): exact to float rounding; the gradient tests check it.
+// - bf16: x, w and dy are rounded to bfloat16 on their way into oneDNN, the
+//   products are summed in f32, and y, dx, dw and db come out in f32, as
+//   PyTorch's CPU autocast does and as the CUDA backend computes. On a CPU
+//   with AMX or AVX512-BF16, oneDNN's bf16 kernels make SAEHD's step ~2.5x
+//   faster (docs/benchmarks.md); elsewhere oneDNN emulates them, slower than f32.
+enum class ConvPrecision : std::uint8_t { f32, bf16 };
+
+// Process-wide, like torch.set_float32_matmul_precision: every convolution
+// that starts after the call uses it, on every thread (the ranks of one job
+// share it). Each precision keeps its own cached primitives.
+void set_conv_precision(ConvPrecision precision);
+ConvPrecision conv_precision();
+
+// Sets the precision for its lifetime, then puts back the one before.
+class ConvPrecisionScope {
+ public:
+  explicit ConvPrecisionScope(ConvPrecision precision) : before_(conv_precision()) { set_conv_precision(precision); }
+  ~ConvPrecisionScope() { set_conv_precision(before_); }
+  ConvPrecisionScope(const ConvPrecisionScope&) = delete;
+  ConvPrecisionScope& operator=(const ConvPrecisionScope&) = delete;
+
+ private:
+  ConvPrecision before_;
+};
+
+// Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX), as oneDNN sees it.
+bool has_native_bf16();
+
 // y = epilogue(conv(x, w) + b). b may be null. y is overwritten.
 void conv2d_forward(const Conv2dGeometry& g, const float* x, const float* w, const float* b, float* y,
                     const ConvEpilogue& epilogue = {});
