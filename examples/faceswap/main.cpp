@@ -97,7 +97,7 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
   cmd->add_option("--device", o.device, "the GPU to train on with --backend cuda");
   cmd->add_option("--precision", o.precision,
                   "what the convolutions multiply in, summing in f32: bf16 (master weights, optimizer and the other "
-                  "layers stay f32; ~2.5x faster steps on CPUs with AMX), f32, or auto (the default: bf16 on a GPU and on a "
+                  "layers stay f32; ~2.4x faster steps on CPUs with AMX), f32, or auto (the default: bf16 on a GPU and on a "
                   "CPU with AMX or AVX512-BF16, else f32); the GPU step is bf16 only")
       ->check(CLI::IsMember({"auto", "f32", "bf16"}));
   cmd->add_flag("--tune-convolutions,!--no-tune-convolutions", o.tune_convolutions,
@@ -166,7 +166,8 @@ struct DemoOptions {
 void add_demo(CLI::App& app, DemoOptions& o) {
   auto* cmd = app.add_subcommand("demo", "Extract, train and swap on the two shipped GRID clips, on the CPU, in a few minutes");
   cmd->add_option("-o,--output", o.output, "new folder for everything the demo makes (must not exist, or be empty)");
-  cmd->add_option("--steps", o.steps, "training steps (600 take about 2 minutes on 2 cores with AMX, 3 without)")->check(CLI::Range(1, 1000000));
+  cmd->add_option("--steps", o.steps, "training steps (600 take about 2 minutes on 2 cores with AMX, 3 without)")
+      ->check(CLI::Range(1, 1000000));
   cmd->add_option("--ranks", o.ranks, "data-parallel ranks as threads")->check(CLI::Range(1, 64));
   cmd->add_option("--data", o.data, "folder of the demo clips (clips/brbk7n.mpg, clips/lbbc2a.mpg)");
 }

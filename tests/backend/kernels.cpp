@@ -117,7 +117,8 @@ struct ReferenceConv {
                 for (std::int64_t kx = 0; kx < g.kernel; ++kx) {
                   const std::int64_t iy = oy * g.stride - g.padding + ky, ix = ox * g.stride - g.padding + kx;
                   if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) continue;
-                  visit(((n * g.in_channels + c) * g.in_h + iy) * g.in_w + ix, ((o * g.in_channels + c) * g.kernel + ky) * g.kernel + kx,
+                  visit(((n * g.in_channels + c) * g.in_h + iy) * g.in_w + ix,
+                        ((o * g.in_channels + c) * g.kernel + ky) * g.kernel + kx,
                         ((n * g.out_channels + o) * g.out_h() + oy) * g.out_w() + ox);
                 }
   }
@@ -134,8 +135,9 @@ TEST_CASE("bf16 convolutions: exact products of the bf16-rounded operands, summe
   CHECK(cpu::conv_precision() == cpu::ConvPrecision::f32);  // the default
   MESSAGE("this CPU multiplies bf16 ", cpu::has_native_bf16() ? "in hardware" : "by oneDNN's emulation");
   // Blocked layouts, the image input's 3 channels, and a 3-channel head (plain NCHW).
-  for (const cpu::Conv2dGeometry g : {cpu::Conv2dGeometry{2, 32, 9, 9, 48, 3, 1, 1}, cpu::Conv2dGeometry{3, 3, 12, 12, 16, 5, 2, 2},
-                                      cpu::Conv2dGeometry{2, 16, 6, 6, 3, 1, 1, 0}}) {
+  for (const cpu::Conv2dGeometry g :
+       {cpu::Conv2dGeometry{2, 32, 9, 9, 48, 3, 1, 1}, cpu::Conv2dGeometry{3, 3, 12, 12, 16, 5, 2, 2},
+        cpu::Conv2dGeometry{2, 16, 6, 6, 3, 1, 1, 0}}) {
     INFO("in ", g.in_channels, ", out ", g.out_channels, ", kernel ", g.kernel);
     std::vector<float> x(g.batch * g.in_channels * g.in_h * g.in_w), w(g.out_channels * g.in_channels * g.kernel * g.kernel),
         b(g.out_channels), dy(g.batch * g.out_channels * g.out_h() * g.out_w());
@@ -192,7 +194,7 @@ TEST_CASE("bf16 convolutions: exact products of the bf16-rounded operands, summe
     cpu::conv2d_backward(g, x.data(), dy.data(), w.data(), dx16.data(), dw16.data(), db16.data());
     CHECK(misses(dx16, dx, dx_scale) == 0);
     CHECK(misses(dw16, dw, dw_scale, 0.25) == 0);  // added to what dw held
-    CHECK(misses(db16, db, db_scale, 0.5) == 0);  // the sum of the bf16-rounded dy
+    CHECK(misses(db16, db, db_scale, 0.5) == 0);   // the sum of the bf16-rounded dy
   }
   CHECK(cpu::conv_precision() == cpu::ConvPrecision::f32);
 }

@@ -31,16 +31,17 @@ FrameSource::FrameSource(const std::filesystem::path& input, FrameDepth depth) :
       if (entry.is_regular_file() && is_image_path(entry.path())) images_.push_back(entry.path());
     std::ranges::sort(images_);
     graft::check(!images_.empty(), input.string(), ": the folder holds no images (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .exr)");
-    std::vector<std::filesystem::path> stems;
-    for (const auto& image : images_) stems.push_back(image.stem());
-    std::ranges::sort(stems);
-    const auto twice = std::ranges::adjacent_find(stems);
-    graft::check(twice == stems.end(), input.string(), ": two images are named ", twice == stems.end() ? "" : twice->string(),
+    for (const auto& image : images_) image_names_.push_back(frame_name(image, 0));
+    std::ranges::sort(image_names_);
+    const auto twice = std::ranges::adjacent_find(image_names_);
+    graft::check(twice == image_names_.end(), input.string(), ": two images are named ",
+                 twice == image_names_.end() ? "" : *twice,
                  " (other extensions); frames are named by the file name without it, so keep one");
     return;
   }
   if (is_image_path(input)) {
     images_.push_back(input);
+    image_names_.push_back(frame_name(input, 0));
     return;
   }
   video_ = std::make_unique<Video>();
@@ -55,7 +56,7 @@ FrameSource::FrameSource(const std::filesystem::path& input, FrameDepth depth) :
 }
 
 bool FrameSource::may_name(const std::string& name) const {
-  if (!video_) return std::ranges::any_of(images_, [&](const auto& image) { return frame_name(image, 0) == name; });
+  if (!video_) return std::ranges::binary_search(image_names_, name);
   const std::string stem = input_.stem().string() + '_';
   return name.size() >= stem.size() + 6 && name.starts_with(stem) &&
          std::all_of(name.begin() + std::ptrdiff_t(stem.size()), name.end(), [](unsigned char c) { return std::isdigit(c); });

@@ -61,6 +61,7 @@ class FrameSource {
   std::filesystem::path input_;
   FrameDepth depth_;
   std::vector<std::filesystem::path> images_;
+  std::vector<std::string> image_names_;  // their frames' names, sorted (may_name, the duplicate check)
   std::size_t next_image_ = 0;
   std::unique_ptr<Video> video_;
 };

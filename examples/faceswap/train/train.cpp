@@ -76,9 +76,8 @@ TrainSummary train(const TrainOptions& o) {
   std::filesystem::create_directories(o.output, ec);
   graft::check(!ec, o.output.string(), ": cannot create the model folder: ", ec.message());
   // The CPU's convolutions for this run (the GPU step is bf16 by construction).
-  const graft::cpu::ConvPrecisionScope precision(effective_precision(o) == "bf16" && o.backend == "cpu"
-                                                     ? graft::cpu::ConvPrecision::bf16
-                                                     : graft::cpu::ConvPrecision::f32);
+  const graft::cpu::ConvPrecisionScope precision(
+      effective_precision(o) == "bf16" && o.backend == "cpu" ? graft::cpu::ConvPrecision::bf16 : graft::cpu::ConvPrecision::f32);
   return variant.train(o);
 }
 

@@ -128,7 +128,9 @@ dnnl::reorder::primitive_desc accumulating_reorder(const memory::desc& from, con
 }
 
 // `type` in oneDNN's chosen layout, or NCHW where it must stay plain.
-memory::desc layout(const memory::dims& dims, bool plain, dt type) { return memory::desc(dims, type, plain ? tag::nchw : tag::any); }
+memory::desc layout(const memory::dims& dims, bool plain, dt type) {
+  return memory::desc(dims, type, plain ? tag::nchw : tag::any);
+}
 constexpr auto algo = dnnl::algorithm::convolution_direct;
 
 // The type the multiplied operands (x, w, dy) take in oneDNN; results are always f32.

@@ -32,7 +32,7 @@ struct ConvEpilogue {
 // - bf16: x, w and dy are rounded to bfloat16 on their way into oneDNN, the
 //   products are summed in f32, and y, dx, dw and db come out in f32, as
 //   PyTorch's CPU autocast does and as the CUDA backend computes. On a CPU
-//   with AMX or AVX512-BF16, oneDNN's bf16 kernels make SAEHD's step ~2.5x
+//   with AMX or AVX512-BF16, oneDNN's bf16 kernels make SAEHD's step ~2.4x
 //   faster (docs/benchmarks.md); elsewhere oneDNN emulates them, slower than f32.
 enum class ConvPrecision : std::uint8_t { f32, bf16 };
 
