@@ -132,12 +132,14 @@ int run(const Args& args, auto architecture) {
   using Model = typename Architecture::Model;
   const gpu::Stream stream;
   const auto host = std::make_unique<Model>(0);
+#if defined(GRAFT_WITH_NCCL)
+  graft::comm::Single single;
+  std::unique_ptr<graft::comm::Nccl> nccl;  // before the step: it outlives the graph that holds its kernels
+#endif
   SaehdDeviceStep<Architecture, graft::optim::Adam> step(*host, {.lr = 5e-5f}, args.batch, 5e-5f, stream,
                                                {.weight_gradient_in_bf16 = !args.wgrad_f32, .tune_engines = args.tune, .tuned_engines = args.tuned_engines});
   step.use_fused_loss(args.fused_loss);
 #if defined(GRAFT_WITH_NCCL)
-  graft::comm::Single single;
-  std::unique_ptr<graft::comm::Nccl> nccl;
   if (args.nccl) {
     nccl = std::make_unique<graft::comm::Nccl>(single, 0);
     step.all_reduce_over(*nccl);

@@ -670,9 +670,12 @@ TEST_CASE("Masked DSSIM, MSE and L1 match the CPU losses: per-sample values and 
     }
     // Compare what each backend added to the start, relative to each value
     // with a floor at a thousandth of the largest: where the SSIM terms
-    // cancel, f32 rounding differs in the last bits.
+    // cancel, f32 rounding differs in the last bits. The CPU sums a column's
+    // adjoint by descending tap, the GPU by ascending; replaying the GPU's
+    // order on the CPU gave worst errors of 1.4e-4 (11 taps) and 1.6e-4
+    // (22 taps), so the bound is 5e-4: an index error is of order 1.
     const auto dssim_added = added_to(grad_cpu, start);
-    CHECK(max_relative_error(added_to(to_host(grad), start), dssim_added, 1e-3 * largest_magnitude(dssim_added)) < 1e-4);
+    CHECK(max_relative_error(added_to(to_host(grad), start), dssim_added, 1e-3 * largest_magnitude(dssim_added)) < 5e-4);
     CHECK(max_relative_error(added_to(to_host(mse_grad), start), added_to(mse_grad_cpu, start), 1e-6) < 1e-5);
     // L1 (the eyes-and-mouth term): the same kernels with |d| and its sign.
     std::vector<float> l1_grad_cpu = start;
@@ -684,7 +687,7 @@ TEST_CASE("Masked DSSIM, MSE and L1 match the CPU losses: per-sample values and 
     const auto lv = to_host(l1_values);
     for (std::int64_t b = 0; b < s.batch; ++b) CHECK(lv[std::size_t(b)] == doctest::Approx(l1_cpu.per_sample[std::size_t(b)]).epsilon(1e-12));
     CHECK(max_relative_error(added_to(to_host(l1_grad), start), added_to(l1_grad_cpu, start), 1e-6) < 1e-5);
-    // Values only: the gradient buffer is left alone.
+    // Values only (no mask, no gradient buffer): the plain DSSIM.
     cuda::masked_dssim(s, p.data(), t.data(), nullptr, filter, weight, values.data(), nullptr, stream);
     const auto plain = graft::loss::dssim({pred.data(), images}, {target.data(), images}, filter);
     CHECK(to_host(values)[0] == doctest::Approx(plain.per_sample[0]).epsilon(1e-6));

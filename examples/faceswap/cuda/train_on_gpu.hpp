@@ -56,11 +56,15 @@ void record_gradient_timeline(TrainSummary& summary, const GradientTimeline& tim
 template <class Step, class Optimizer, graft::comm::Communicator Comm>
 TrainSummary train_loop_on_gpu(TrainRun<Step>& run, Optimizer& optimizer, const TrainOptions& o, Comm& comm, int device) {
   const gpu::Stream stream;
+#if defined(GRAFT_WITH_NCCL)
+  // Declared before the step: the step's captured graph holds the
+  // communicator's all-reduce kernels, so the communicator outlives it.
+  std::unique_ptr<graft::comm::Nccl> nccl;
+#endif
   SaehdDeviceStep<typename OnDeviceOf<Step>::type, Optimizer> step(run.model(), optimizer.config(), run.local_batch(), o.lr, stream,
                                                                    {.tune_engines = o.tune_convolutions}, o.eyes_mouth_priority);
   if (o.resume) step.upload(optimizer);
 #if defined(GRAFT_WITH_NCCL)
-  std::unique_ptr<graft::comm::Nccl> nccl;
   if (comm.size() > 1) {
     // Every rank starts from rank 0's parameters and state (a resumed run's are the same everywhere already).
     nccl = std::make_unique<graft::comm::Nccl>(comm, device);
@@ -100,6 +104,11 @@ TrainSummary train_loop_on_gpu(TrainRun<Step>& run, Optimizer& optimizer, const 
       step.capture(inputs.inputs());  // the first step runs plainly, then the next is captured
     // While the GPU runs step s: the batch of step s + 1 (previews show it, with the model after step s).
     stage_next();
+#if defined(GRAFT_WITH_NCCL)
+    // A peer that died leaves this rank's all-reduce waiting forever: wait
+    // through the communicator, which polls NCCL's errors and its timeout.
+    if (nccl) nccl->wait(stream);
+#endif
     const auto means = step.losses().means(stream);  // waits for step s
     std::vector<float> losses{float(means[0]), float(means[1])};
     comm.all_reduce_mean(std::span(losses));

@@ -1,34 +1,14 @@
-// The swap loop for one model variant (see swap.hpp).
+// The swap loop, compiled once for every model variant (swap.hpp says what it does).
 #pragma once
 
-#include <chrono>
-#include <opencv2/imgproc.hpp>
-#include <opencv2/videoio.hpp>
-#include <optional>
+#include <cstdint>
+#include <functional>
 
-#include <nlohmann/json.hpp>
+#include <graft/core/tensor.hpp>
 
-#include "face/aligned_faces.hpp"
-#include "face/canonical_face.hpp"
-#include "face/frame_source.hpp"
-#include "face/image_file.hpp"
-#include "face/parallel_detector.hpp"
-#include "face/planes.hpp"
-#include "face/scene_linear.hpp"
-#include "parallel_each.hpp"
-#include "staging_folder.hpp"
 #include "swap.hpp"
-#include "train/trainer.hpp"
 
 namespace faceswap {
-
-// A face to swap: where it is in its frame's chunk, its crop as the model saw faces in training, and what the model drew.
-struct SwapFace {
-  std::size_t frame;
-  Affine to_crop;
-  cv::Mat crop;  // R x R float BGR in [0, 1]
-  cv::Mat face, mask;
-};
 
 // Faces drawn per forward pass: enough to keep oneDNN's convolutions busy,
 // few enough to keep 256 px activations small. Every pass has this many
@@ -36,106 +16,15 @@ struct SwapFace {
 // how many others share its pass: oneDNN picks kernels by shape.
 inline constexpr std::int64_t swap_batch = 8;
 
+// The model, as the loop sees it: (swap_batch, 3, R, R) aligned faces to
+// (swap_batch, 4, R, R), rgb and mask, on the CPU or on a GPU.
+using DrawFaces = std::function<graft::Tensor(graft::ConstView faces)>;
+
 // A chunk of frames at a time (ParallelDetector): detection, the crops,
 // compositing and the image files on all threads, the model on whole
 // batches of the chunk's faces (its convolutions are parallel themselves, or
-// it runs on a GPU), and the video in frame order. draw(faces) is the model:
-// (swap_batch, 3, R, R) aligned faces to (swap_batch, 4, R, R), rgb and mask.
-template <class Step, class Draw>
-SwapReport swap_with(const SwapOptions& o, const Draw& draw) {
-  constexpr int r = Step::resolution;
-
-  std::vector<FrameSource> sources;
-  for (const auto& input : o.inputs) sources.emplace_back(input, FrameDepth::as_file);
-  // With --aligned, the extraction's faces (all it kept: an artist's curated set) and no detector.
-  const std::optional<AlignedFaces> aligned = o.aligned.empty() ? std::nullopt : std::optional<AlignedFaces>(o.aligned);
-  if (aligned) aligned->check_footage(sources);
-  ParallelDetector detector = aligned ? ParallelDetector(*aligned, o.threads) : ParallelDetector(o.detector, o.threads);
-  check_new_output(o.output, "swap");
-  StagingFolder staging(o.output);
-  std::filesystem::create_directories(staging.path() / "frames");
-  std::filesystem::create_directories(staging.path() / "masks");
-  cv::VideoWriter video;
-  SwapReport report;
-  for (auto& source : sources) {
-    for (auto chunk = detector.next(source); !chunk.empty(); chunk = detector.next(source)) {
-      std::vector<SwapFace> faces;  // frame by frame
-      for (std::size_t i = 0; i < chunk.size(); ++i) {
-        const auto& found = chunk[i].faces;
-        if (found.empty()) report.frames_without_face.push_back(chunk[i].frame.name);
-        const std::size_t keep = o.faces == FacesPerFrame::all || aligned ? found.size() : std::min<std::size_t>(1, found.size());
-        for (std::size_t k = 0; k < keep; ++k) faces.push_back({i, crop_transform(found[k].landmarks, o.face_type, r, canonical_face)});
-      }
-      report.frames += std::int64_t(chunk.size());
-      report.faces += std::int64_t(faces.size());
-
-      parallel_each(faces.size(), detector.threads(), [&](std::size_t f) {
-        const Affine& t = faces[f].to_crop;
-        cv::Mat crop8;
-        cv::warpAffine(chunk[faces[f].frame].frame.image, crop8, cv::Matx23d(t.a, t.b, t.c, t.d, t.e, t.f), cv::Size(r, r),
-                       cv::INTER_CUBIC, cv::BORDER_REPLICATE);
-        crop8.convertTo(faces[f].crop, CV_32FC3, 1.0 / 255);
-      });
-      for (std::size_t first = 0; first < faces.size(); first += swap_batch) {
-        const std::size_t n = std::min(std::size_t(swap_batch), faces.size() - first);
-        graft::Tensor input = graft::Tensor::zeros(graft::Shape{swap_batch, 3, r, r});
-        for (std::size_t f = 0; f < n; ++f) to_planes(faces[first + f].crop, input.data() + f * 3 * r * r);
-        const auto drawing = std::chrono::steady_clock::now();
-        const graft::Tensor drawn = draw(input.view());  // (swap_batch, 4, R, R): rgb, mask
-        report.model_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - drawing).count();
-        for (std::size_t f = 0; f < n; ++f) {
-          SwapFace& face = faces[first + f];
-          face.face.create(r, r, CV_32FC3);
-          face.mask.create(r, r, CV_32F);
-          from_planes(drawn.data() + f * 4 * r * r, face.face);
-          from_planes(drawn.data() + (f * 4 + 3) * r * r, face.mask);
-        }
-      }
-
-      // Each frame with its faces put back, and its mask, written by one thread,
-      // at the frame's depth: 16-bit plates stay 16-bit PNG, EXR plates EXR
-      // (half or float, as they came) with 16-bit PNG masks; the video gets 8 bits.
-      parallel_each(chunk.size(), detector.threads(), [&](std::size_t i) {
-        Frame& frame = chunk[i].frame;
-        cv::Mat& image = frame.plate.empty() ? frame.image : frame.plate;  // its crops are taken: composited in place
-        cv::Mat frame_mask = cv::Mat::zeros(image.size(), CV_MAKETYPE(image.depth(), 1));
-        for (SwapFace& face : faces)
-          if (face.frame == i) frame_mask = cv::max(frame_mask, composite(image, face.to_crop, face.face, face.mask, face.crop, o.blend));
-        const bool linear = image.depth() == CV_32F;
-        write_image(staging.path() / "frames" / (frame.name + (linear ? ".exr" : ".png")), image, {.half_float = frame.half});
-        if (linear) frame_mask.convertTo(frame_mask, CV_16U, 65535.0);
-        write_image(staging.path() / "masks" / (frame.name + ".png"), frame_mask);
-        if (frame.plate.empty() || o.video.empty()) return;
-        if (linear)
-          frame.image = display_image(frame.plate);
-        else
-          frame.plate.convertTo(frame.image, CV_8U, 1.0 / 257);
-      });
-
-      if (o.video.empty()) continue;
-      for (const auto& [frame, found] : chunk) {
-        if (!video.isOpened()) {
-          const auto ext = o.video.extension().string();
-          const int fourcc =
-              ext == ".avi" ? cv::VideoWriter::fourcc('M', 'J', 'P', 'G') : cv::VideoWriter::fourcc('m', 'p', '4', 'v');
-          graft::check(video.open((staging.path() / o.video).string(), cv::CAP_FFMPEG, fourcc, o.fps, frame.image.size()),
-                       o.video.string(), ": cannot write a video with this name (use .mp4 or .avi)");
-        }
-        video.write(frame.image);
-      }
-    }
-  }
-  video.release();
-  if (aligned) aligned->check_swapped(report.faces, sources);
-  std::ofstream summary(staging.path() / "swap.json");
-  summary
-      << nlohmann::json{{"frames", report.frames},   {"faces", report.faces}, {"frames_without_face", report.frames_without_face},
-                        {"model", o.model.string()}, {"backend", o.backend},  {"model_seconds", report.model_seconds}}
-             .dump(1)
-      << '\n';
-  summary.close();
-  staging.commit();
-  return report;
-}
+// it runs on a GPU), and the video in frame order. `resolution` is the
+// model's (R above).
+SwapReport swap_faces(const SwapOptions& o, int resolution, const DrawFaces& draw);
 
 }  // namespace faceswap

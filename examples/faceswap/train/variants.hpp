@@ -111,11 +111,11 @@ SwapReport swap_on_backend(const SwapOptions& o, const std::string& name) {
   const auto model = load_trained_model<Step>(o.model, name);
   if (o.backend != "cuda") {
     const Step step;
-    return swap_with<Step>(o, [&](graft::ConstView faces) { return step.swap(*model, faces); });
+    return swap_faces(o, Step::resolution, [&](graft::ConstView faces) { return step.swap(*model, faces); });
   }
 #if defined(FACESWAP_WITH_CUDA)
   cuda::DeviceSwapper<typename cuda::OnDeviceOf<Step>::type> gpu(*model, o.device);
-  return swap_with<Step>(o, [&](graft::ConstView faces) { return gpu.draw(faces); });
+  return swap_faces(o, Step::resolution, [&](graft::ConstView faces) { return gpu.draw(faces); });
 #else
   no_cuda_backend("swap");
 #endif
