@@ -150,7 +150,7 @@ for name in ("bench_saehd.txt", "bench_saehd_heuristic.txt", "bench_saehd_fused_
         if line.startswith("{"):
             r = json.loads(line)
             what = (f"graft {r['benchmark']}, {r['batch_per_side']}/side, {r.get('wgrad', '?')} weight gradients"
-                    + (f", tuned ({r.get('tuned_engines', 4)} engines)" if r.get("tuned") else "") + (", fused loss" if r.get("fused_loss") else "") + f", warm-up {r.get('warmup_s', '?')} s")
+                    + (f", tuned ({r.get('tuned_engines', 4)} engines)" if r.get("tuned") else ", heuristic engines") + (", fused loss" if r.get("fused_loss") else "") + f", warm-up {r.get('warmup_s', '?')} s")
             mfu = f"{r['mfu_vs_796']:.0%}" if r.get("mfu_vs_796") is not None else ""
             print(f"| {what} | {r['ms_per_step']:.1f} | {r['images_per_second']:.0f} | {mfu} |")
 for name in ("torch_faceswap.txt", "torch_faceswap_256.txt"):
