@@ -72,6 +72,19 @@ TEST_CASE("OpenEXR headers: half or float RGB plates are read as stored; others 
   CHECK_THROWS_WITH_AS(faceswap::read_plate(scratch.path() / "overscan.exr"),
                        doctest::Contains("overscan.exr: its data window differs from its display window"), graft::Error);
 
+  // A large attribute before the channels (a preview image, say) is skipped,
+  // not read; a header was read up to its first MiB once, and refused beyond.
+  bytes = bytes_of(half);
+  const std::string note("note\0string\0", 12);
+  const std::int32_t note_size = 3 << 20;
+  std::vector<unsigned char> attribute(note.begin(), note.end());
+  attribute.resize(attribute.size() + 4);
+  std::memcpy(attribute.data() + note.size(), &note_size, 4);
+  attribute.resize(attribute.size() + std::size_t(note_size), 'n');
+  bytes.insert(bytes.begin() + 8, attribute.begin(), attribute.end());
+  write_bytes(scratch.path() / "large_header.exr", bytes);
+  CHECK(faceswap::read_exr_plate_layout(scratch.path() / "large_header.exr").half);
+
   // A damaged attribute size (negative) is refused, not followed backwards for ever.
   bytes = bytes_of(half);
   const std::size_t size_at = find_text(bytes, "channels") + std::strlen("channels") + 1 + std::strlen("chlist") + 1;

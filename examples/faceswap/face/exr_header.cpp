@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <graft/core/error.hpp>
 #include <string>
@@ -17,14 +17,24 @@ namespace {
 // size, the value) up to an empty name. A chlist value lists channels (name,
 // 4-byte pixel type: 0 uint, 1 half, 2 float; 12 more bytes) up to an empty
 // name; a box2i is xMin, yMin, xMax, yMax. Integers are little-endian.
+// Read from the file as it goes: a header is a few hundred bytes, a plate
+// tens of megabytes, and the values of attributes not asked about are
+// skipped, not read.
 class HeaderReader {
  public:
-  HeaderReader(std::vector<unsigned char> bytes, const std::filesystem::path& path) : b_(std::move(bytes)), path_(path) {}
+  explicit HeaderReader(const std::filesystem::path& path) : path_(path), in_(path, std::ios::binary) {
+    graft::check(bool(in_), path.string(), ": cannot open for reading");
+    std::error_code ec;
+    size_ = std::filesystem::file_size(path, ec);
+    graft::check(!ec, path.string(), ": cannot read its size: ", ec.message());
+  }
 
   ExrPlateLayout layout() {
-    check(b_.size() >= 8 && b_[0] == 0x76 && b_[1] == 0x2f && b_[2] == 0x31 && b_[3] == 0x01, "not an OpenEXR file");
-    check((b_[5] & 0x18) == 0, "a multi-part or deep OpenEXR file; single-part images are read");
-    at_ = 8;
+    std::array<unsigned char, 8> start{};
+    check(size_ >= start.size() && read(start.data(), start.size()) && start[0] == 0x76 && start[1] == 0x2f && start[2] == 0x31 &&
+              start[3] == 0x01,
+          "not an OpenEXR file");
+    check((start[5] & 0x18) == 0, "a multi-part or deep OpenEXR file; single-part images are read");
     std::vector<std::pair<std::string, std::int32_t>> channels;
     std::array<std::int32_t, 4> data{}, display{};
     bool has_data = false, has_display = false;
@@ -33,15 +43,15 @@ class HeaderReader {
       if (name.empty()) break;
       const std::string type = text();
       const std::int32_t size = int32();
-      check(size >= 0 && std::size_t(size) <= b_.size() - at_, "a truncated or damaged header");
-      const std::size_t end = at_ + std::size_t(size);
+      check(size >= 0 && std::uintmax_t(size) <= size_ - at_, "a truncated or damaged header");
+      const std::uintmax_t end = at_ + std::uintmax_t(size);
       if (name == "channels" && type == "chlist") channels = channel_list(end);
       if (type == "box2i" && size == 16 && (name == "dataWindow" || name == "displayWindow")) {
         auto& box = name == "dataWindow" ? data : display;
         for (auto& v : box) v = int32();
         (name == "dataWindow" ? has_data : has_display) = true;
       }
-      at_ = end;
+      skip_to(end);
     }
     check(has_data && has_display, "no data or display window in the header");
     check(data == display,
@@ -62,49 +72,53 @@ class HeaderReader {
   }
 
  private:
-  std::vector<std::pair<std::string, std::int32_t>> channel_list(std::size_t end) {
+  std::vector<std::pair<std::string, std::int32_t>> channel_list(std::uintmax_t end) {
     std::vector<std::pair<std::string, std::int32_t>> channels;
-    while (at_ < end && b_[at_] != 0) {
+    for (;;) {
+      check(at_ < end, "a truncated channel list");
       std::string name = text();
+      if (name.empty()) break;
       const std::int32_t pixel_type = int32();
       check(at_ + 12 <= end, "a truncated channel list");
-      at_ += 12;  // pLinear, 3 reserved bytes, x and y sampling
+      skip_to(at_ + 12);  // pLinear, 3 reserved bytes, x and y sampling
       channels.emplace_back(std::move(name), pixel_type);
     }
     return channels;
   }
+  bool read(unsigned char* to, std::size_t n) {
+    in_.read(reinterpret_cast<char*>(to), std::streamsize(n));
+    graft::check(!in_.bad(), path_.string(), ": read error");
+    at_ += std::uintmax_t(in_.gcount());
+    return std::size_t(in_.gcount()) == n;
+  }
   std::string text() {
-    const auto zero = std::find(b_.begin() + std::ptrdiff_t(at_), b_.end(), 0);
-    check(zero != b_.end(), "a truncated or damaged header");
-    std::string t(b_.begin() + std::ptrdiff_t(at_), zero);
-    at_ = std::size_t(zero - b_.begin()) + 1;
-    return t;
+    std::string t;
+    for (unsigned char c = 0;;) {
+      check(read(&c, 1), "a truncated or damaged header");
+      if (c == 0) return t;
+      t += char(c);
+    }
   }
   std::int32_t int32() {
-    check(at_ + 4 <= b_.size(), "a truncated or damaged header");
-    const std::uint32_t v = std::uint32_t(b_[at_]) | std::uint32_t(b_[at_ + 1]) << 8 | std::uint32_t(b_[at_ + 2]) << 16 |
-                            std::uint32_t(b_[at_ + 3]) << 24;
-    at_ += 4;
-    return std::int32_t(v);
+    std::array<unsigned char, 4> b{};
+    check(read(b.data(), b.size()), "a truncated or damaged header");
+    return std::int32_t(std::uint32_t(b[0]) | std::uint32_t(b[1]) << 8 | std::uint32_t(b[2]) << 16 | std::uint32_t(b[3]) << 24);
+  }
+  void skip_to(std::uintmax_t to) {
+    if (to == at_) return;
+    in_.seekg(std::streamoff(to));
+    check(bool(in_), "a truncated or damaged header");
+    at_ = to;
   }
   void check(bool ok, const char* what) const { graft::check(ok, path_.string(), ": ", what); }
 
-  std::vector<unsigned char> b_;
   const std::filesystem::path& path_;
-  std::size_t at_ = 0;
+  std::ifstream in_;
+  std::uintmax_t size_ = 0, at_ = 0;  // the file's size; bytes read or skipped
 };
 
 }  // namespace
 
-ExrPlateLayout read_exr_plate_layout(const std::filesystem::path& path) {
-  constexpr std::size_t most = 1 << 20;
-  std::ifstream in(path, std::ios::binary);
-  graft::check(bool(in), path.string(), ": cannot open for reading");
-  std::vector<unsigned char> bytes(most);
-  in.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(most));
-  graft::check(!in.bad(), path.string(), ": read error");
-  bytes.resize(std::size_t(in.gcount()));
-  return HeaderReader(std::move(bytes), path).layout();
-}
+ExrPlateLayout read_exr_plate_layout(const std::filesystem::path& path) { return HeaderReader(path).layout(); }
 
 }  // namespace faceswap

@@ -14,7 +14,7 @@ struct ExrPlateLayout {
   bool half = false;  // R, G and B stored as half floats
 };
 
-// Reads the header of `path` (its first MiB at most) and throws naming the
+// Reads the header of `path` (only the header) and throws naming the
 // file for anything but a single-part scanline or tiled image with R, G and
 // B channels whose data window is its display window.
 ExrPlateLayout read_exr_plate_layout(const std::filesystem::path& path);
