@@ -11,6 +11,7 @@
 #include <graft/core/error.hpp>
 
 #include "find_by_name.hpp"
+#include "precision.hpp"
 #include "report.hpp"
 #include "statistics.hpp"
 #include "train/variants.hpp"
@@ -123,7 +124,7 @@ Run train_and_describe(const char* kind, RunOptions o) {
   graft::check(o.backend == "cpu" || o.backend == "cuda", "graft-bench: --backend ", o.backend, ": cpu or cuda");
   o.train.backend = o.backend;
   o.train.precision = o.precision;
-  faceswap::validate_precision(o.train);
+  faceswap::validate_precision("graft-bench", o.train.precision, o.train.backend);
 #if !defined(FACESWAP_WITH_CUDA)
   graft::check(o.backend == "cpu", "graft-bench: --backend cuda: this graft-bench was built without the CUDA backend (it needs the CUDA "
                "toolkit with cuDNN at configure time)");
@@ -144,7 +145,7 @@ Run train_and_describe(const char* kind, RunOptions o) {
   config.erase("output");
   config.update({{"recipe", o.recipe},
                  {"backend", o.backend},
-                 {"precision", faceswap::effective_precision(o.train)},
+                 {"precision", faceswap::effective_precision(o.train.precision, o.train.backend)},
                  {"threads", threads},
                  {"warmup", o.warmup},
                  {"images_per_step", 2 * o.train.batch}});

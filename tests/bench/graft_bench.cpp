@@ -253,7 +253,7 @@ TEST_CASE("Measurements refuse what this build cannot do, naming the option") {
   CHECK_THROWS_WITH(measure_throughput(o), doctest::Contains("--precision must be auto, f32 or bf16, got f16"));
   o.backend = "cuda";
   o.precision = "f32";
-  CHECK_THROWS_WITH(measure_throughput(o), doctest::Contains("--precision f32: the cuda backend trains in bf16"));
+  CHECK_THROWS_WITH(measure_throughput(o), doctest::Contains("--precision f32: the cuda backend runs in bf16"));
   o.precision = "auto";
   o.backend = "rocm";
   CHECK_THROWS_WITH(measure_throughput(o), doctest::Contains("--backend rocm: cpu or cuda"));

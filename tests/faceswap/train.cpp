@@ -361,6 +361,46 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
             "brbk7n_000000)") != std::string::npos);
   CHECK(!std::filesystem::exists(scratch / "o5"));
 
+  // --precision: the model's convolutions multiply in f32 or bf16 (auto: bf16
+  // on a CPU with AMX or AVX512-BF16); the last line and swap.json say which.
+  // bf16 moves the drawn faces by a few 8-bit levels at most; f32 is refused
+  // with the GPU, which draws in bf16.
+  const auto swap_in = [&](const std::string& precision) {
+    const auto run = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(clip) + " -o " +
+                                  quoted(scratch / ("in_" + precision)) + " --aligned " + quoted(scratch / "aligned") +
+                                  " --precision " + precision);
+    INFO(run.output);
+    REQUIRE(run.status == 0);
+    CHECK(run.output.find("the model (cpu, " + precision + ") drew them in") != std::string::npos);
+    std::ifstream summary(scratch / ("in_" + precision) / "swap.json");
+    CHECK(nlohmann::json::parse(summary)["precision"] == precision);
+  };
+  swap_in("f32");
+  swap_in("bf16");
+  const std::string picked = graft::cpu::has_native_bf16() ? "bf16" : "f32";
+  int differing = 0, as_picked = 0;
+  double largest = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(scratch / "in_f32" / "frames")) {
+    const auto name = entry.path().filename();
+    cv::Mat difference;
+    cv::absdiff(faceswap::read_image(entry.path()), faceswap::read_image(scratch / "in_bf16" / "frames" / name), difference);
+    double most = 0;
+    cv::minMaxLoc(difference.reshape(1), nullptr, &most);
+    largest = std::max(largest, most);
+    differing += most > 0;
+    as_picked += graft::testing::read_bytes(scratch / "curated" / "frames" / name) ==  // --precision auto
+                 graft::testing::read_bytes(scratch / ("in_" + picked) / "frames" / name);
+  }
+  MESSAGE("bf16 against f32: ", differing, " of 75 frames differ, by at most ", largest, " levels");
+  CHECK(differing > 0);
+  CHECK(largest <= 4);
+  CHECK(as_picked == 75);
+  const auto gpu_f32 = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(clip) + " -o " +
+                                    quoted(scratch / "o6") + " --backend cuda --precision f32");
+  CHECK(gpu_f32.status == 1);
+  CHECK(gpu_f32.output.find("swap: --precision f32: the cuda backend runs in bf16") != std::string::npos);
+  CHECK(!std::filesystem::exists(scratch / "o6"));
+
   // Swaps the frame folder `input` into `output`, also as `video`: it must succeed and write the video.
   const auto swap_folder_with_video = [&](const std::string& input, const std::string& output, const std::string& video) {
     const auto run = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(scratch / input) + " -o " +
@@ -542,7 +582,7 @@ TEST_CASE("train --precision: bf16 convolutions move the losses a little, auto p
   CHECK(unknown.output.find("--precision") != std::string::npos);
   const auto gpu_f32 = run_faceswap(common + quoted(scratch / "gpu") + " --backend cuda --precision f32");
   CHECK(gpu_f32.status == 1);
-  CHECK(gpu_f32.output.find("--precision f32: the cuda backend trains in bf16") != std::string::npos);
+  CHECK(gpu_f32.output.find("--precision f32: the cuda backend runs in bf16") != std::string::npos);
   CHECK(!std::filesystem::exists(scratch / "gpu"));
 }
 

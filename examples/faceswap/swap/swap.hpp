@@ -35,6 +35,7 @@ struct SwapOptions {
   std::filesystem::path aligned;  // an extraction of the inputs: swap the faces it lists instead of detecting
   std::string backend = "cpu";    // where the model runs: cpu or cuda
   int device = 0;                 // the GPU, with backend cuda
+  std::string precision = "auto";  // what the model's convolutions multiply in (precision.hpp)
 };
 
 struct SwapReport {

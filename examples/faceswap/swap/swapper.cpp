@@ -16,6 +16,7 @@
 #include "face/planes.hpp"
 #include "face/scene_linear.hpp"
 #include "parallel_each.hpp"
+#include "precision.hpp"
 #include "staging_folder.hpp"
 
 namespace faceswap {
@@ -117,11 +118,15 @@ SwapReport swap_faces(const SwapOptions& o, const int r, const DrawFaces& draw) 
   video.release();
   if (aligned) aligned->check_swapped(report.faces, sources);
   std::ofstream summary(staging.path() / "swap.json");
-  summary
-      << nlohmann::json{{"frames", report.frames},   {"faces", report.faces}, {"frames_without_face", report.frames_without_face},
-                        {"model", o.model.string()}, {"backend", o.backend},  {"model_seconds", report.model_seconds}}
-             .dump(1)
-      << '\n';
+  summary << nlohmann::json{{"frames", report.frames},
+                            {"faces", report.faces},
+                            {"frames_without_face", report.frames_without_face},
+                            {"model", o.model.string()},
+                            {"backend", o.backend},
+                            {"model_seconds", report.model_seconds},
+                            {"precision", effective_precision(o.precision, o.backend)}}
+                 .dump(1)
+          << '\n';
   summary.close();
   staging.commit();
   return report;

@@ -1,11 +1,11 @@
 #include "options.hpp"
 
 #include <fstream>
-#include <graft/backend/cpu/conv.hpp>
 #include <graft/core/error.hpp>
 #include <set>
 
 #include "json_value.hpp"
+#include "precision.hpp"
 
 namespace faceswap {
 namespace {
@@ -122,7 +122,7 @@ void validate(const TrainOptions& o) {
                "train: --optimizer must be adabelief, rmsprop or adam, got ", o.optimizer);
   graft::check(o.backend == "cpu" || o.backend == "cuda", "train: --backend must be cpu or cuda, got ", o.backend);
   graft::check(o.device >= 0, "train: --device must be a GPU index (0, 1, ...), got ", o.device);
-  validate_precision(o);
+  validate_precision("train", o.precision, o.backend);
   graft::check(o.batch > 0 && o.ranks > 0 && o.batch % o.ranks == 0, "train: --batch ", o.batch, " must split evenly over ",
                o.ranks, " rank(s)");
   graft::check(o.lr > 0 && o.lr < 1, "train: --lr must be in (0, 1), got ", o.lr);
@@ -140,19 +140,6 @@ int loader_workers_for(const TrainOptions& o, int ranks_on_node, unsigned cores)
   if (o.backend != "cuda") return 2;
   const int spare = int(cores > 1 ? cores - 1 : 1);
   return std::max(2, spare / (2 * std::max(1, ranks_on_node)));
-}
-
-void validate_precision(const TrainOptions& o) {
-  graft::check(o.precision == "auto" || o.precision == "f32" || o.precision == "bf16",
-               "train: --precision must be auto, f32 or bf16, got ", o.precision);
-  graft::check(o.backend != "cuda" || o.precision != "f32",
-               "train: --precision f32: the cuda backend trains in bf16 (activations and weight copies; f32 master weights "
-               "and optimizer state); use --backend cpu for f32, or leave --precision at auto");
-}
-
-std::string effective_precision(const TrainOptions& o) {
-  if (o.precision != "auto") return o.precision;
-  return o.backend == "cuda" || graft::cpu::has_native_bf16() ? "bf16" : "f32";
 }
 
 json run_identity(const TrainOptions& o) {

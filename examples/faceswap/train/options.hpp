@@ -69,9 +69,6 @@ void apply_json(TrainOptions& o, const nlohmann::json& j, const std::string& whe
 TrainOptions read_train_options(const std::filesystem::path& config);
 // Checks ranges and combinations; throws naming the option.
 void validate(const TrainOptions& o);
-// --precision alone (validate checks it too), and with auto resolved for this machine: "f32" or "bf16".
-void validate_precision(const TrainOptions& o);
-std::string effective_precision(const TrainOptions& o);
 
 // The augmentation threads per side and rank: --loader-workers when given
 // (above 0); else 2 on the CPU backend, whose cores also train, and with

@@ -5,6 +5,7 @@
 #include <graft/core/error.hpp>
 #include <graft/io/safetensors.hpp>
 
+#include "precision.hpp"
 #include "variants.hpp"
 
 namespace faceswap {
@@ -76,13 +77,14 @@ TrainSummary train(const TrainOptions& o) {
   std::filesystem::create_directories(o.output, ec);
   graft::check(!ec, o.output.string(), ": cannot create the model folder: ", ec.message());
   // The CPU's convolutions for this run (the GPU step is bf16 by construction).
-  const graft::cpu::ConvPrecisionScope precision(
-      effective_precision(o) == "bf16" && o.backend == "cpu" ? graft::cpu::ConvPrecision::bf16 : graft::cpu::ConvPrecision::f32);
+  const graft::cpu::ConvPrecisionScope precision(cpu_conv_precision(o.precision, o.backend));
   return variant.train(o);
 }
 
 SwapReport swap(const SwapOptions& o) {
   graft::check(!o.inputs.empty() && !o.output.empty(), "swap: --input and --output are required");
+  validate_precision("swap", o.precision, o.backend);
+  const graft::cpu::ConvPrecisionScope precision(cpu_conv_precision(o.precision, o.backend));
   return trained_variant(o.model).swap(o);
 }
 

@@ -35,6 +35,7 @@
 
 #include "data/batch_loader.hpp"
 #include "options.hpp"
+#include "precision.hpp"
 #include "preview.hpp"
 #include "train_step.hpp"
 
@@ -123,7 +124,8 @@ class TrainRun {
                                  .eyes_mouth = o.eyes_mouth_priority};
     const int workers = loader_workers_for(o, ranks_on_machine, std::thread::hardware_concurrency());
     say("augmenting with ", workers, " thread(s) per side", o.loader_workers > 0 ? "" : " (--loader-workers to change)");
-    say("convolutions multiply in ", effective_precision(o), " and sum in f32 (--precision ", o.precision, ")");
+    say("convolutions multiply in ", effective_precision(o.precision, o.backend), " and sum in f32 (--precision ", o.precision,
+        ")");
     LoaderOptions loader{.batch = local_batch_,
                          .ranks = ranks,
                          .rank = rank,
