@@ -33,7 +33,11 @@ class UniqueHandle {
   Handle handle_ = nullptr;
 };
 
-class Stream : public UniqueHandle<cudaStream_t, cudaStreamDestroy> {
+// Waits for the stream's work, frees the blocks the caching allocator holds
+// for it (memory.hpp: DeviceAllocator::forget_stream), then destroys it.
+cudaError_t destroy_stream(cudaStream_t stream);
+
+class Stream : public UniqueHandle<cudaStream_t, destroy_stream> {
  public:
   Stream() { check(cudaStreamCreateWithFlags(&handle_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags"); }
 
