@@ -82,7 +82,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 date -u +%Y-%m-%dT%H:%M:%SZ
 
 stage test_cuda 120 "$stage/bin/test_cuda" --duration=true
-stage test_cuda_model 150 "$stage/bin/test_cuda_model" --duration=true
+stage test_cuda_model 240 "$stage/bin/test_cuda_model" --duration=true
 stage bench_saehd 150 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile
 # The fused loss's verdict: the same (heuristic) engines with and without it.
 stage bench_saehd_heuristic 60 "$stage/bin/bench_saehd" --batch 64 --steps 50 --profile --heuristic
