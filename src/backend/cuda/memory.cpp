@@ -23,37 +23,15 @@ std::size_t DeviceAllocator::size_class(std::size_t bytes) {
   return std::max(step, (bytes + step - 1) / step * step);
 }
 
-namespace {
-constexpr int max_devices = 64;
-std::array<std::unique_ptr<DeviceAllocator>, max_devices> allocators;  // guarded by `creation`
-std::mutex creation;
-}  // namespace
-
 DeviceAllocator& DeviceAllocator::of_device(int device) {
+  constexpr int max_devices = 64;
+  static std::array<std::unique_ptr<DeviceAllocator>, max_devices> allocators;
+  static std::mutex creation;
   graft::check(device >= 0 && device < max_devices, "DeviceAllocator::of_device(", device, "): no such device");
   std::lock_guard lock(creation);
   auto& slot = allocators[static_cast<std::size_t>(device)];
   if (!slot) slot.reset(new DeviceAllocator(device));
   return *slot;
-}
-
-void DeviceAllocator::forget_stream(cudaStream_t stream) {
-  std::lock_guard lock(creation);
-  for (const auto& allocator : allocators) {
-    if (!allocator) continue;
-    std::lock_guard own(allocator->mutex_);
-    for (auto it = allocator->cached_.lower_bound({stream, 0}); it != allocator->cached_.end() && it->first.first == stream;) {
-      for (void* block : it->second) cudaFree(block);  // idle: the stream's work is done
-      allocator->stats_.reserved_bytes -= std::int64_t(it->first.second * it->second.size());
-      it = allocator->cached_.erase(it);
-    }
-  }
-}
-
-cudaError_t destroy_stream(cudaStream_t stream) {
-  cudaStreamSynchronize(stream);  // in a destructor: an error here is the stream's last, and was reported by its work
-  DeviceAllocator::forget_stream(stream);
-  return cudaStreamDestroy(stream);
 }
 
 DeviceAllocator& DeviceAllocator::current() {

@@ -54,11 +54,6 @@ class DeviceAllocator {
   void deallocate(void* block, std::size_t bytes, cudaStream_t stream);
   // Frees the cached blocks (after synchronising the device).
   void release_cached();
-  // Frees every device's blocks cached for `stream`, whose work is done and
-  // which is being destroyed: blocks are cached per stream handle, and a
-  // later stream may be given the same handle without being ordered after
-  // the old stream's last use of them. (Stream's destructor calls this.)
-  static void forget_stream(cudaStream_t stream);
   MemoryStats stats() const;
 
   static std::size_t size_class(std::size_t bytes);

@@ -33,11 +33,7 @@ class UniqueHandle {
   Handle handle_ = nullptr;
 };
 
-// Waits for the stream's work, frees the blocks the caching allocator holds
-// for it (memory.hpp: DeviceAllocator::forget_stream), then destroys it.
-cudaError_t destroy_stream(cudaStream_t stream);
-
-class Stream : public UniqueHandle<cudaStream_t, destroy_stream> {
+class Stream : public UniqueHandle<cudaStream_t, cudaStreamDestroy> {
  public:
   Stream() { check(cudaStreamCreateWithFlags(&handle_, cudaStreamNonBlocking), "cudaStreamCreateWithFlags"); }
 
