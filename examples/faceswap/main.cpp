@@ -139,7 +139,8 @@ void add_swap(CLI::App& app, faceswap::SwapOptions& o, std::string& face_type, s
   cmd->add_option("--device", o.device, "the GPU to draw on with --backend cuda")->check(CLI::Range(0, 1023));
   cmd->add_option("--precision", o.precision,
                   "what the model's convolutions multiply in, summing in f32: bf16 (~1.8x faster on CPUs with AMX; 8-bit "
-                  "frames within a level of f32's), f32, or auto (the default: bf16 on a GPU and on a CPU with "
+                  "frames within a few levels of f32's, one in our measurements), f32, or auto (the default: bf16 on a GPU and "
+                  "on a CPU with "
                   "AMX or AVX512-BF16, else f32); the GPU draws in bf16 only")
       ->check(CLI::IsMember({"auto", "f32", "bf16"}));
 }

@@ -16,9 +16,8 @@ inline void validate_precision(std::string_view command, const std::string& prec
   graft::check(precision == "auto" || precision == "f32" || precision == "bf16", command,
                ": --precision must be auto, f32 or bf16, got ", precision);
   graft::check(backend != "cuda" || precision != "f32", command,
-               ": --precision f32: the cuda backend runs in bf16 (activations and weight copies",
-               command != "swap" ? "; f32 master weights and optimizer state" : "",
-               "); use --backend cpu for f32, or leave --precision at auto");
+               ": --precision f32: the cuda backend runs in bf16 (activations and weight copies; training keeps f32 master "
+               "weights and optimizer state); use --backend cpu for f32, or leave --precision at auto");
 }
 
 // The precision with auto resolved for this machine: bf16 on a GPU and on a

@@ -363,7 +363,8 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
 
   // --precision: the model's convolutions multiply in f32 or bf16 (auto: bf16
   // on a CPU with AMX or AVX512-BF16); the last line and swap.json say which.
-  // bf16 moves the drawn faces by a few 8-bit levels at most; f32 is refused
+  // bf16 moves the drawn faces by a few 8-bit levels at most (one, measured
+  // here and on the demo's model; 4 allowed); f32 is refused
   // with the GPU, which draws in bf16.
   const auto swap_in = [&](const std::string& precision) {
     const auto run = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(clip) + " -o " +

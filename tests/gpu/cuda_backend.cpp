@@ -670,12 +670,15 @@ TEST_CASE("Masked DSSIM, MSE and L1 match the CPU losses: per-sample values and 
     }
     // Compare what each backend added to the start, relative to each value
     // with a floor at a thousandth of the largest: where the SSIM terms
-    // cancel, f32 rounding differs in the last bits. The CPU sums a column's
-    // adjoint by descending tap, the GPU by ascending; replaying the GPU's
-    // order on the CPU gave worst errors of 1.4e-4 (11 taps) and 1.6e-4
-    // (22 taps), so the bound is 5e-4: an index error is of order 1.
+    // cancel, f32 rounding differs in the last bits. 5 and 11 taps passed
+    // 1e-4 on an H200 (2026-11-27). The CPU sums a column's adjoint by
+    // descending tap, the GPU by ascending; replaying the GPU's order on the
+    // CPU (without the GPU's fused multiply-adds) put 3 to 5 times more
+    // elements over 1e-4 at 22 taps than at 11, the worst at 1.6e-4, so 22
+    // taps are held to 5e-4: an index error is of order 1.
     const auto dssim_added = added_to(grad_cpu, start);
-    CHECK(max_relative_error(added_to(to_host(grad), start), dssim_added, 1e-3 * largest_magnitude(dssim_added)) < 5e-4);
+    const double dssim_bound = filter > 11 ? 5e-4 : 1e-4;
+    CHECK(max_relative_error(added_to(to_host(grad), start), dssim_added, 1e-3 * largest_magnitude(dssim_added)) < dssim_bound);
     CHECK(max_relative_error(added_to(to_host(mse_grad), start), added_to(mse_grad_cpu, start), 1e-6) < 1e-5);
     // L1 (the eyes-and-mouth term): the same kernels with |d| and its sign.
     std::vector<float> l1_grad_cpu = start;

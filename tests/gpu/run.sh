@@ -24,7 +24,9 @@
 # 420: the device tool allows 600 per call and 15 minutes per session, start
 # included, so a first call of 420 leaves room to rerun what failed); each
 # has its own timeout. GRAFT_GPU_ONLY="name ..." runs only those stages (a
-# rerun after a fix). Exit status non-zero if a test failed or a benchmark did
+# rerun after a fix); faceswap_resume and the swaps use faceswap_train's model
+# (in /tmp: there on a warm machine, else name faceswap_train too), and
+# graft_bench_project graft_bench_df128's report (name both). Exit status non-zero if a test failed or a benchmark did
 # not run. Results go to $OUT when set (the device tool brings that folder
 # back); output is line-buffered, so a crash or a timeout keeps the lines
 # before it.
@@ -56,10 +58,13 @@ mkdir -p "$out"
 failed=""
 
 # stage NAME TIMEOUT COMMAND...: runs it if the budget allows, output to $out/NAME.txt.
+# selected NAME: whether this call runs stage NAME (every stage, or those GRAFT_GPU_ONLY names).
+selected() { [ -z "${GRAFT_GPU_ONLY:-}" ] || [[ " $GRAFT_GPU_ONLY " == *" $1 "* ]]; }
+
 stage() {
   local name=$1 limit=$2
   shift 2
-  if [ -n "${GRAFT_GPU_ONLY:-}" ] && [[ " $GRAFT_GPU_ONLY " != *" $name "* ]]; then return; fi
+  selected "$name" || return
   local left=$((budget - SECONDS))
   if [ "$left" -lt 30 ]; then
     echo "== $name: skipped (${left}s of the budget left)"
@@ -97,7 +102,10 @@ faces="--src examples/faceswap/demo/faces/spkA --dst examples/faceswap/demo/face
 run_folder=/tmp/graft-faceswap-df128
 swap="$stage/bin/faceswap swap -m $run_folder -i $stage/frames --aligned $stage/aligned"
 if [ "$app" = 1 ]; then
-  rm -rf "$run_folder" /tmp/graft-swap-cuda /tmp/graft-swap-cpu
+  # Each output folder is cleared by the stage that makes it (a rerun of a swap keeps the trained model).
+  selected faceswap_train && rm -rf "$run_folder"
+  selected faceswap_swap_cuda && rm -rf /tmp/graft-swap-cuda
+  selected faceswap_swap_cpu && rm -rf /tmp/graft-swap-cpu
   train="$stage/bin/faceswap train $faces --model df --resolution 128 --batch 64 --backend cuda --preview-every 100 --save-every 100 -o $run_folder"
   # Untuned engines (graft_bench_df128 measures the tuned speed): 30 s less, and the resumed run uses the same engines.
   stage faceswap_train 150 $train --steps 300 --no-tune-convolutions

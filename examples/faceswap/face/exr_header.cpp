@@ -91,10 +91,12 @@ class HeaderReader {
     at_ += std::uintmax_t(in_.gcount());
     return std::size_t(in_.gcount()) == n;
   }
+  // A name: at most 255 bytes and a zero (OpenEXR's long names), so a
+  // damaged header fails here, not after reading the whole file.
   std::string text() {
     std::string t;
     for (unsigned char c = 0;;) {
-      check(read(&c, 1), "a truncated or damaged header");
+      check(read(&c, 1) && t.size() <= 255, "a truncated or damaged header");
       if (c == 0) return t;
       t += char(c);
     }
