@@ -13,6 +13,7 @@
 
 #include "compare.hpp"
 #include "measure.hpp"
+#include "precision.hpp"
 #include "projection.hpp"
 #include "report.hpp"
 
@@ -51,9 +52,9 @@ CLI::App* add_measure(CLI::App& app, const char* name, const char* description, 
   cmd->add_option("--backend", m.run.backend, "cpu, or cuda: faceswap train's GPU step (a GPU per rank, the whole step as one CUDA graph)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--precision", m.run.precision,
-                  "what the convolutions multiply in, as faceswap train --precision: auto (the default: bf16 on a GPU and on "
-                  "a CPU with AMX or AVX512-BF16, else f32), f32 or bf16 (the GPU step: bf16 only); the report records it")
-      ->check(CLI::IsMember({"auto", "f32", "bf16"}));
+                  std::string("what the convolutions multiply in, as faceswap train --precision: ") +
+                      faceswap::auto_precision_help + ", f32 or bf16 (the GPU step: bf16 only); the report records it")
+      ->check(CLI::IsMember(faceswap::precisions));
   cmd->add_option("--device", m.device, "with --backend cuda: the first GPU (rank r trains on GPU device + r)")->check(CLI::Range(0, 1023));
   cmd->add_flag("--tune-convolutions,!--no-tune-convolutions", m.tune_convolutions,
                 "with --backend cuda: time cuDNN's engines on the first step (default on, as faceswap train; about half a minute)");

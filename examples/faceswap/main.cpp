@@ -97,10 +97,10 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
       ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--device", o.device, "the GPU to train on with --backend cuda");
   cmd->add_option("--precision", o.precision,
-                  "what the convolutions multiply in, summing in f32: bf16 (master weights, optimizer and the other "
-                  "layers stay f32; ~2.4x faster steps on CPUs with AMX), f32, or auto (the default: bf16 on a GPU and on a "
-                  "CPU with AMX or AVX512-BF16, else f32); the GPU step is bf16 only")
-      ->check(CLI::IsMember({"auto", "f32", "bf16"}));
+                  std::string("what the convolutions multiply in, summing in f32: bf16 (master weights, optimizer and the "
+                              "other layers stay f32; ~2.4x faster steps on CPUs with AMX), f32, or ") +
+                      faceswap::auto_precision_help + "; the GPU step is bf16 only")
+      ->check(CLI::IsMember(faceswap::precisions));
   cmd->add_flag("--tune-convolutions,!--no-tune-convolutions", o.tune_convolutions,
                 "with --backend cuda: time cuDNN's engines for each convolution on the first step and keep the fastest "
                 "(on by default; off: the heuristic's choice, a shorter start)");
@@ -138,11 +138,10 @@ void add_swap(CLI::App& app, faceswap::SwapOptions& o, std::string& face_type, s
       ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--device", o.device, "the GPU to draw on with --backend cuda")->check(CLI::Range(0, 1023));
   cmd->add_option("--precision", o.precision,
-                  "what the model's convolutions multiply in, summing in f32: bf16 (~1.8x faster on CPUs with AMX; 8-bit "
-                  "frames within a few levels of f32's, one in our measurements), f32, or auto (the default: bf16 on a GPU and "
-                  "on a CPU with "
-                  "AMX or AVX512-BF16, else f32); the GPU draws in bf16 only")
-      ->check(CLI::IsMember({"auto", "f32", "bf16"}));
+                  std::string("what the model's convolutions multiply in, summing in f32: bf16 (~1.8x faster on CPUs with "
+                              "AMX; 8-bit frames within a few levels of f32's, one in our measurements), f32, or ") +
+                      faceswap::auto_precision_help + "; the GPU draws in bf16 only")
+      ->check(CLI::IsMember(faceswap::precisions));
 }
 
 int run_swap(faceswap::SwapOptions& o, const std::string& face_type, const std::string& faces) {

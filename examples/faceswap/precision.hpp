@@ -2,6 +2,8 @@
 // (they always sum in f32).
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <string>
 #include <string_view>
 
@@ -10,10 +12,15 @@
 
 namespace faceswap {
 
+// The values --precision takes (for CLI11's IsMember too), and how auto chooses, for the commands' help.
+inline const std::array<std::string, 3> precisions{"auto", "f32", "bf16"};
+inline constexpr const char* auto_precision_help =
+    "auto (the default: bf16 on a GPU and on a CPU with AMX or AVX512-BF16, else f32)";
+
 // "auto", "f32" or "bf16". The GPU backend runs bf16 only (activations and
 // weight copies), so f32 with it is refused, naming `command` and why.
 inline void validate_precision(std::string_view command, const std::string& precision, const std::string& backend) {
-  graft::check(precision == "auto" || precision == "f32" || precision == "bf16", command,
+  graft::check(std::ranges::find(precisions, precision) != precisions.end(), command,
                ": --precision must be auto, f32 or bf16, got ", precision);
   graft::check(backend != "cuda" || precision != "f32", command,
                ": --precision f32: the cuda backend runs in bf16 (activations and weight copies; training keeps f32 master "

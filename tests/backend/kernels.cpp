@@ -148,7 +148,6 @@ TEST_CASE("bf16 convolutions: exact products of the bf16-rounded operands, summe
     // The exact results for bf16 operands, and the sum of the magnitudes of each one's terms (its f32 summation error's scale).
     const auto xr = rounded_to_bf16(x), wr = rounded_to_bf16(w), dyr = rounded_to_bf16(dy);
     std::vector<double> y(dy.size()), y_scale(dy.size()), dx(x.size()), dx_scale(x.size()), dw(w.size()), dw_scale(w.size());
-    for (std::size_t i = 0; i < y.size(); ++i) y[i] = y_scale[i] = 0;
     ReferenceConv{g}.each_product([&](std::int64_t xi, std::int64_t wi, std::int64_t yi) {
       y[yi] += double(xr[xi]) * wr[wi];
       y_scale[yi] += std::abs(double(xr[xi]) * wr[wi]);
@@ -157,10 +156,11 @@ TEST_CASE("bf16 convolutions: exact products of the bf16-rounded operands, summe
       dw[wi] += double(dyr[yi]) * xr[xi];
       dw_scale[wi] += std::abs(double(dyr[yi]) * xr[xi]);
     });
+    const auto channel_of = [&](std::size_t y_index) { return y_index / std::size_t(g.out_h() * g.out_w()) % b.size(); };
     std::vector<double> db(b.size(), 0.0), db_scale(b.size(), 0.0);
     for (std::size_t i = 0; i < dy.size(); ++i) {
-      db[i / std::size_t(g.out_h() * g.out_w()) % b.size()] += dyr[i];
-      db_scale[i / std::size_t(g.out_h() * g.out_w()) % b.size()] += std::abs(dyr[i]);
+      db[channel_of(i)] += dyr[i];
+      db_scale[channel_of(i)] += std::abs(dyr[i]);
     }
     // Off by more than f32 summation allows (2^-20 of the terms' magnitudes, many times float's
     // 2^-24 per addition) anywhere: the count of such elements.
@@ -187,7 +187,7 @@ TEST_CASE("bf16 convolutions: exact products of the bf16-rounded operands, summe
     cpu::conv2d_forward(g, x.data(), w.data(), b.data(), y16_leaky.data(), {.leaky_relu_slope = 0.1f});
     int leaky_far = 0;
     for (std::size_t i = 0; i < y.size(); ++i) {
-      const double pre = y[i] + b[i / std::size_t(g.out_h() * g.out_w()) % b.size()];
+      const double pre = y[i] + b[channel_of(i)];
       leaky_far += std::abs(y16_leaky[i] - (pre > 0 ? pre : 0.1 * pre)) > 0x1p-20 * (y_scale[i] + 2.0);
     }
     CHECK(leaky_far == 0);
