@@ -7,10 +7,12 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# ocl-icd-opencl-dev: Debian's oneDNN is built with its OpenCL GPU runtime, and
+# its CMake config (dnnl-config.cmake) requires OpenCL even for CPU-only use.
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build pkg-config \
   nlohmann-json3-dev doctest-dev libbenchmark-dev libcli11-dev \
-  libdnnl-dev libopenmpi-dev openmpi-bin \
+  libdnnl-dev ocl-icd-opencl-dev libopenmpi-dev openmpi-bin \
   libopencv-dev libdlib-dev libdlib-data \
   python3 python3-pip > /dev/null
 # The tests read graft's checkpoints with Python's safetensors package and its
