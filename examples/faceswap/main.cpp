@@ -142,6 +142,11 @@ void add_swap(CLI::App& app, faceswap::SwapOptions& o, std::string& face_type, s
                               "AMX; 8-bit frames within a few levels of f32's, one in our measurements), f32, or ") +
                       faceswap::auto_precision_help + "; the GPU draws in bf16 only")
       ->check(CLI::IsMember(faceswap::precisions));
+  cmd->add_option("--smooth", o.smooth,
+                  "steady each face's alignment over N frames on each side (a local linear fit along the face's track, "
+                  "which keeps steady motion): dlib's landmarks shake by about a pixel from frame to frame, and the "
+                  "swapped face shimmers with them; 0 (default): as detected, like DeepFaceLab's merger")
+      ->check(CLI::Range(0, 12));
 }
 
 int run_swap(faceswap::SwapOptions& o, const std::string& face_type, const std::string& faces) {
@@ -151,6 +156,11 @@ int run_swap(faceswap::SwapOptions& o, const std::string& face_type, const std::
   std::printf("swapped %lld faces in %lld frames: %s/frames, masks in %s/masks", static_cast<long long>(report.faces),
               static_cast<long long>(report.frames), o.output.c_str(), o.output.c_str());
   if (!o.video.empty()) std::printf(", video %s", (o.output / o.video).c_str());
+  std::printf("\nalignment jitter %.2f px RMS as detected", report.jitter_detected_px);
+  if (o.smooth > 0)
+    std::printf(", %.2f px after --smooth %d", report.jitter_swapped_px, o.smooth);
+  else if (report.jitter_detected_px > 0.5)
+    std::printf(" (--smooth 3 steadies it)");
   std::printf("\nthe model (%s, %s) drew them in %.2f s\n", o.backend.c_str(),
               faceswap::effective_precision(o.precision, o.backend).c_str(), report.model_seconds);
   return 0;

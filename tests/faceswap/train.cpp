@@ -347,6 +347,50 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   }
   CHECK(as_detected == 73);
   CHECK(untouched == 2);
+
+  // --smooth: the same faces, each one's alignment steadied along its track
+  // (the deleted frames 3 and 7 break it). Changes stay inside the dilated
+  // masks, the jitter swap.json reports drops, and one thread (other chunks)
+  // writes the same files.
+  const auto smoothed = [&](const std::string& folder, const std::string& more) {
+    const auto run = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(clip) + " -o " +
+                                  quoted(scratch / folder) + " --aligned " + quoted(scratch / "aligned") + " --smooth 3" + more);
+    INFO(run.output);
+    REQUIRE(run.status == 0);
+    CHECK(run.output.find("px after --smooth 3") != std::string::npos);
+    std::ifstream summary(scratch / folder / "swap.json");
+    return nlohmann::json::parse(summary);
+  };
+  const auto steady = smoothed("smooth", "");
+  std::ifstream curated_summary(scratch / "curated" / "swap.json");
+  const auto as_extracted = nlohmann::json::parse(curated_summary)["alignment_jitter_px"];
+  MESSAGE("alignment jitter ", as_extracted["detected"], " px as detected, ", steady["alignment_jitter_px"]["swapped"],
+          " px with --smooth 3");
+  CHECK(steady["smooth"] == 3);
+  CHECK(steady["alignment_jitter_px"]["detected"] == as_extracted["detected"]);
+  CHECK(as_extracted["swapped"] == as_extracted["detected"]);  // no --smooth
+  CHECK(double(as_extracted["detected"]) > 0.3);
+  CHECK(double(steady["alignment_jitter_px"]["swapped"]) < double(as_extracted["detected"]) / 3);
+  smoothed("smooth_one", " --threads 1");
+  int moved = 0, same_alone = 0;
+  for (faceswap::FrameSource frames_in(clip); auto frame = frames_in.next();) {
+    const auto name = frame->name + ".png";
+    const cv::Mat out = faceswap::read_image(scratch / "smooth" / "frames" / name);
+    const cv::Mat mask = faceswap::read_image(scratch / "smooth" / "masks" / name, false);
+    cv::Mat near, changed, changed_any;
+    cv::dilate(mask > 0, near, cv::getStructuringElement(cv::MORPH_ELLIPSE, {7, 7}));
+    cv::compare(out, frame->image, changed, cv::CMP_NE);
+    cv::transform(changed, changed_any, cv::Matx13f(1, 1, 1));
+    CHECK(cv::countNonZero(changed_any & ~near) == 0);
+    moved += graft::testing::read_bytes(scratch / "smooth" / "frames" / name) !=
+             graft::testing::read_bytes(scratch / "curated" / "frames" / name);
+    same_alone += graft::testing::read_bytes(scratch / "smooth" / "frames" / name) ==
+                      graft::testing::read_bytes(scratch / "smooth_one" / "frames" / name) &&
+                  graft::testing::read_bytes(scratch / "smooth" / "masks" / name) ==
+                      graft::testing::read_bytes(scratch / "smooth_one" / "masks" / name);
+  }
+  CHECK(moved > 60);  // all but the two untouched frames and any whose face stayed put
+  CHECK(same_alone == 75);
   const auto no_faces = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(clip) + " -o " +
                                      quoted(scratch / "o4") + " --aligned " + quoted(scratch / "model"));
   CHECK(no_faces.status == 1);

@@ -36,12 +36,15 @@ struct SwapOptions {
   std::string backend = "cpu";    // where the model runs: cpu or cuda
   int device = 0;                 // the GPU, with backend cuda
   std::string precision = "auto";  // what the model's convolutions multiply in (precision.hpp)
+  int smooth = 0;  // frames on each side a face's alignment is steadied over (alignment_smoothing.hpp); 0: as detected
 };
 
 struct SwapReport {
   std::int64_t frames = 0, faces = 0;
   double model_seconds = 0;  // drawing the faces (the model's share of the run)
   std::vector<std::string> frames_without_face;
+  // How much the swapped faces' alignment shakes (AlignmentJitter::rms), as detected and as swapped (after --smooth).
+  double jitter_detected_px = 0, jitter_swapped_px = 0;
 };
 
 // Reads the model's options from its checkpoint and runs the compiled variant.

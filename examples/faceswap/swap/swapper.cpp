@@ -1,6 +1,7 @@
 #include "swapper.hpp"
 
 #include <chrono>
+#include <deque>
 #include <fstream>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "face/aligned_faces.hpp"
+#include "face/alignment_smoothing.hpp"
 #include "face/canonical_face.hpp"
 #include "face/frame_source.hpp"
 #include "face/image_file.hpp"
@@ -30,6 +32,103 @@ struct SwapFace {
   cv::Mat face, mask;
 };
 
+// The frames of a chunk, the transforms of their faces to swap, and their crops, drawings and compositing.
+class ChunkSwapper {
+ public:
+  ChunkSwapper(const SwapOptions& o, int r, const DrawFaces& draw, const std::filesystem::path& staging, int threads)
+      : o_(o), r_(r), draw_(draw), staging_(staging), threads_(threads) {}
+
+  void swap(std::vector<DetectedFrame>& chunk, const std::vector<std::vector<Affine>>& transforms, SwapReport& report,
+            cv::VideoWriter& video) {
+    std::vector<SwapFace> faces;  // frame by frame
+    for (std::size_t i = 0; i < chunk.size(); ++i) {
+      if (chunk[i].faces.empty()) report.frames_without_face.push_back(chunk[i].frame.name);
+      for (const Affine& t : transforms[i]) faces.push_back({i, t});
+    }
+    report.frames += std::int64_t(chunk.size());
+    report.faces += std::int64_t(faces.size());
+    crop(chunk, faces);
+    report.model_seconds += draw(faces);
+    composite_and_write(chunk, faces);
+    if (!o_.video.empty()) append_to_video(chunk, video);
+  }
+
+ private:
+  void crop(const std::vector<DetectedFrame>& chunk, std::vector<SwapFace>& faces) const {
+    parallel_each(faces.size(), threads_, [&](std::size_t f) {
+      const Affine& t = faces[f].to_crop;
+      cv::Mat crop8;
+      cv::warpAffine(chunk[faces[f].frame].frame.image, crop8, cv::Matx23d(t.a, t.b, t.c, t.d, t.e, t.f), cv::Size(r_, r_),
+                     cv::INTER_CUBIC, cv::BORDER_REPLICATE);
+      crop8.convertTo(faces[f].crop, CV_32FC3, 1.0 / 255);
+    });
+  }
+
+  // The model on whole batches; returns the seconds it took.
+  double draw(std::vector<SwapFace>& faces) const {
+    double seconds = 0;
+    const int r = r_;
+    for (std::size_t first = 0; first < faces.size(); first += swap_batch) {
+      const std::size_t n = std::min(std::size_t(swap_batch), faces.size() - first);
+      graft::Tensor input = graft::Tensor::zeros(graft::Shape{swap_batch, 3, r, r});
+      for (std::size_t f = 0; f < n; ++f) to_planes(faces[first + f].crop, input.data() + f * 3 * r * r);
+      const auto drawing = std::chrono::steady_clock::now();
+      const graft::Tensor drawn = draw_(input.view());  // (swap_batch, 4, R, R): rgb, mask
+      seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - drawing).count();
+      for (std::size_t f = 0; f < n; ++f) {
+        SwapFace& face = faces[first + f];
+        face.face.create(r, r, CV_32FC3);
+        face.mask.create(r, r, CV_32F);
+        from_planes(drawn.data() + f * 4 * r * r, face.face);
+        from_planes(drawn.data() + (f * 4 + 3) * r * r, face.mask);
+      }
+    }
+    return seconds;
+  }
+
+  // Each frame with its faces put back, and its mask, written by one thread,
+  // at the frame's depth: 16-bit plates stay 16-bit PNG, EXR plates EXR
+  // (half or float, as they came) with 16-bit PNG masks; the video gets 8 bits.
+  void composite_and_write(std::vector<DetectedFrame>& chunk, std::vector<SwapFace>& faces) const {
+    parallel_each(chunk.size(), threads_, [&](std::size_t i) {
+      Frame& frame = chunk[i].frame;
+      cv::Mat& image = frame.plate.empty() ? frame.image : frame.plate;  // its crops are taken: composited in place
+      cv::Mat frame_mask = cv::Mat::zeros(image.size(), CV_MAKETYPE(image.depth(), 1));
+      for (SwapFace& face : faces)
+        if (face.frame == i)
+          frame_mask = cv::max(frame_mask, composite(image, face.to_crop, face.face, face.mask, face.crop, o_.blend));
+      const bool linear = image.depth() == CV_32F;
+      write_image(staging_ / "frames" / (frame.name + (linear ? ".exr" : ".png")), image, {.half_float = frame.half});
+      if (linear) frame_mask.convertTo(frame_mask, CV_16U, 65535.0);
+      write_image(staging_ / "masks" / (frame.name + ".png"), frame_mask);
+      if (frame.plate.empty() || o_.video.empty()) return;
+      if (linear)
+        frame.image = display_image(frame.plate);
+      else
+        frame.plate.convertTo(frame.image, CV_8U, 1.0 / 257);
+    });
+  }
+
+  void append_to_video(const std::vector<DetectedFrame>& chunk, cv::VideoWriter& video) const {
+    for (const auto& [frame, found] : chunk) {
+      if (!video.isOpened()) {
+        const auto ext = o_.video.extension().string();
+        const int fourcc =
+            ext == ".avi" ? cv::VideoWriter::fourcc('M', 'J', 'P', 'G') : cv::VideoWriter::fourcc('m', 'p', '4', 'v');
+        graft::check(video.open((staging_ / o_.video).string(), cv::CAP_FFMPEG, fourcc, o_.fps, frame.image.size()),
+                     o_.video.string(), ": cannot write a video with this name (use .mp4 or .avi)");
+      }
+      video.write(frame.image);
+    }
+  }
+
+  const SwapOptions& o_;
+  int r_;
+  const DrawFaces& draw_;
+  std::filesystem::path staging_;
+  int threads_;
+};
+
 }  // namespace
 
 SwapReport swap_faces(const SwapOptions& o, const int r, const DrawFaces& draw) {
@@ -45,76 +144,38 @@ SwapReport swap_faces(const SwapOptions& o, const int r, const DrawFaces& draw) 
   std::filesystem::create_directories(staging.path() / "masks");
   cv::VideoWriter video;
   SwapReport report;
+  ChunkSwapper swapper(o, r, draw, staging.path(), detector.threads());
+  // Frames wait in `pending` until their faces' smoothed transforms are final (alignment_smoothing.hpp).
+  AlignmentSmoother smoother(o.smooth, r);
+  std::deque<DetectedFrame> pending;
+  const auto swap_ready = [&] {
+    std::vector<DetectedFrame> frames;
+    std::vector<std::vector<Affine>> transforms;
+    for (std::size_t n = smoother.ready(); n > 0; --n) {
+      frames.push_back(std::move(pending.front()));
+      pending.pop_front();
+      transforms.push_back(smoother.take());
+    }
+    if (!frames.empty()) swapper.swap(frames, transforms, report, video);
+  };
   for (auto& source : sources) {
     for (auto chunk = detector.next(source); !chunk.empty(); chunk = detector.next(source)) {
-      std::vector<SwapFace> faces;  // frame by frame
-      for (std::size_t i = 0; i < chunk.size(); ++i) {
-        const auto& found = chunk[i].faces;
-        if (found.empty()) report.frames_without_face.push_back(chunk[i].frame.name);
+      for (DetectedFrame& detected : chunk) {
+        const auto& found = detected.faces;
         const std::size_t keep = o.faces == FacesPerFrame::all || aligned ? found.size() : std::min<std::size_t>(1, found.size());
+        std::vector<Affine> transforms;
         for (std::size_t k = 0; k < keep; ++k)
-          faces.push_back({i, crop_transform(found[k].landmarks, o.face_type, r, canonical_face)});
+          transforms.push_back(crop_transform(found[k].landmarks, o.face_type, r, canonical_face));
+        smoother.push(std::move(transforms));
+        pending.push_back(std::move(detected));
       }
-      report.frames += std::int64_t(chunk.size());
-      report.faces += std::int64_t(faces.size());
-
-      parallel_each(faces.size(), detector.threads(), [&](std::size_t f) {
-        const Affine& t = faces[f].to_crop;
-        cv::Mat crop8;
-        cv::warpAffine(chunk[faces[f].frame].frame.image, crop8, cv::Matx23d(t.a, t.b, t.c, t.d, t.e, t.f), cv::Size(r, r),
-                       cv::INTER_CUBIC, cv::BORDER_REPLICATE);
-        crop8.convertTo(faces[f].crop, CV_32FC3, 1.0 / 255);
-      });
-      for (std::size_t first = 0; first < faces.size(); first += swap_batch) {
-        const std::size_t n = std::min(std::size_t(swap_batch), faces.size() - first);
-        graft::Tensor input = graft::Tensor::zeros(graft::Shape{swap_batch, 3, r, r});
-        for (std::size_t f = 0; f < n; ++f) to_planes(faces[first + f].crop, input.data() + f * 3 * r * r);
-        const auto drawing = std::chrono::steady_clock::now();
-        const graft::Tensor drawn = draw(input.view());  // (swap_batch, 4, R, R): rgb, mask
-        report.model_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - drawing).count();
-        for (std::size_t f = 0; f < n; ++f) {
-          SwapFace& face = faces[first + f];
-          face.face.create(r, r, CV_32FC3);
-          face.mask.create(r, r, CV_32F);
-          from_planes(drawn.data() + f * 4 * r * r, face.face);
-          from_planes(drawn.data() + (f * 4 + 3) * r * r, face.mask);
-        }
-      }
-
-      // Each frame with its faces put back, and its mask, written by one thread,
-      // at the frame's depth: 16-bit plates stay 16-bit PNG, EXR plates EXR
-      // (half or float, as they came) with 16-bit PNG masks; the video gets 8 bits.
-      parallel_each(chunk.size(), detector.threads(), [&](std::size_t i) {
-        Frame& frame = chunk[i].frame;
-        cv::Mat& image = frame.plate.empty() ? frame.image : frame.plate;  // its crops are taken: composited in place
-        cv::Mat frame_mask = cv::Mat::zeros(image.size(), CV_MAKETYPE(image.depth(), 1));
-        for (SwapFace& face : faces)
-          if (face.frame == i)
-            frame_mask = cv::max(frame_mask, composite(image, face.to_crop, face.face, face.mask, face.crop, o.blend));
-        const bool linear = image.depth() == CV_32F;
-        write_image(staging.path() / "frames" / (frame.name + (linear ? ".exr" : ".png")), image, {.half_float = frame.half});
-        if (linear) frame_mask.convertTo(frame_mask, CV_16U, 65535.0);
-        write_image(staging.path() / "masks" / (frame.name + ".png"), frame_mask);
-        if (frame.plate.empty() || o.video.empty()) return;
-        if (linear)
-          frame.image = display_image(frame.plate);
-        else
-          frame.plate.convertTo(frame.image, CV_8U, 1.0 / 257);
-      });
-
-      if (o.video.empty()) continue;
-      for (const auto& [frame, found] : chunk) {
-        if (!video.isOpened()) {
-          const auto ext = o.video.extension().string();
-          const int fourcc =
-              ext == ".avi" ? cv::VideoWriter::fourcc('M', 'J', 'P', 'G') : cv::VideoWriter::fourcc('m', 'p', '4', 'v');
-          graft::check(video.open((staging.path() / o.video).string(), cv::CAP_FFMPEG, fourcc, o.fps, frame.image.size()),
-                       o.video.string(), ": cannot write a video with this name (use .mp4 or .avi)");
-        }
-        video.write(frame.image);
-      }
+      swap_ready();
     }
+    smoother.end_sequence();  // no track runs from one input into the next
+    swap_ready();
   }
+  report.jitter_detected_px = smoother.detected_jitter().rms();
+  report.jitter_swapped_px = smoother.smoothed_jitter().rms();
   video.release();
   if (aligned) aligned->check_swapped(report.faces, sources);
   std::ofstream summary(staging.path() / "swap.json");
@@ -124,6 +185,9 @@ SwapReport swap_faces(const SwapOptions& o, const int r, const DrawFaces& draw) 
                             {"model", o.model.string()},
                             {"backend", o.backend},
                             {"model_seconds", report.model_seconds},
+                            {"smooth", o.smooth},
+                            {"alignment_jitter_px",
+                             {{"detected", report.jitter_detected_px}, {"swapped", report.jitter_swapped_px}}},
                             {"precision", effective_precision(o.precision, o.backend)}}
                  .dump(1)
           << '\n';

@@ -1,0 +1,77 @@
+// AlignmentSmoother: a face's crop transform steadied over neighbouring frames.
+//
+// Each frame's alignment comes from its own landmarks, and dlib's landmarks
+// wander by about half a pixel from frame to frame on a still face (the demo
+// clip: 1.1 px RMS frame-to-frame acceleration of the crop's corners). The
+// model sees a crop that shakes by that much, draws a face that shakes with
+// it, and the swap shimmers. `faceswap swap --smooth N` replaces each face's
+// transform by a local linear fit over its track's frames within N on each
+// side (Gaussian weights, sigma N/2): jitter is averaged out, while a face
+// moving at constant speed keeps its transform exactly, at the ends of its
+// track too, so that a moving head is not dragged behind.
+//
+// Tracks: a face continues the track of the previous frame's face whose crop
+// centre is nearest, within a quarter of the crop's size and at a similar
+// scale; anything else (a cut, a face that appears, a missing frame of it)
+// starts a new track, and no average reaches across. Frames stream through:
+// a frame's transforms are final once N later frames are in, or the sequence
+// ended, so the swap holds only N frames more than it would.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "alignment.hpp"
+
+namespace faceswap {
+
+// RMS over the faces of the frame-space acceleration (second difference
+// across three consecutive frames of a track) of the crop's corners, in
+// frame pixels: how much an alignment shakes. `count` is the number of such
+// triples; `rms` is 0 without any.
+struct AlignmentJitter {
+  double sum_squares = 0;
+  std::int64_t count = 0;
+  double rms() const;
+};
+
+class AlignmentSmoother {
+ public:
+  // radius: frames on each side (0: transforms pass through unchanged); crop_size: the crops' size in pixels.
+  AlignmentSmoother(int radius, int crop_size);
+
+  // The next frame's faces, as frame-to-crop transforms.
+  void push(std::vector<Affine> faces);
+  // No frame follows those pushed (the end of a clip): their transforms become final, and the next push starts new tracks.
+  void end_sequence();
+
+  // How many of the oldest frames not taken yet have final transforms.
+  std::size_t ready() const { return final_end_ - taken_; }
+  // The oldest such frame's transforms, in the order pushed; then it counts as taken.
+  std::vector<Affine> take();
+
+  // Of the transforms as pushed and as taken (frames taken so far).
+  const AlignmentJitter& detected_jitter() const { return detected_; }
+  const AlignmentJitter& smoothed_jitter() const { return smoothed_; }
+
+ private:
+  struct Face {
+    Affine raw, smoothed;
+    int previous = -1, next = -1;  // the same track's face in the frame before and after
+  };
+  using FaceList = std::vector<Face>;
+
+  FaceList& frame(std::int64_t index) { return frames_[std::size_t(index - first_)]; }
+  void link_to_previous(FaceList& faces);
+  Affine smooth(std::int64_t index, std::size_t face);
+  void add_jitter(AlignmentJitter& jitter, std::int64_t index, std::size_t face, Affine Face::*which);
+
+  int radius_, crop_size_;
+  std::deque<FaceList> frames_;  // from first_: up to radius_ taken ones (for later averages and jitter), then the rest
+  std::int64_t first_ = 0, taken_ = 0, final_end_ = 0, pushed_ = 0;
+  bool sequence_open_ = false;
+  AlignmentJitter detected_, smoothed_;
+};
+
+}  // namespace faceswap

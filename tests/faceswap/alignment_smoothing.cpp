@@ -1,0 +1,189 @@
+// AlignmentSmoother against what it promises: steady motion kept exactly,
+// jitter averaged out, no average across tracks, cuts or sequences, and the
+// same results however the frames stream in.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "face/alignment_smoothing.hpp"
+
+using faceswap::Affine;
+using faceswap::AlignmentSmoother;
+
+namespace {
+
+constexpr int crop = 128;
+
+// A frame-to-crop similarity placing a crop of `size` frame pixels, rotated by `angle`, centred at (x, y).
+Affine placed(double x, double y, double size, double angle) {
+  const double s = crop / size, ca = s * std::cos(angle), sa = s * std::sin(angle);
+  // crop = s R (p - centre) + crop/2
+  return {ca, sa, crop / 2.0 - (ca * x + sa * y), -sa, ca, crop / 2.0 - (-sa * x + ca * y)};
+}
+
+double distance(const Affine& p, const Affine& q) {
+  return std::hypot(p.a - q.a, p.b - q.b, p.d - q.d) + std::hypot(p.e - q.e, p.c - q.c, p.f - q.f);
+}
+
+// Every frame pushed, then the end, then every frame taken.
+std::vector<std::vector<Affine>> smoothed_at_once(int radius, const std::vector<std::vector<Affine>>& frames) {
+  AlignmentSmoother smoother(radius, crop);
+  for (const auto& faces : frames) smoother.push(faces);
+  smoother.end_sequence();
+  std::vector<std::vector<Affine>> out;
+  while (smoother.ready() > 0) out.push_back(smoother.take());
+  return out;
+}
+
+std::vector<Affine> column(const std::vector<std::vector<Affine>>& frames, std::size_t face) {
+  std::vector<Affine> out;
+  for (const auto& faces : frames) out.push_back(faces.at(face));
+  return out;
+}
+
+std::vector<std::vector<Affine>> one_per_frame(const std::vector<Affine>& track) {
+  std::vector<std::vector<Affine>> frames;
+  for (const Affine& t : track) frames.push_back({t});
+  return frames;
+}
+
+}  // namespace
+
+TEST_CASE("alignment smoothing keeps a face moving at constant speed exactly, to the ends of its track") {
+  std::vector<Affine> track;
+  for (int t = 0; t < 20; ++t) {
+    // Every coefficient linear in time: drifting, growing and turning a little each frame.
+    const Affine start = placed(100, 80, 150, 0.05), end = placed(160, 95, 180, 0.15);
+    const double u = t / 19.0;
+    track.push_back({start.a + u * (end.a - start.a), start.b + u * (end.b - start.b), start.c + u * (end.c - start.c),
+                     start.d + u * (end.d - start.d), start.e + u * (end.e - start.e), start.f + u * (end.f - start.f)});
+  }
+  for (const int radius : {1, 3, 8}) {
+    const auto out = column(smoothed_at_once(radius, one_per_frame(track)), 0);
+    REQUIRE(out.size() == track.size());
+    for (std::size_t t = 0; t < track.size(); ++t) CHECK(distance(out[t], track[t]) < 1e-9);
+  }
+}
+
+TEST_CASE("alignment smoothing averages landmark jitter out of a moving face and reports how much there was") {
+  std::mt19937 random(5);
+  std::normal_distribution<double> jitter(0.0, 0.7);  // frame pixels, about dlib's on the demo clip
+  std::vector<Affine> truth, detected;
+  for (int t = 0; t < 120; ++t) {
+    const double x = 180 + 40 * std::sin(t / 12.0), y = 140 + 15 * std::cos(t / 17.0), size = 200 + 10 * std::sin(t / 25.0);
+    truth.push_back(placed(x, y, size, 0.1 * std::sin(t / 30.0)));
+    detected.push_back(placed(x + jitter(random), y + jitter(random), size + jitter(random), 0.1 * std::sin(t / 30.0)));
+  }
+  // Distance of the crop's centre from where it should be, in frame pixels.
+  const auto centre_error = [&](const std::vector<Affine>& got) {
+    double sum = 0;
+    for (std::size_t t = 0; t < got.size(); ++t) {
+      const faceswap::Point p = got[t].inverse()({crop / 2.0, crop / 2.0}), q = truth[t].inverse()({crop / 2.0, crop / 2.0});
+      sum += std::hypot(p.x - q.x, p.y - q.y);
+    }
+    return sum / double(got.size());
+  };
+  AlignmentSmoother smoother(3, crop);
+  for (const Affine& t : detected) smoother.push({t});
+  smoother.end_sequence();
+  std::vector<Affine> smoothed;
+  while (smoother.ready() > 0) smoothed.push_back(smoother.take()[0]);
+  const double before = centre_error(detected), after = centre_error(smoothed);
+  MESSAGE("crop centre off by ", before, " px as detected, ", after, " px smoothed; jitter ", smoother.detected_jitter().rms(),
+          " -> ", smoother.smoothed_jitter().rms(), " px");
+  CHECK(after < 0.6 * before);
+  CHECK(smoother.detected_jitter().count == 118);
+  CHECK(smoother.smoothed_jitter().rms() < smoother.detected_jitter().rms() / 4);
+  CHECK(smoother.detected_jitter().rms() >
+        2.0);  // ~2.7: corner coordinates shake by ~0.78 px, their second differences sqrt(6) times as much
+
+  // Radius 0 passes the transforms through, and both jitters are the detected one.
+  AlignmentSmoother none(0, crop);
+  for (const Affine& t : detected) {
+    none.push({t});
+    REQUIRE(none.ready() == 1);
+    CHECK(none.take()[0] == t);
+  }
+  CHECK(none.smoothed_jitter().rms() == none.detected_jitter().rms());
+  CHECK(none.detected_jitter().rms() == doctest::Approx(smoother.detected_jitter().rms()).epsilon(1e-12));
+}
+
+TEST_CASE("alignment smoothing streams: a frame is final radius frames later, and chunking changes nothing") {
+  std::mt19937 random(9);
+  std::normal_distribution<double> jitter(0.0, 1.0);
+  std::vector<std::vector<Affine>> frames;
+  for (int t = 0; t < 30; ++t) frames.push_back({placed(150 + t + jitter(random), 120 + jitter(random), 160, 0.0)});
+  const auto at_once = smoothed_at_once(4, frames);
+
+  AlignmentSmoother smoother(4, crop);
+  std::vector<std::vector<Affine>> streamed;
+  for (std::size_t t = 0; t < frames.size(); ++t) {
+    smoother.push(frames[t]);
+    CHECK(smoother.ready() == (t + 1 > 4 ? t + 1 - 4 - streamed.size() : 0));
+    if (t % 3 == 2)  // taken in uneven bites, as the swap's chunks take them
+      while (smoother.ready() > 0) streamed.push_back(smoother.take());
+  }
+  smoother.end_sequence();
+  while (smoother.ready() > 0) streamed.push_back(smoother.take());
+  REQUIRE(streamed.size() == at_once.size());
+  for (std::size_t t = 0; t < streamed.size(); ++t) CHECK(streamed[t][0] == at_once[t][0]);
+  CHECK_THROWS_WITH(smoother.take(), doctest::Contains("no frame has final transforms yet"));
+  CHECK_THROWS_WITH(AlignmentSmoother(-1, crop), doctest::Contains("the radius must be 0 or more frames, got -1"));
+}
+
+TEST_CASE("alignment smoothing follows each face on its own track, and no average crosses a cut, a gap or a new sequence") {
+  std::mt19937 random(13);
+  std::normal_distribution<double> jitter(0.0, 1.0);
+  std::vector<Affine> left, right;
+  for (int t = 0; t < 24; ++t) {
+    left.push_back(placed(100 + jitter(random), 150 + jitter(random), 120, 0.0));
+    right.push_back(placed(400 + jitter(random), 160 + jitter(random), 140, 0.1));
+  }
+  const auto left_alone = column(smoothed_at_once(3, one_per_frame(left)), 0);
+  const auto right_alone = column(smoothed_at_once(3, one_per_frame(right)), 0);
+  // Both in every frame, in an order that flips (largest first changes as sizes wobble).
+  std::vector<std::vector<Affine>> both;
+  for (std::size_t t = 0; t < left.size(); ++t)
+    both.push_back(t % 5 < 2 ? std::vector<Affine>{left[t], right[t]} : std::vector<Affine>{right[t], left[t]});
+  const auto together = smoothed_at_once(3, both);
+  for (std::size_t t = 0; t < left.size(); ++t) {
+    const bool left_first = t % 5 < 2;
+    CHECK(distance(together[t][left_first ? 0 : 1], left_alone[t]) < 1e-12);
+    CHECK(distance(together[t][left_first ? 1 : 0], right_alone[t]) < 1e-12);
+  }
+
+  // A cut (the face jumps by more than a quarter of its size) splits the track: each side is smoothed as if alone.
+  std::vector<Affine> cut(left.begin(), left.begin() + 12);
+  cut.insert(cut.end(), right.begin() + 12, right.end());
+  const auto across_cut = column(smoothed_at_once(3, one_per_frame(cut)), 0);
+  const auto first_part = column(smoothed_at_once(3, one_per_frame({left.begin(), left.begin() + 12})), 0);
+  const auto second_part = column(smoothed_at_once(3, one_per_frame({right.begin() + 12, right.end()})), 0);
+  for (std::size_t t = 0; t < 12; ++t) {
+    CHECK(distance(across_cut[t], first_part[t]) < 1e-12);
+    CHECK(distance(across_cut[12 + t], second_part[t]) < 1e-12);
+  }
+
+  // A frame without the face (a detection miss, a curated deletion) ends its track too.
+  auto gap = one_per_frame(left);
+  gap[10].clear();
+  const auto around_gap = smoothed_at_once(3, gap);
+  CHECK(around_gap[10].empty());
+  const auto before_gap = column(smoothed_at_once(3, one_per_frame({left.begin(), left.begin() + 10})), 0);
+  const auto after_gap = column(smoothed_at_once(3, one_per_frame({left.begin() + 11, left.end()})), 0);
+  for (std::size_t t = 0; t < 10; ++t) CHECK(distance(around_gap[t][0], before_gap[t]) < 1e-12);
+  for (std::size_t t = 11; t < left.size(); ++t) CHECK(distance(around_gap[t][0], after_gap[t - 11]) < 1e-12);
+
+  // end_sequence between two clips: the second starts fresh even where its face is where the first one's was.
+  AlignmentSmoother clips(3, crop);
+  for (std::size_t t = 0; t < 12; ++t) clips.push({left[t]});
+  clips.end_sequence();
+  for (std::size_t t = 12; t < left.size(); ++t) clips.push({left[t]});
+  clips.end_sequence();
+  const auto second_clip = column(smoothed_at_once(3, one_per_frame({left.begin() + 12, left.end()})), 0);
+  for (std::size_t t = 0; t < left.size(); ++t) {
+    const Affine got = clips.take()[0];
+    CHECK(distance(got, t < 12 ? first_part[t] : second_clip[t - 12]) < 1e-12);
+  }
+}
