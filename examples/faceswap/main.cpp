@@ -142,10 +142,12 @@ void add_swap(CLI::App& app, faceswap::SwapOptions& o, std::string& face_type, s
                               "AMX; 8-bit frames within a few levels of f32's, one in our measurements), f32, or ") +
                       faceswap::auto_precision_help + "; the GPU draws in bf16 only")
       ->check(CLI::IsMember(faceswap::precisions));
+  // 12 frames on each side (sigma 6, half a second at 25 fps) is already far more than jitter needs.
   cmd->add_option("--smooth", o.smooth,
-                  "steady each face's alignment over N frames on each side (a local linear fit along the face's track, "
-                  "which keeps steady motion): dlib's landmarks shake by about a pixel from frame to frame, and the "
-                  "swapped face shimmers with them; 0 (default): as detected, like DeepFaceLab's merger")
+                  "steady each face's alignment over N frames on each side (a least-squares line through the face's "
+                  "track: jitter averaged out, steady drift, zoom and turn kept; tracks end at cuts that move the face): "
+                  "dlib's landmarks shake the alignment by about a pixel from frame to frame and the swapped face "
+                  "shimmers with it; holds N more frames in memory; 0 (default): as detected, like DeepFaceLab's merger")
       ->check(CLI::Range(0, 12));
 }
 

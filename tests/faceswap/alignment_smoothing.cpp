@@ -3,6 +3,7 @@
 // same results however the frames stream in.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -49,22 +50,69 @@ std::vector<std::vector<Affine>> one_per_frame(const std::vector<Affine>& track)
   return frames;
 }
 
+// The crop's corners in the frame, largest distance between two transforms'.
+double corner_distance(const Affine& p, const Affine& q) {
+  double worst = 0;
+  for (const faceswap::Point corner : {faceswap::Point{0, 0}, faceswap::Point{crop, 0}, faceswap::Point{crop, crop}}) {
+    const faceswap::Point u = p.inverse()(corner), v = q.inverse()(corner);
+    worst = std::max(worst, std::hypot(u.x - v.x, u.y - v.y));
+  }
+  return worst;
+}
+
+// Smoothing `frames` (one face each) whole gives, for the frames before
+// `end_first` and from `begin_second`, what smoothing each part alone gives:
+// no average reaches across (and the frames between have no face).
+void check_split(const std::vector<std::vector<Affine>>& frames, std::size_t end_first, std::size_t begin_second) {
+  const auto whole = smoothed_at_once(3, frames);
+  const auto first = smoothed_at_once(3, {frames.begin(), frames.begin() + std::ptrdiff_t(end_first)});
+  const auto second = smoothed_at_once(3, {frames.begin() + std::ptrdiff_t(begin_second), frames.end()});
+  for (std::size_t t = 0; t < frames.size(); ++t) {
+    INFO("frame ", t);
+    if (t < end_first)
+      CHECK(distance(whole[t][0], first[t][0]) < 1e-12);
+    else if (t >= begin_second)
+      CHECK(distance(whole[t][0], second[t - begin_second][0]) < 1e-12);
+    else
+      CHECK(whole[t].empty());
+  }
+}
+
 }  // namespace
 
-TEST_CASE("alignment smoothing keeps a face moving at constant speed exactly, to the ends of its track") {
+TEST_CASE("alignment smoothing keeps a face drifting, zooming and turning at constant rates exactly, to the ends of its track") {
   std::vector<Affine> track;
-  for (int t = 0; t < 20; ++t) {
-    // Every coefficient linear in time: drifting, growing and turning a little each frame.
-    const Affine start = placed(100, 80, 150, 0.05), end = placed(160, 95, 180, 0.15);
-    const double u = t / 19.0;
-    track.push_back({start.a + u * (end.a - start.a), start.b + u * (end.b - start.b), start.c + u * (end.c - start.c),
-                     start.d + u * (end.d - start.d), start.e + u * (end.e - start.e), start.f + u * (end.f - start.f)});
-  }
-  for (const int radius : {1, 3, 8}) {
+  // 2 px and 0.5 px a frame, 1% larger and 2 degrees more a frame, through +-180 degrees.
+  for (int t = 0; t < 20; ++t) track.push_back(placed(150 + 2 * t, 120 + 0.5 * t, 180 * std::pow(0.99, t), 2.9 + 0.035 * t));
+  for (const int radius : {1, 3, 8, 40}) {  // 40: more than the track, final only at its end
+    INFO("radius ", radius);
     const auto out = column(smoothed_at_once(radius, one_per_frame(track)), 0);
     REQUIRE(out.size() == track.size());
-    for (std::size_t t = 0; t < track.size(); ++t) CHECK(distance(out[t], track[t]) < 1e-9);
+    for (std::size_t t = 0; t < track.size(); ++t) CHECK(corner_distance(out[t], track[t]) < 1e-9);
   }
+}
+
+TEST_CASE("alignment smoothing is the Gaussian-weighted least-squares line through the track, evaluated at the frame") {
+  // One frame's crop centre off the others' (a landmark glitch): the smoothed centres against the
+  // normal equations solved here, for frames in the middle, next to the glitch and at the track's ends.
+  std::vector<Affine> track(15, placed(200, 150, 160, 0.3));
+  track[7] = placed(209, 144, 160, 0.3);
+  const int radius = 3;
+  const auto out = column(smoothed_at_once(radius, one_per_frame(track)), 0);
+  for (const int t : {0, 1, 5, 7, 8, 14}) {
+    double s0 = 0, s1 = 0, s2 = 0, x0 = 0, x1 = 0, y0 = 0, y1 = 0;
+    for (int u = std::max(0, t - radius); u <= std::min(14, t + radius); ++u) {
+      const double d = u - t, w = std::exp(-d * d / (2 * 1.5 * 1.5)), x = u == 7 ? 209 : 200, y = u == 7 ? 144 : 150;
+      s0 += w, s1 += w * d, s2 += w * d * d;
+      x0 += w * x, x1 += w * d * x;
+      y0 += w * y, y1 += w * d * y;
+    }
+    INFO("frame ", t);
+    const Affine expected =
+        placed((s2 * x0 - s1 * x1) / (s0 * s2 - s1 * s1), (s2 * y0 - s1 * y1) / (s0 * s2 - s1 * s1), 160, 0.3);
+    CHECK(corner_distance(out[t], expected) < 1e-9);
+  }
+  CHECK(corner_distance(out[7], track[0]) < 0.5 * corner_distance(track[7], track[0]));  // the glitch is mostly gone
 }
 
 TEST_CASE("alignment smoothing averages landmark jitter out of a moving face and reports how much there was") {
@@ -129,6 +177,23 @@ TEST_CASE("alignment smoothing streams: a frame is final radius frames later, an
   while (smoother.ready() > 0) streamed.push_back(smoother.take());
   REQUIRE(streamed.size() == at_once.size());
   for (std::size_t t = 0; t < streamed.size(); ++t) CHECK(streamed[t][0] == at_once[t][0]);
+  AlignmentSmoother reference(4, crop);
+  for (const auto& faces : frames) reference.push(faces);
+  reference.end_sequence();
+  while (reference.ready() > 0) reference.take();
+  CHECK(smoother.smoothed_jitter().sum_squares == reference.smoothed_jitter().sum_squares);
+  CHECK(smoother.detected_jitter().sum_squares == reference.detected_jitter().sum_squares);
+  // Radius 1 keeps two frames behind for the jitter, taking each frame as soon as it is final.
+  AlignmentSmoother narrow(1, crop);
+  for (const auto& faces : frames) {
+    narrow.push(faces);
+    while (narrow.ready() > 0) narrow.take();
+  }
+  narrow.end_sequence();
+  while (narrow.ready() > 0) narrow.take();
+  CHECK(narrow.detected_jitter().count == 28);
+  CHECK(narrow.smoothed_jitter().count == 28);
+  CHECK(narrow.detected_jitter().sum_squares == reference.detected_jitter().sum_squares);
   CHECK_THROWS_WITH(smoother.take(), doctest::Contains("no frame has final transforms yet"));
   CHECK_THROWS_WITH(AlignmentSmoother(-1, crop), doctest::Contains("the radius must be 0 or more frames, got -1"));
 }
@@ -154,26 +219,18 @@ TEST_CASE("alignment smoothing follows each face on its own track, and no averag
     CHECK(distance(together[t][left_first ? 1 : 0], right_alone[t]) < 1e-12);
   }
 
-  // A cut (the face jumps by more than a quarter of its size) splits the track: each side is smoothed as if alone.
+  // A cut to a face elsewhere splits the track: each side is smoothed as if alone.
   std::vector<Affine> cut(left.begin(), left.begin() + 12);
   cut.insert(cut.end(), right.begin() + 12, right.end());
-  const auto across_cut = column(smoothed_at_once(3, one_per_frame(cut)), 0);
-  const auto first_part = column(smoothed_at_once(3, one_per_frame({left.begin(), left.begin() + 12})), 0);
-  const auto second_part = column(smoothed_at_once(3, one_per_frame({right.begin() + 12, right.end()})), 0);
-  for (std::size_t t = 0; t < 12; ++t) {
-    CHECK(distance(across_cut[t], first_part[t]) < 1e-12);
-    CHECK(distance(across_cut[12 + t], second_part[t]) < 1e-12);
-  }
-
-  // A frame without the face (a detection miss, a curated deletion) ends its track too.
+  check_split(one_per_frame(cut), 12, 12);
+  // So does a jump of a fifth of the crop's size with the face the same size (a cut to the same framing).
+  std::vector<Affine> near_cut;
+  for (int t = 0; t < 24; ++t) near_cut.push_back(placed((t < 12 ? 100 : 130) + jitter(random), 150 + jitter(random), 150, 0.0));
+  check_split(one_per_frame(near_cut), 12, 12);
+  // And a frame without the face (a detection miss, a curated deletion).
   auto gap = one_per_frame(left);
   gap[10].clear();
-  const auto around_gap = smoothed_at_once(3, gap);
-  CHECK(around_gap[10].empty());
-  const auto before_gap = column(smoothed_at_once(3, one_per_frame({left.begin(), left.begin() + 10})), 0);
-  const auto after_gap = column(smoothed_at_once(3, one_per_frame({left.begin() + 11, left.end()})), 0);
-  for (std::size_t t = 0; t < 10; ++t) CHECK(distance(around_gap[t][0], before_gap[t]) < 1e-12);
-  for (std::size_t t = 11; t < left.size(); ++t) CHECK(distance(around_gap[t][0], after_gap[t - 11]) < 1e-12);
+  check_split(gap, 10, 11);
 
   // end_sequence between two clips: the second starts fresh even where its face is where the first one's was.
   AlignmentSmoother clips(3, crop);
@@ -181,9 +238,10 @@ TEST_CASE("alignment smoothing follows each face on its own track, and no averag
   clips.end_sequence();
   for (std::size_t t = 12; t < left.size(); ++t) clips.push({left[t]});
   clips.end_sequence();
+  const auto first_clip = column(smoothed_at_once(3, one_per_frame({left.begin(), left.begin() + 12})), 0);
   const auto second_clip = column(smoothed_at_once(3, one_per_frame({left.begin() + 12, left.end()})), 0);
   for (std::size_t t = 0; t < left.size(); ++t) {
     const Affine got = clips.take()[0];
-    CHECK(distance(got, t < 12 ? first_part[t] : second_clip[t - 12]) < 1e-12);
+    CHECK(distance(got, t < 12 ? first_clip[t] : second_clip[t - 12]) < 1e-12);
   }
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <numbers>
 #include <tuple>
 
 #include <graft/core/error.hpp>
@@ -21,6 +22,24 @@ Placement placement(const Affine& to_crop, int crop_size) {
   return {to_crop.inverse()({half, half}), crop_size / to_crop.scale()};
 }
 
+// A crop transform as the four numbers that move independently: where the
+// crop's centre is in the frame, its log scale and its angle. Crop
+// transforms are similarities (crop_transform fits one: a = e, b = -d), and
+// each of these changing at a constant rate is a steady drift, zoom or turn.
+struct Pose {
+  double x, y, log_scale, angle;
+};
+
+Pose pose_of(const Affine& to_crop, int crop_size) {
+  const Point centre = placement(to_crop, crop_size).centre;
+  return {centre.x, centre.y, std::log(std::hypot(to_crop.a, to_crop.d)), std::atan2(to_crop.d, to_crop.a)};
+}
+
+Affine affine_of(const Pose& p, int crop_size) {
+  const double s = std::exp(p.log_scale), a = s * std::cos(p.angle), d = s * std::sin(p.angle), half = crop_size / 2.0;
+  return {a, -d, half - (a * p.x - d * p.y), d, a, half - (d * p.x + a * p.y)};
+}
+
 // The crop's corners in the frame.
 std::array<Point, 4> corners(const Affine& to_crop, int crop_size) {
   const Affine to_frame = to_crop.inverse();
@@ -28,9 +47,14 @@ std::array<Point, 4> corners(const Affine& to_crop, int crop_size) {
   return {to_frame({0, 0}), to_frame({s, 0}), to_frame({s, s}), to_frame({0, s})};
 }
 
-// Limits of what continues a track between consecutive frames.
-constexpr double max_centre_step = 0.25;  // of the crop's size
-constexpr double max_scale_step = 1.25;   // ratio of the crop's sizes, either way
+// What continues a track from one frame to the next: the crop centre within
+// a tenth of the crop's size of where the face was or where its last two
+// frames were heading (a face moving at constant speed continues; landmark
+// jitter is a few thousandths of the size; a cut to a face elsewhere does
+// not), and the size within 10% of the last frame's (a zoom of a few % per
+// frame is fast).
+constexpr double max_centre_miss = 0.1;
+constexpr double max_scale_step = 1.1;
 
 }  // namespace
 
@@ -44,7 +68,7 @@ AlignmentSmoother::AlignmentSmoother(int radius, int crop_size) : radius_(radius
 void AlignmentSmoother::push(std::vector<Affine> faces) {
   FaceList list;
   for (const Affine& t : faces) list.push_back({.raw = t, .smoothed = t});
-  if (sequence_open_ && pushed_ > first_) link_to_previous(list);
+  if (sequence_open_) link_to_previous(list);
   frames_.push_back(std::move(list));
   ++pushed_;
   sequence_open_ = true;
@@ -58,48 +82,64 @@ void AlignmentSmoother::end_sequence() {
 
 // Greedy nearest-first matching of this frame's faces to the previous frame's.
 void AlignmentSmoother::link_to_previous(FaceList& faces) {
-  FaceList& before = frame(pushed_ - 1);
-  std::vector<std::tuple<double, std::size_t, std::size_t>> candidates;  // (distance, face, face before)
+  const FaceList& before = frame(pushed_ - 1);
+  // Where each face of the frame before was, and where its track was heading.
+  std::vector<Point> then, heading;
+  for (const Face& f : before) {
+    then.push_back(placement(f.raw, crop_size_).centre);
+    heading.push_back(then.back());
+    if (f.previous >= 0) {
+      const Point earlier = placement(frame(pushed_ - 2)[std::size_t(f.previous)].raw, crop_size_).centre;
+      heading.back() = {2 * then.back().x - earlier.x, 2 * then.back().y - earlier.y};
+    }
+  }
+  std::vector<std::tuple<double, std::size_t, std::size_t>> candidates;  // (miss, face, face before)
   for (std::size_t i = 0; i < faces.size(); ++i) {
     const Placement now = placement(faces[i].raw, crop_size_);
     for (std::size_t j = 0; j < before.size(); ++j) {
-      const Placement then = placement(before[j].raw, crop_size_);
-      const double distance = norm({now.centre.x - then.centre.x, now.centre.y - then.centre.y});
-      const double ratio = now.size / then.size;
-      if (distance <= max_centre_step * now.size && ratio <= max_scale_step && ratio >= 1 / max_scale_step)
-        candidates.emplace_back(distance, i, j);
+      // Nearer of the two: a one-frame landmark glitch must not end its track on the frame after it.
+      const double miss = std::min(norm({now.centre.x - heading[j].x, now.centre.y - heading[j].y}),
+                                   norm({now.centre.x - then[j].x, now.centre.y - then[j].y}));
+      const double ratio = now.size / placement(before[j].raw, crop_size_).size;
+      if (miss <= max_centre_miss * now.size && ratio <= max_scale_step && ratio >= 1 / max_scale_step)
+        candidates.emplace_back(miss, i, j);
     }
   }
   std::sort(candidates.begin(), candidates.end());
-  for (const auto& [distance, i, j] : candidates) {
-    if (faces[i].previous >= 0 || before[j].next >= 0) continue;
+  FaceList& linked = frame(pushed_ - 1);
+  for (const auto& [miss, i, j] : candidates) {
+    if (faces[i].previous >= 0 || linked[j].next >= 0) continue;
     faces[i].previous = int(j);
-    before[j].next = int(i);
+    linked[j].next = int(i);
   }
 }
 
-// The weighted least-squares line through the track's transforms within the
-// radius, coefficient by coefficient, evaluated at this frame.
-Affine AlignmentSmoother::smooth(std::int64_t index, std::size_t face) {
+// The weighted least-squares line through the track's poses within the
+// radius, number by number, evaluated at this frame.
+Affine AlignmentSmoother::smooth(std::int64_t index, std::size_t face) const {
   const Face& centre = frame(index)[face];
   if (radius_ == 0) return centre.raw;
   const double sigma = radius_ / 2.0;
+  const Pose here = pose_of(centre.raw, crop_size_);
   double s0 = 0, s1 = 0, s2 = 0;
-  std::array<double, 6> t0{}, t1{};
+  std::array<double, 4> t0{}, t1{};
   const auto add = [&](int offset, const Affine& m) {
     const double w = std::exp(-0.5 * (offset / sigma) * (offset / sigma));
     s0 += w;
     s1 += w * offset;
     s2 += w * offset * offset;
-    const std::array<double, 6> c{m.a, m.b, m.c, m.d, m.e, m.f};
-    for (std::size_t k = 0; k < 6; ++k) {
-      t0[k] += w * c[k];
-      t1[k] += w * offset * c[k];
+    const Pose p = pose_of(m, crop_size_);
+    // Angles relative to this frame's, so that a track turning through +-180 degrees does not wrap.
+    const std::array<double, 4> v{p.x, p.y, p.log_scale, std::remainder(p.angle - here.angle, 2 * std::numbers::pi)};
+    for (std::size_t k = 0; k < 4; ++k) {
+      t0[k] += w * v[k];
+      t1[k] += w * offset * v[k];
     }
   };
   add(0, centre.raw);
   int at = centre.previous;
-  for (int offset = -1; offset >= -radius_ && at >= 0 && index + offset >= first_; --offset) {
+  for (int offset = -1; offset >= -radius_ && at >= 0; --offset) {
+    graft::check(index + offset >= first_, "AlignmentSmoother: frame ", index + offset, " was dropped too early");
     const Face& f = frame(index + offset)[std::size_t(at)];
     add(offset, f.raw);
     at = f.previous;
@@ -112,16 +152,17 @@ Affine AlignmentSmoother::smooth(std::int64_t index, std::size_t face) {
   }
   // Intercept of the fitted line; with a single frame (no slope to fit) the frame itself.
   const double det = s0 * s2 - s1 * s1;
-  std::array<double, 6> fitted;
-  for (std::size_t k = 0; k < 6; ++k) fitted[k] = det > 1e-12 * s0 * s0 ? (s2 * t0[k] - s1 * t1[k]) / det : t0[k] / s0;
-  return {fitted[0], fitted[1], fitted[2], fitted[3], fitted[4], fitted[5]};
+  std::array<double, 4> fitted;
+  for (std::size_t k = 0; k < 4; ++k) fitted[k] = det > 1e-12 * s0 * s0 ? (s2 * t0[k] - s1 * t1[k]) / det : t0[k] / s0;
+  return affine_of({fitted[0], fitted[1], fitted[2], here.angle + fitted[3]}, crop_size_);
 }
 
-void AlignmentSmoother::add_jitter(AlignmentJitter& jitter, std::int64_t index, std::size_t face, Affine Face::*which) {
+void AlignmentSmoother::add_jitter(AlignmentJitter& jitter, std::int64_t index, std::size_t face, Affine Face::*which) const {
   const Face& now = frame(index)[face];
-  if (now.previous < 0 || index - 2 < first_) return;
+  if (now.previous < 0) return;
   const Face& before = frame(index - 1)[std::size_t(now.previous)];
   if (before.previous < 0) return;
+  graft::check(index - 2 >= first_, "AlignmentSmoother: frame ", index - 2, " was dropped too early");
   const Face& earlier = frame(index - 2)[std::size_t(before.previous)];
   const auto a = corners(earlier.*which, crop_size_), b = corners(before.*which, crop_size_), c = corners(now.*which, crop_size_);
   for (std::size_t k = 0; k < 4; ++k) {

@@ -1,21 +1,26 @@
 // AlignmentSmoother: a face's crop transform steadied over neighbouring frames.
 //
 // Each frame's alignment comes from its own landmarks, and dlib's landmarks
-// wander by about half a pixel from frame to frame on a still face (the demo
-// clip: 1.1 px RMS frame-to-frame acceleration of the crop's corners). The
-// model sees a crop that shakes by that much, draws a face that shakes with
-// it, and the swap shimmers. `faceswap swap --smooth N` replaces each face's
-// transform by a local linear fit over its track's frames within N on each
-// side (Gaussian weights, sigma N/2): jitter is averaged out, while a face
-// moving at constant speed keeps its transform exactly, at the ends of its
-// track too, so that a moving head is not dragged behind.
+// wander from frame to frame even on a still face (the demo clip: 1.15 px
+// RMS frame-to-frame acceleration of the crop's corners). The model sees a
+// crop that shakes by that much, draws a face that shakes with it, and the
+// swap shimmers. `faceswap swap --smooth N` replaces each face's transform by
+// a weighted least-squares line through its track's poses within N frames on
+// each side (Gaussian weights, sigma N/2), evaluated at the frame; a pose is
+// the crop's centre in the frame, its log scale and its angle. Jitter is
+// averaged out, and a face drifting, zooming and turning at constant rates
+// keeps its transforms exactly, at the ends of its track too, so that a
+// moving head is not dragged behind.
 //
-// Tracks: a face continues the track of the previous frame's face whose crop
-// centre is nearest, within a quarter of the crop's size and at a similar
-// scale; anything else (a cut, a face that appears, a missing frame of it)
-// starts a new track, and no average reaches across. Frames stream through:
-// a frame's transforms are final once N later frames are in, or the sequence
-// ended, so the swap holds only N frames more than it would.
+// Tracks: a face continues the track of the previous frame's face whose
+// crop centre is nearest to where that face was or where its track was
+// heading (within a tenth of the crop's size, at a scale within 10%); anything else (a cut to a face
+// elsewhere, a face that appears, a frame without it) starts a new track,
+// and no average reaches across. A cut that leaves a face within that
+// tenth of where the last one was or was heading is not seen as one (the caller
+// ends the sequence at inputs' ends). Frames stream through: a frame's
+// transforms are final once N later frames are in, or the sequence ended,
+// so the swap holds up to N frames more than it would.
 #pragma once
 
 #include <cstdint>
@@ -63,12 +68,14 @@ class AlignmentSmoother {
   using FaceList = std::vector<Face>;
 
   FaceList& frame(std::int64_t index) { return frames_[std::size_t(index - first_)]; }
+  const FaceList& frame(std::int64_t index) const { return frames_[std::size_t(index - first_)]; }
   void link_to_previous(FaceList& faces);
-  Affine smooth(std::int64_t index, std::size_t face);
-  void add_jitter(AlignmentJitter& jitter, std::int64_t index, std::size_t face, Affine Face::*which);
+  Affine smooth(std::int64_t index, std::size_t face) const;
+  void add_jitter(AlignmentJitter& jitter, std::int64_t index, std::size_t face, Affine Face::*which) const;
 
   int radius_, crop_size_;
-  std::deque<FaceList> frames_;  // from first_: up to radius_ taken ones (for later averages and jitter), then the rest
+  std::deque<FaceList>
+      frames_;  // from first_: max(radius_, 2) taken ones (later averages and the jitter reach back), then the rest
   std::int64_t first_ = 0, taken_ = 0, final_end_ = 0, pushed_ = 0;
   bool sequence_open_ = false;
   AlignmentJitter detected_, smoothed_;

@@ -24,7 +24,8 @@
 namespace faceswap {
 namespace {
 
-// A face to swap: where it is in its frame's chunk, its crop as the model saw faces in training, and what the model drew.
+// A face to swap: which of the frames being swapped it is in, its crop as the model saw faces in training, and what the model
+// drew.
 struct SwapFace {
   std::size_t frame;
   Affine to_crop;
@@ -32,33 +33,34 @@ struct SwapFace {
   cv::Mat face, mask;
 };
 
-// The frames of a chunk, the transforms of their faces to swap, and their crops, drawings and compositing.
-class ChunkSwapper {
+// Frames whose faces' transforms are final, swapped together: their crops,
+// the model's drawings in batches, compositing, the files and the video.
+class FrameSwapper {
  public:
-  ChunkSwapper(const SwapOptions& o, int r, const DrawFaces& draw, const std::filesystem::path& staging, int threads)
-      : o_(o), r_(r), draw_(draw), staging_(staging), threads_(threads) {}
+  FrameSwapper(const SwapOptions& o, int resolution, const DrawFaces& draw, const std::filesystem::path& staging, int threads)
+      : o_(o), r_(resolution), draw_(draw), staging_(staging), threads_(threads) {}
 
-  void swap(std::vector<DetectedFrame>& chunk, const std::vector<std::vector<Affine>>& transforms, SwapReport& report,
+  void swap(std::vector<DetectedFrame>& frames, const std::vector<std::vector<Affine>>& transforms, SwapReport& report,
             cv::VideoWriter& video) {
     std::vector<SwapFace> faces;  // frame by frame
-    for (std::size_t i = 0; i < chunk.size(); ++i) {
-      if (chunk[i].faces.empty()) report.frames_without_face.push_back(chunk[i].frame.name);
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      if (frames[i].faces.empty()) report.frames_without_face.push_back(frames[i].frame.name);
       for (const Affine& t : transforms[i]) faces.push_back({i, t});
     }
-    report.frames += std::int64_t(chunk.size());
+    report.frames += std::int64_t(frames.size());
     report.faces += std::int64_t(faces.size());
-    crop(chunk, faces);
+    crop(frames, faces);
     report.model_seconds += draw(faces);
-    composite_and_write(chunk, faces);
-    if (!o_.video.empty()) append_to_video(chunk, video);
+    composite_and_write(frames, faces);
+    if (!o_.video.empty()) append_to_video(frames, video);
   }
 
  private:
-  void crop(const std::vector<DetectedFrame>& chunk, std::vector<SwapFace>& faces) const {
+  void crop(const std::vector<DetectedFrame>& frames, std::vector<SwapFace>& faces) const {
     parallel_each(faces.size(), threads_, [&](std::size_t f) {
       const Affine& t = faces[f].to_crop;
       cv::Mat crop8;
-      cv::warpAffine(chunk[faces[f].frame].frame.image, crop8, cv::Matx23d(t.a, t.b, t.c, t.d, t.e, t.f), cv::Size(r_, r_),
+      cv::warpAffine(frames[faces[f].frame].frame.image, crop8, cv::Matx23d(t.a, t.b, t.c, t.d, t.e, t.f), cv::Size(r_, r_),
                      cv::INTER_CUBIC, cv::BORDER_REPLICATE);
       crop8.convertTo(faces[f].crop, CV_32FC3, 1.0 / 255);
     });
@@ -89,9 +91,9 @@ class ChunkSwapper {
   // Each frame with its faces put back, and its mask, written by one thread,
   // at the frame's depth: 16-bit plates stay 16-bit PNG, EXR plates EXR
   // (half or float, as they came) with 16-bit PNG masks; the video gets 8 bits.
-  void composite_and_write(std::vector<DetectedFrame>& chunk, std::vector<SwapFace>& faces) const {
-    parallel_each(chunk.size(), threads_, [&](std::size_t i) {
-      Frame& frame = chunk[i].frame;
+  void composite_and_write(std::vector<DetectedFrame>& frames, std::vector<SwapFace>& faces) const {
+    parallel_each(frames.size(), threads_, [&](std::size_t i) {
+      Frame& frame = frames[i].frame;
       cv::Mat& image = frame.plate.empty() ? frame.image : frame.plate;  // its crops are taken: composited in place
       cv::Mat frame_mask = cv::Mat::zeros(image.size(), CV_MAKETYPE(image.depth(), 1));
       for (SwapFace& face : faces)
@@ -109,8 +111,8 @@ class ChunkSwapper {
     });
   }
 
-  void append_to_video(const std::vector<DetectedFrame>& chunk, cv::VideoWriter& video) const {
-    for (const auto& [frame, found] : chunk) {
+  void append_to_video(const std::vector<DetectedFrame>& frames, cv::VideoWriter& video) const {
+    for (const auto& [frame, found] : frames) {
       if (!video.isOpened()) {
         const auto ext = o_.video.extension().string();
         const int fourcc =
@@ -144,7 +146,7 @@ SwapReport swap_faces(const SwapOptions& o, const int r, const DrawFaces& draw) 
   std::filesystem::create_directories(staging.path() / "masks");
   cv::VideoWriter video;
   SwapReport report;
-  ChunkSwapper swapper(o, r, draw, staging.path(), detector.threads());
+  FrameSwapper swapper(o, r, draw, staging.path(), detector.threads());
   // Frames wait in `pending` until their faces' smoothed transforms are final (alignment_smoothing.hpp).
   AlignmentSmoother smoother(o.smooth, r);
   std::deque<DetectedFrame> pending;
