@@ -34,7 +34,7 @@ std::vector<std::vector<Affine>> smoothed_at_once(int radius, const std::vector<
   for (const auto& faces : frames) smoother.push(faces);
   smoother.end_sequence();
   std::vector<std::vector<Affine>> out;
-  while (smoother.ready() > 0) out.push_back(smoother.take());
+  while (smoother.ready() > 0) out.push_back(smoother.take().faces);
   return out;
 }
 
@@ -137,7 +137,7 @@ TEST_CASE("alignment smoothing averages landmark jitter out of a moving face and
   for (const Affine& t : detected) smoother.push({t});
   smoother.end_sequence();
   std::vector<Affine> smoothed;
-  while (smoother.ready() > 0) smoothed.push_back(smoother.take()[0]);
+  while (smoother.ready() > 0) smoothed.push_back(smoother.take().faces[0]);
   const double before = centre_error(detected), after = centre_error(smoothed);
   MESSAGE("crop centre off by ", before, " px as detected, ", after, " px smoothed; jitter ", smoother.detected_jitter().rms(),
           " -> ", smoother.smoothed_jitter().rms(), " px");
@@ -152,7 +152,7 @@ TEST_CASE("alignment smoothing averages landmark jitter out of a moving face and
   for (const Affine& t : detected) {
     none.push({t});
     REQUIRE(none.ready() == 1);
-    CHECK(none.take()[0] == t);
+    CHECK(none.take().faces[0] == t);
   }
   CHECK(none.smoothed_jitter().rms() == none.detected_jitter().rms());
   CHECK(none.detected_jitter().rms() == doctest::Approx(smoother.detected_jitter().rms()).epsilon(1e-12));
@@ -171,10 +171,10 @@ TEST_CASE("alignment smoothing streams: a frame is final radius frames later, an
     smoother.push(frames[t]);
     CHECK(smoother.ready() == (t + 1 > 4 ? t + 1 - 4 - streamed.size() : 0));
     if (t % 3 == 2)  // taken in uneven bites, as the swap's chunks take them
-      while (smoother.ready() > 0) streamed.push_back(smoother.take());
+      while (smoother.ready() > 0) streamed.push_back(smoother.take().faces);
   }
   smoother.end_sequence();
-  while (smoother.ready() > 0) streamed.push_back(smoother.take());
+  while (smoother.ready() > 0) streamed.push_back(smoother.take().faces);
   REQUIRE(streamed.size() == at_once.size());
   for (std::size_t t = 0; t < streamed.size(); ++t) CHECK(streamed[t][0] == at_once[t][0]);
   AlignmentSmoother reference(4, crop);
@@ -241,7 +241,66 @@ TEST_CASE("alignment smoothing follows each face on its own track, and no averag
   const auto first_clip = column(smoothed_at_once(3, one_per_frame({left.begin(), left.begin() + 12})), 0);
   const auto second_clip = column(smoothed_at_once(3, one_per_frame({left.begin() + 12, left.end()})), 0);
   for (std::size_t t = 0; t < left.size(); ++t) {
-    const Affine got = clips.take()[0];
+    const Affine got = clips.take().faces[0];
     CHECK(distance(got, t < 12 ? first_clip[t] : second_clip[t - 12]) < 1e-12);
   }
+}
+
+TEST_CASE("alignment smoothing fills a face in across a gap of its track, up to the longest gap, and nowhere else") {
+  // A face drifting, zooming and turning at constant rates, missed in 1, 2, 3 and then 4 frames in a row.
+  const auto truth = [](int t) { return placed(120 + 1.5 * t, 140 - 0.5 * t, 150 * std::pow(1.004, t), 0.2 + 0.01 * t); };
+  const std::vector<int> missed{5, 10, 11, 16, 17, 18, 24, 25, 26, 27};
+  // Another face, far off, seen in every frame.
+  const auto other = [](int t) { return placed(500, 300 + 0.2 * t, 120, 0.0); };
+  std::vector<std::vector<Affine>> frames;
+  for (int t = 0; t < 34; ++t) {
+    frames.push_back({other(t)});
+    if (std::find(missed.begin(), missed.end(), t) == missed.end()) frames.back().push_back(truth(t));
+  }
+  for (const int radius : {0, 3}) {
+    INFO("radius ", radius);
+    AlignmentSmoother smoother(radius, crop, 3);
+    std::vector<faceswap::FrameAlignment> out;
+    for (std::size_t t = 0; t < frames.size(); ++t) {
+      smoother.push(frames[t]);
+      CHECK(smoother.ready() + out.size() == std::size_t(std::max<std::int64_t>(0, std::int64_t(t) + 1 - radius - 3)));
+      if (t % 4 == 0)
+        while (smoother.ready() > 0) out.push_back(smoother.take());
+    }
+    smoother.end_sequence();
+    while (smoother.ready() > 0) out.push_back(smoother.take());
+    REQUIRE(out.size() == frames.size());
+    for (int t = 0; t < 34; ++t) {
+      INFO("frame ", t);
+      const bool gap_of_4 = t >= 24 && t <= 27;
+      const bool filled = !gap_of_4 && std::find(missed.begin(), missed.end(), t) != missed.end();
+      REQUIRE(out[t].faces.size() == (gap_of_4 ? 1u : 2u));
+      CHECK(out[t].filled == (filled ? 1u : 0u));
+      CHECK(corner_distance(out[t].faces[0], other(t)) < 1e-9);  // the other face's track is untouched
+      // Interpolated poses of a constant-rate track are the track, and smoothing keeps them (the gap of 4 splits it).
+      if (!gap_of_4) CHECK(corner_distance(out[t].faces[1], truth(t)) < 1e-9);
+    }
+  }
+
+  // A face found again somewhere else is a new face: nothing is filled in.
+  std::vector<std::vector<Affine>> elsewhere;
+  for (int t = 0; t < 12; ++t)
+    elsewhere.push_back(t == 6 ? std::vector<Affine>{} : std::vector<Affine>{placed(t < 6 ? 100 : 160, 150, 150, 0)});
+  AlignmentSmoother jumping(0, crop, 3);
+  for (const auto& faces : elsewhere) jumping.push(faces);
+  jumping.end_sequence();
+  std::size_t filled = 0;
+  while (jumping.ready() > 0) filled += jumping.take().filled;
+  CHECK(filled == 0);
+
+  // Nor across the end of a sequence (the next input), even where the face is where it was.
+  AlignmentSmoother clips(0, crop, 3);
+  for (int t = 0; t < 8; ++t) clips.push(t == 7 ? std::vector<Affine>{} : std::vector<Affine>{truth(t)});
+  clips.end_sequence();
+  for (int t = 8; t < 12; ++t) clips.push({truth(t)});
+  clips.end_sequence();
+  filled = 0;
+  while (clips.ready() > 0) filled += clips.take().filled;
+  CHECK(filled == 0);
+  CHECK_THROWS_WITH(AlignmentSmoother(0, crop, -2), doctest::Contains("the longest gap must be 0 or more frames, got -2"));
 }

@@ -93,18 +93,27 @@ cv::Mat plate_from(const cv::Mat& frame, const Value& pixel) {
   return plate;
 }
 
-// A swapped plate against its input: the same size, a 16-bit mask over the
-// face, and changes only near it (inside the mask dilated by 3 pixels).
-void check_swapped_plate(const cv::Mat& out, const cv::Mat& mask, const cv::Mat& before) {
-  REQUIRE(mask.type() == CV_16UC1);
-  REQUIRE(out.size() == before.size());
-  CHECK(cv::countNonZero(mask) > 1000);
+// Pixels a swapped frame changed, near its mask (inside it dilated by 3 pixels) and elsewhere.
+struct Changes {
+  int near_mask, elsewhere;
+};
+Changes changes_of(const cv::Mat& out, const cv::Mat& mask, const cv::Mat& before) {
   cv::Mat near, changed, changed_any;
   cv::dilate(mask > 0, near, cv::getStructuringElement(cv::MORPH_ELLIPSE, {7, 7}));
   cv::compare(out, before, changed, cv::CMP_NE);
   cv::transform(changed, changed_any, cv::Matx13f(1, 1, 1));
-  CHECK(cv::countNonZero(changed_any & ~near) == 0);
-  CHECK(cv::countNonZero(changed_any & near) > 0);
+  return {cv::countNonZero(changed_any & near), cv::countNonZero(changed_any & ~near)};
+}
+
+// A swapped plate against its input: the same size, a 16-bit mask over the
+// face, and changes only near it.
+void check_swapped_plate(const cv::Mat& out, const cv::Mat& mask, const cv::Mat& before) {
+  REQUIRE(mask.type() == CV_16UC1);
+  REQUIRE(out.size() == before.size());
+  CHECK(cv::countNonZero(mask) > 1000);
+  const Changes changes = changes_of(out, mask, before);
+  CHECK(changes.elsewhere == 0);
+  CHECK(changes.near_mask > 0);
 }
 
 }  // namespace
@@ -296,14 +305,9 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
     REQUIRE(out.size() == frame->image.size());
     REQUIRE(mask.size() == frame->image.size());
     CHECK(cv::countNonZero(mask) > 1000);  // a face was swapped
-    cv::Mat near;
-    cv::dilate(mask > 0, near, cv::getStructuringElement(cv::MORPH_ELLIPSE, {7, 7}));
-    cv::Mat changed;
-    cv::compare(out, frame->image, changed, cv::CMP_NE);
-    cv::Mat changed_any;
-    cv::transform(changed, changed_any, cv::Matx13f(1, 1, 1));
-    CHECK(cv::countNonZero(changed_any & ~near) == 0);
-    CHECK(cv::countNonZero(changed_any & near) > 0);
+    const Changes changes = changes_of(out, mask, frame->image);
+    CHECK(changes.elsewhere == 0);
+    CHECK(changes.near_mask > 0);
   }
   CHECK(frames == 75);
 
@@ -377,11 +381,7 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
     const auto name = frame->name + ".png";
     const cv::Mat out = faceswap::read_image(scratch / "smooth" / "frames" / name);
     const cv::Mat mask = faceswap::read_image(scratch / "smooth" / "masks" / name, false);
-    cv::Mat near, changed, changed_any;
-    cv::dilate(mask > 0, near, cv::getStructuringElement(cv::MORPH_ELLIPSE, {7, 7}));
-    cv::compare(out, frame->image, changed, cv::CMP_NE);
-    cv::transform(changed, changed_any, cv::Matx13f(1, 1, 1));
-    CHECK(cv::countNonZero(changed_any & ~near) == 0);
+    CHECK(changes_of(out, mask, frame->image).elsewhere == 0);
     moved += graft::testing::read_bytes(scratch / "smooth" / "frames" / name) !=
              graft::testing::read_bytes(scratch / "curated" / "frames" / name);
     same_alone += graft::testing::read_bytes(scratch / "smooth" / "frames" / name) ==
@@ -391,6 +391,31 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   }
   CHECK(moved > 60);  // all but the two untouched frames and any whose face stayed put
   CHECK(same_alone == 75);
+  // --fill-gaps 1: the faces deleted from frames 3 and 7 lie on their track's
+  // line, so they are filled in and swapped there too.
+  const auto filled_run =
+      run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(clip) + " -o " + quoted(scratch / "filled") +
+                   " --aligned " + quoted(scratch / "aligned") + " --smooth 3 --fill-gaps 1");
+  INFO(filled_run.output);
+  REQUIRE(filled_run.status == 0);
+  CHECK(filled_run.output.find("filled in 2 faces the detector missed, in 2 frames") != std::string::npos);
+  std::ifstream filled_summary(scratch / "filled" / "swap.json");
+  const auto filled = nlohmann::json::parse(filled_summary);
+  CHECK(filled["faces"] == 75);
+  CHECK(filled["fill_gaps"] == 1);
+  CHECK(filled["frames_filled"] == nlohmann::json{"lbbc2a_000003", "lbbc2a_000007"});
+  CHECK(filled["frames_without_face"].empty());
+  CHECK(steady["frames_filled"].empty());
+  CHECK(steady["frames_without_face"] == nlohmann::json{"lbbc2a_000003", "lbbc2a_000007"});
+  for (faceswap::FrameSource frames_in(clip); auto frame = frames_in.next();) {
+    if (frame->index != 3 && frame->index != 7) continue;
+    const cv::Mat out = faceswap::read_image(scratch / "filled" / "frames" / (frame->name + ".png"));
+    const cv::Mat mask = faceswap::read_image(scratch / "filled" / "masks" / (frame->name + ".png"), false);
+    const Changes changes = changes_of(out, mask, frame->image);
+    CHECK(changes.elsewhere == 0);
+    CHECK(changes.near_mask > 1000);  // swapped now
+  }
+
   // Two inputs: no track runs from the first into the second (GRID frames
   // its speakers alike), so the first comes out as when swapped alone.
   const auto other_clip = faceswap::testing::demo / "clips" / "brbk7n.mpg";

@@ -60,19 +60,24 @@ constexpr double max_scale_step = 1.1;
 
 double AlignmentJitter::rms() const { return count ? std::sqrt(sum_squares / double(count)) : 0.0; }
 
-AlignmentSmoother::AlignmentSmoother(int radius, int crop_size) : radius_(radius), crop_size_(crop_size) {
+AlignmentSmoother::AlignmentSmoother(int radius, int crop_size, int max_gap)
+    : radius_(radius), crop_size_(crop_size), max_gap_(max_gap) {
   graft::check(radius >= 0, "AlignmentSmoother: the radius must be 0 or more frames, got ", radius);
   graft::check(crop_size > 0, "AlignmentSmoother: the crop size must be positive, got ", crop_size);
+  graft::check(max_gap >= 0, "AlignmentSmoother: the longest gap must be 0 or more frames, got ", max_gap);
 }
 
 void AlignmentSmoother::push(std::vector<Affine> faces) {
   FaceList list;
   for (const Affine& t : faces) list.push_back({.raw = t, .smoothed = t});
+  if (!sequence_open_) sequence_start_ = pushed_;
   if (sequence_open_) link_to_previous(list);
+  if (sequence_open_ && max_gap_ > 0) link_across_gaps(list);
   frames_.push_back(std::move(list));
   ++pushed_;
   sequence_open_ = true;
-  final_end_ = std::max(final_end_, pushed_ - radius_);
+  // A frame may still get a face filled in until max_gap_ frames later, and its smoothing reaches radius_ further.
+  final_end_ = std::max(final_end_, pushed_ - radius_ - max_gap_);
 }
 
 void AlignmentSmoother::end_sequence() {
@@ -111,6 +116,60 @@ void AlignmentSmoother::link_to_previous(FaceList& faces) {
     if (faces[i].previous >= 0 || linked[j].next >= 0) continue;
     faces[i].previous = int(j);
     linked[j].next = int(i);
+  }
+}
+
+// A face of the new frame that continues no track of the frame before may
+// continue one that ended up to max_gap_ frames earlier: the ended track whose
+// face was, or was heading (extrapolated over the gap), nearest it, within a
+// tenth of the crop's size and 10% in scale. The frames between get the
+// face, its pose interpolated linearly between the two ends.
+void AlignmentSmoother::link_across_gaps(FaceList& faces) {
+  std::vector<std::tuple<double, std::size_t, std::int64_t, std::size_t>> candidates;  // (miss, face, frame, face there)
+  for (std::size_t i = 0; i < faces.size(); ++i) {
+    if (faces[i].previous >= 0) continue;
+    const Placement now = placement(faces[i].raw, crop_size_);
+    for (std::int64_t end = pushed_ - 2; end >= std::max(sequence_start_, pushed_ - 1 - max_gap_); --end) {
+      graft::check(end >= first_, "AlignmentSmoother: frame ", end, " was dropped too early");
+      const FaceList& there = frame(end);
+      for (std::size_t j = 0; j < there.size(); ++j) {
+        if (there[j].next >= 0) continue;
+        const Point was = placement(there[j].raw, crop_size_).centre;
+        Point heading = was;
+        if (there[j].previous >= 0) {
+          const Point earlier = placement(frame(end - 1)[std::size_t(there[j].previous)].raw, crop_size_).centre;
+          const double frames_on = double(pushed_ - end);
+          heading = {was.x + frames_on * (was.x - earlier.x), was.y + frames_on * (was.y - earlier.y)};
+        }
+        const double miss = std::min(norm({now.centre.x - heading.x, now.centre.y - heading.y}),
+                                     norm({now.centre.x - was.x, now.centre.y - was.y}));
+        const double ratio = now.size / placement(there[j].raw, crop_size_).size;
+        if (miss <= max_centre_miss * now.size && ratio <= max_scale_step && ratio >= 1 / max_scale_step)
+          candidates.emplace_back(miss, i, end, j);
+      }
+    }
+  }
+  std::sort(candidates.begin(), candidates.end());
+  for (const auto& [miss, i, end, j] : candidates) {
+    if (faces[i].previous >= 0 || frame(end)[j].next >= 0) continue;
+    const Pose from = pose_of(frame(end)[j].raw, crop_size_), to = pose_of(faces[i].raw, crop_size_);
+    const double turn = std::remainder(to.angle - from.angle, 2 * std::numbers::pi);
+    const double span = double(pushed_ - end);
+    std::int64_t at_frame = end;
+    std::size_t at_face = j;
+    for (std::int64_t k = end + 1; k < pushed_; ++k) {
+      const double u = double(k - end) / span;
+      const Pose p{from.x + u * (to.x - from.x), from.y + u * (to.y - from.y),
+                   from.log_scale + u * (to.log_scale - from.log_scale), from.angle + u * turn};
+      const Affine t = affine_of(p, crop_size_);
+      FaceList& gap = frame(k);
+      gap.push_back({.raw = t, .smoothed = t, .previous = int(at_face), .filled = true});
+      frame(at_frame)[at_face].next = int(gap.size() - 1);
+      at_frame = k;
+      at_face = gap.size() - 1;
+    }
+    frame(at_frame)[at_face].next = int(i);
+    faces[i].previous = int(at_face);
   }
 }
 
@@ -172,19 +231,20 @@ void AlignmentSmoother::add_jitter(AlignmentJitter& jitter, std::int64_t index, 
   ++jitter.count;
 }
 
-std::vector<Affine> AlignmentSmoother::take() {
+FrameAlignment AlignmentSmoother::take() {
   graft::check(ready() > 0, "AlignmentSmoother::take: no frame has final transforms yet");
   const std::int64_t index = taken_;
   FaceList& faces = frame(index);
   for (std::size_t k = 0; k < faces.size(); ++k) faces[k].smoothed = smooth(index, k);
-  std::vector<Affine> result;
+  FrameAlignment result;
   for (std::size_t k = 0; k < faces.size(); ++k) {
     add_jitter(detected_, index, k, &Face::raw);
     add_jitter(smoothed_, index, k, &Face::smoothed);
-    result.push_back(faces[k].smoothed);
+    result.faces.push_back(faces[k].smoothed);
+    result.filled += faces[k].filled;
   }
   ++taken_;
-  // Later frames' averages reach back radius_ frames, the jitter two.
+  // Later frames' averages reach back radius_ frames, the jitter two; gaps are bridged from frames not yet taken.
   while (first_ < taken_ - std::max(radius_, 2)) {
     frames_.pop_front();
     ++first_;

@@ -18,9 +18,17 @@
 // elsewhere, a face that appears, a frame without it) starts a new track,
 // and no average reaches across. A cut that leaves a face within that
 // tenth of where the last one was or was heading is not seen as one (the caller
-// ends the sequence at inputs' ends). Frames stream through: a frame's
-// transforms are final once N later frames are in, or the sequence ended,
-// so the swap holds up to N frames more than it would.
+// ends the sequence at inputs' ends).
+//
+// Gaps (`--fill-gaps G`): a face the detector missed for up to G frames in a
+// row, found again where its track was or was heading (the same tenth), is
+// filled in on the missed frames, its pose interpolated along the line
+// between the two ends, so that the double's own face does not flash
+// through for a frame.
+//
+// Frames stream through: a frame's transforms are final once N + G later
+// frames are in, or the sequence ended, so the swap holds up to N + G frames
+// more than it would.
 #pragma once
 
 #include <cstdint>
@@ -41,10 +49,18 @@ struct AlignmentJitter {
   double rms() const;
 };
 
+// A frame's faces as the smoother gives them back: those pushed, in their
+// order, then those filled in across a gap of their track.
+struct FrameAlignment {
+  std::vector<Affine> faces;
+  std::size_t filled = 0;  // the last `filled` of faces
+};
+
 class AlignmentSmoother {
  public:
-  // radius: frames on each side (0: transforms pass through unchanged); crop_size: the crops' size in pixels.
-  AlignmentSmoother(int radius, int crop_size);
+  // radius: frames on each side (0: transforms pass through unchanged); crop_size: the crops' size in pixels;
+  // max_gap: the most frames in a row a track may miss and still continue, its face filled in there (0: none).
+  AlignmentSmoother(int radius, int crop_size, int max_gap = 0);
 
   // The next frame's faces, as frame-to-crop transforms.
   void push(std::vector<Affine> faces);
@@ -53,8 +69,8 @@ class AlignmentSmoother {
 
   // How many of the oldest frames not taken yet have final transforms.
   std::size_t ready() const { return final_end_ - taken_; }
-  // The oldest such frame's transforms, in the order pushed; then it counts as taken.
-  std::vector<Affine> take();
+  // The oldest such frame's transforms; then it counts as taken.
+  FrameAlignment take();
 
   // Of the transforms as pushed and as taken (frames taken so far).
   const AlignmentJitter& detected_jitter() const { return detected_; }
@@ -64,19 +80,21 @@ class AlignmentSmoother {
   struct Face {
     Affine raw, smoothed;
     int previous = -1, next = -1;  // the same track's face in the frame before and after
+    bool filled = false;           // not pushed: put in a gap of its track
   };
   using FaceList = std::vector<Face>;
 
   FaceList& frame(std::int64_t index) { return frames_[std::size_t(index - first_)]; }
   const FaceList& frame(std::int64_t index) const { return frames_[std::size_t(index - first_)]; }
   void link_to_previous(FaceList& faces);
+  void link_across_gaps(FaceList& faces);
   Affine smooth(std::int64_t index, std::size_t face) const;
   void add_jitter(AlignmentJitter& jitter, std::int64_t index, std::size_t face, Affine Face::*which) const;
 
-  int radius_, crop_size_;
+  int radius_, crop_size_, max_gap_;
   std::deque<FaceList>
       frames_;  // from first_: max(radius_, 2) taken ones (later averages and the jitter reach back), then the rest
-  std::int64_t first_ = 0, taken_ = 0, final_end_ = 0, pushed_ = 0;
+  std::int64_t first_ = 0, taken_ = 0, final_end_ = 0, pushed_ = 0, sequence_start_ = 0;
   bool sequence_open_ = false;
   AlignmentJitter detected_, smoothed_;
 };

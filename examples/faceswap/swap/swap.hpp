@@ -37,12 +37,15 @@ struct SwapOptions {
   int device = 0;                 // the GPU, with backend cuda
   std::string precision = "auto";  // what the model's convolutions multiply in (precision.hpp)
   int smooth = 0;  // frames on each side a face's alignment is steadied over (alignment_smoothing.hpp); 0: as detected
+  int fill_gaps = 0;  // the most frames in a row a face may be missed and be filled in there (alignment_smoothing.hpp)
 };
 
 struct SwapReport {
   std::int64_t frames = 0, faces = 0;
   double model_seconds = 0;  // drawing the faces (the model's share of the run)
-  std::vector<std::string> frames_without_face;
+  std::vector<std::string> frames_without_face;  // none swapped (none detected, none filled in)
+  std::vector<std::string> frames_filled;        // with a face filled in across a gap of its track (--fill-gaps)
+  std::int64_t faces_filled = 0;                 // of `faces`
   // How much the swapped faces' alignment shakes (AlignmentJitter::rms), as detected and as swapped (after --smooth).
   double jitter_detected_px = 0, jitter_swapped_px = 0;
 };

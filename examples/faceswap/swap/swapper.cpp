@@ -40,12 +40,14 @@ class FrameSwapper {
   FrameSwapper(const SwapOptions& o, int resolution, const DrawFaces& draw, const std::filesystem::path& staging, int threads)
       : o_(o), r_(resolution), draw_(draw), staging_(staging), threads_(threads) {}
 
-  void swap(std::vector<DetectedFrame>& frames, const std::vector<std::vector<Affine>>& transforms, SwapReport& report,
+  void swap(std::vector<DetectedFrame>& frames, const std::vector<FrameAlignment>& transforms, SwapReport& report,
             cv::VideoWriter& video) {
     std::vector<SwapFace> faces;  // frame by frame
     for (std::size_t i = 0; i < frames.size(); ++i) {
-      if (frames[i].faces.empty()) report.frames_without_face.push_back(frames[i].frame.name);
-      for (const Affine& t : transforms[i]) faces.push_back({i, t});
+      if (transforms[i].faces.empty()) report.frames_without_face.push_back(frames[i].frame.name);
+      if (transforms[i].filled > 0) report.frames_filled.push_back(frames[i].frame.name);
+      report.faces_filled += std::int64_t(transforms[i].filled);
+      for (const Affine& t : transforms[i].faces) faces.push_back({i, t});
     }
     report.frames += std::int64_t(frames.size());
     report.faces += std::int64_t(faces.size());
@@ -148,11 +150,11 @@ SwapReport swap_faces(const SwapOptions& o, const int r, const DrawFaces& draw) 
   SwapReport report;
   FrameSwapper swapper(o, r, draw, staging.path(), detector.threads());
   // Frames wait in `pending` until their faces' smoothed transforms are final (alignment_smoothing.hpp).
-  AlignmentSmoother smoother(o.smooth, r);
+  AlignmentSmoother smoother(o.smooth, r, o.fill_gaps);
   std::deque<DetectedFrame> pending;
   const auto swap_ready = [&] {
     std::vector<DetectedFrame> frames;
-    std::vector<std::vector<Affine>> transforms;
+    std::vector<FrameAlignment> transforms;
     for (std::size_t n = smoother.ready(); n > 0; --n) {
       frames.push_back(std::move(pending.front()));
       pending.pop_front();
@@ -184,6 +186,8 @@ SwapReport swap_faces(const SwapOptions& o, const int r, const DrawFaces& draw) 
   summary << nlohmann::json{{"frames", report.frames},
                             {"faces", report.faces},
                             {"frames_without_face", report.frames_without_face},
+                            {"fill_gaps", o.fill_gaps},
+                            {"frames_filled", report.frames_filled},
                             {"model", o.model.string()},
                             {"backend", o.backend},
                             {"model_seconds", report.model_seconds},
