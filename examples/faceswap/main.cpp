@@ -150,9 +150,10 @@ void add_swap(CLI::App& app, faceswap::SwapOptions& o, std::string& face_type, s
                   "shimmers with it; holds N more frames in memory; 0 (default): as detected, like DeepFaceLab's merger")
       ->check(CLI::Range(0, 12));
   cmd->add_option("--fill-gaps", o.fill_gaps,
-                  "a face the detector missed for up to N frames in a row, found again where its track was heading, "
-                  "is swapped on the missed frames too, its alignment interpolated (else the double's own face flashes "
-                  "through); with --aligned, faces deleted from the set within such a gap come back; 0 (default): none")
+                  "a face the detector missed for up to N frames in a row, found again where its track was or was "
+                  "heading, is swapped on the missed frames too, its alignment interpolated (else the double's own face "
+                  "flashes through); with --aligned, faces deleted from the set within such a gap come back; holds N "
+                  "more frames in memory; 0 (default): none")
       ->check(CLI::Range(0, 12));
 }
 

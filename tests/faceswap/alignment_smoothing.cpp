@@ -280,6 +280,9 @@ TEST_CASE("alignment smoothing fills a face in across a gap of its track, up to 
       // Interpolated poses of a constant-rate track are the track, and smoothing keeps them (the gap of 4 splits it).
       if (!gap_of_4) CHECK(corner_distance(out[t].faces[1], truth(t)) < 1e-9);
     }
+    // Jitter triples: 32 of the other face, 22 and 4 of the two parts of this one; 10 and 4 of those have no filled face.
+    CHECK(smoother.smoothed_jitter().count == 58);
+    CHECK(smoother.detected_jitter().count == 46);
   }
 
   // A face found again somewhere else is a new face: nothing is filled in.
@@ -293,14 +296,34 @@ TEST_CASE("alignment smoothing fills a face in across a gap of its track, up to 
   while (jumping.ready() > 0) filled += jumping.take().filled;
   CHECK(filled == 0);
 
-  // Nor across the end of a sequence (the next input), even where the face is where it was.
-  AlignmentSmoother clips(0, crop, 3);
-  for (int t = 0; t < 8; ++t) clips.push(t == 7 ? std::vector<Affine>{} : std::vector<Affine>{truth(t)});
-  clips.end_sequence();
-  for (int t = 8; t < 12; ++t) clips.push({truth(t)});
-  clips.end_sequence();
+  // Nor across the end of a sequence (the next input), even where the face is on its track's line:
+  // missed in the first input's last frame and the second's first.
+  for (const int radius : {0, 3}) {
+    AlignmentSmoother clips(radius, crop, 3);
+    for (int t = 0; t < 8; ++t) clips.push(t == 7 ? std::vector<Affine>{} : std::vector<Affine>{truth(t)});
+    clips.end_sequence();
+    for (int t = 8; t < 12; ++t) clips.push(t == 8 ? std::vector<Affine>{} : std::vector<Affine>{truth(t)});
+    clips.end_sequence();
+    filled = 0;
+    while (clips.ready() > 0) filled += clips.take().filled;
+    CHECK(filled == 0);
+  }
+
+  // Nor over a face already there: missed in frames 5 and 6, where a box of another size sits on its line.
+  AlignmentSmoother stray(0, crop, 3);
+  for (int t = 0; t < 12; ++t) {
+    const faceswap::Point c = truth(t).inverse()({crop / 2.0, crop / 2.0});
+    stray.push(t == 5 || t == 6 ? std::vector<Affine>{placed(c.x, c.y, 200, 0.2)} : std::vector<Affine>{truth(t)});
+  }
+  stray.end_sequence();
   filled = 0;
-  while (clips.ready() > 0) filled += clips.take().filled;
+  std::size_t faces = 0;
+  while (stray.ready() > 0) {
+    const auto frame = stray.take();
+    filled += frame.filled;
+    faces += frame.faces.size();
+  }
   CHECK(filled == 0);
+  CHECK(faces == 12);
   CHECK_THROWS_WITH(AlignmentSmoother(0, crop, -2), doctest::Contains("the longest gap must be 0 or more frames, got -2"));
 }

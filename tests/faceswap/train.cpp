@@ -414,6 +414,10 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
     const Changes changes = changes_of(out, mask, frame->image);
     CHECK(changes.elsewhere == 0);
     CHECK(changes.near_mask > 1000);  // swapped now
+    // Where detection put the face in this frame: the masks overlap.
+    const cv::Mat detected = faceswap::read_image(scratch / "out" / "masks" / (frame->name + ".png"), false);
+    const double overlap = cv::countNonZero((mask > 0) & (detected > 0)), either = cv::countNonZero((mask > 0) | (detected > 0));
+    CHECK(overlap / either > 0.9);
   }
 
   // Two inputs: no track runs from the first into the second (GRID frames

@@ -119,11 +119,27 @@ void AlignmentSmoother::link_to_previous(FaceList& faces) {
   }
 }
 
+// The poses of a track's missed frames end + 1 .. last - 1: the line between its faces at `end` and `last`.
+std::vector<Affine> AlignmentSmoother::bridge(const Affine& at_end, std::int64_t end, const Affine& at_last,
+                                              std::int64_t last) const {
+  const Pose from = pose_of(at_end, crop_size_), to = pose_of(at_last, crop_size_);
+  const double turn = std::remainder(to.angle - from.angle, 2 * std::numbers::pi);
+  std::vector<Affine> poses;
+  for (std::int64_t k = end + 1; k < last; ++k) {
+    const double u = double(k - end) / double(last - end);
+    poses.push_back(affine_of({from.x + u * (to.x - from.x), from.y + u * (to.y - from.y),
+                               from.log_scale + u * (to.log_scale - from.log_scale), from.angle + u * turn},
+                              crop_size_));
+  }
+  return poses;
+}
+
 // A face of the new frame that continues no track of the frame before may
-// continue one that ended up to max_gap_ frames earlier: the ended track whose
-// face was, or was heading (extrapolated over the gap), nearest it, within a
-// tenth of the crop's size and 10% in scale. The frames between get the
-// face, its pose interpolated linearly between the two ends.
+// continue one that ended after at most max_gap_ missed frames: the ended
+// track whose face was, or was heading (extrapolated over the gap), nearest
+// it, within a tenth of the crop's size, its scale within 10% a frame. The
+// frames between get the face, its pose on the line between the two ends,
+// unless one of them has a face there already (a short track of its own).
 void AlignmentSmoother::link_across_gaps(FaceList& faces) {
   std::vector<std::tuple<double, std::size_t, std::int64_t, std::size_t>> candidates;  // (miss, face, frame, face there)
   for (std::size_t i = 0; i < faces.size(); ++i) {
@@ -132,40 +148,44 @@ void AlignmentSmoother::link_across_gaps(FaceList& faces) {
     for (std::int64_t end = pushed_ - 2; end >= std::max(sequence_start_, pushed_ - 1 - max_gap_); --end) {
       graft::check(end >= first_, "AlignmentSmoother: frame ", end, " was dropped too early");
       const FaceList& there = frame(end);
+      const double frames_on = double(pushed_ - end);
       for (std::size_t j = 0; j < there.size(); ++j) {
         if (there[j].next >= 0) continue;
         const Point was = placement(there[j].raw, crop_size_).centre;
         Point heading = was;
         if (there[j].previous >= 0) {
+          graft::check(end - 1 >= first_, "AlignmentSmoother: frame ", end - 1, " was dropped too early");
           const Point earlier = placement(frame(end - 1)[std::size_t(there[j].previous)].raw, crop_size_).centre;
-          const double frames_on = double(pushed_ - end);
           heading = {was.x + frames_on * (was.x - earlier.x), was.y + frames_on * (was.y - earlier.y)};
         }
         const double miss = std::min(norm({now.centre.x - heading.x, now.centre.y - heading.y}),
                                      norm({now.centre.x - was.x, now.centre.y - was.y}));
-        const double ratio = now.size / placement(there[j].raw, crop_size_).size;
-        if (miss <= max_centre_miss * now.size && ratio <= max_scale_step && ratio >= 1 / max_scale_step)
-          candidates.emplace_back(miss, i, end, j);
+        const double ratio = now.size / placement(there[j].raw, crop_size_).size, most = std::pow(max_scale_step, frames_on);
+        if (miss <= max_centre_miss * now.size && ratio <= most && ratio >= 1 / most) candidates.emplace_back(miss, i, end, j);
       }
     }
   }
   std::sort(candidates.begin(), candidates.end());
   for (const auto& [miss, i, end, j] : candidates) {
     if (faces[i].previous >= 0 || frame(end)[j].next >= 0) continue;
-    const Pose from = pose_of(frame(end)[j].raw, crop_size_), to = pose_of(faces[i].raw, crop_size_);
-    const double turn = std::remainder(to.angle - from.angle, 2 * std::numbers::pi);
-    const double span = double(pushed_ - end);
+    const std::vector<Affine> poses = bridge(frame(end)[j].raw, end, faces[i].raw, pushed_);
+    const auto occupied = [&](std::int64_t k, const Affine& pose) {
+      const Placement p = placement(pose, crop_size_);
+      return std::any_of(frame(k).begin(), frame(k).end(), [&](const Face& f) {
+        const Point c = placement(f.raw, crop_size_).centre;
+        return norm({c.x - p.centre.x, c.y - p.centre.y}) <= max_centre_miss * p.size;
+      });
+    };
+    bool free = true;
+    for (std::size_t g = 0; g < poses.size(); ++g) free = free && !occupied(end + 1 + std::int64_t(g), poses[g]);
+    if (!free) continue;
     std::int64_t at_frame = end;
     std::size_t at_face = j;
-    for (std::int64_t k = end + 1; k < pushed_; ++k) {
-      const double u = double(k - end) / span;
-      const Pose p{from.x + u * (to.x - from.x), from.y + u * (to.y - from.y),
-                   from.log_scale + u * (to.log_scale - from.log_scale), from.angle + u * turn};
-      const Affine t = affine_of(p, crop_size_);
-      FaceList& gap = frame(k);
-      gap.push_back({.raw = t, .smoothed = t, .previous = int(at_face), .filled = true});
+    for (std::size_t g = 0; g < poses.size(); ++g) {
+      FaceList& gap = frame(end + 1 + std::int64_t(g));
+      gap.push_back({.raw = poses[g], .smoothed = poses[g], .previous = int(at_face), .filled = true});
       frame(at_frame)[at_face].next = int(gap.size() - 1);
-      at_frame = k;
+      at_frame = end + 1 + std::int64_t(g);
       at_face = gap.size() - 1;
     }
     frame(at_frame)[at_face].next = int(i);
@@ -231,6 +251,18 @@ void AlignmentSmoother::add_jitter(AlignmentJitter& jitter, std::int64_t index, 
   ++jitter.count;
 }
 
+// Whether the face or the two before it on its track were filled in: the
+// detected jitter leaves such triples out (an interpolated pose is smooth).
+bool AlignmentSmoother::touches_filled(std::int64_t index, std::size_t face) const {
+  const Face* f = &frame(index)[face];
+  for (int back = 0; back < 3; ++back) {
+    if (f->filled) return true;
+    if (f->previous < 0 || back == 2) break;
+    f = &frame(index - 1 - back)[std::size_t(f->previous)];
+  }
+  return false;
+}
+
 FrameAlignment AlignmentSmoother::take() {
   graft::check(ready() > 0, "AlignmentSmoother::take: no frame has final transforms yet");
   const std::int64_t index = taken_;
@@ -238,13 +270,13 @@ FrameAlignment AlignmentSmoother::take() {
   for (std::size_t k = 0; k < faces.size(); ++k) faces[k].smoothed = smooth(index, k);
   FrameAlignment result;
   for (std::size_t k = 0; k < faces.size(); ++k) {
-    add_jitter(detected_, index, k, &Face::raw);
+    if (!touches_filled(index, k)) add_jitter(detected_, index, k, &Face::raw);
     add_jitter(smoothed_, index, k, &Face::smoothed);
     result.faces.push_back(faces[k].smoothed);
     result.filled += faces[k].filled;
   }
   ++taken_;
-  // Later frames' averages reach back radius_ frames, the jitter two; gaps are bridged from frames not yet taken.
+  // Later frames' averages reach back radius_ frames, the jitter two, a bridge over a gap one before its start.
   while (first_ < taken_ - std::max(radius_, 2)) {
     frames_.pop_front();
     ++first_;

@@ -21,10 +21,10 @@
 // ends the sequence at inputs' ends).
 //
 // Gaps (`--fill-gaps G`): a face the detector missed for up to G frames in a
-// row, found again where its track was or was heading (the same tenth), is
-// filled in on the missed frames, its pose interpolated along the line
-// between the two ends, so that the double's own face does not flash
-// through for a frame.
+// row, found again where its track was or was heading (the same tenth; its
+// scale within 10% a frame), is filled in on the missed frames, its pose
+// on the line between the two ends, so that the double's own face does not
+// flash through for a frame.
 //
 // Frames stream through: a frame's transforms are final once N + G later
 // frames are in, or the sequence ended, so the swap holds up to N + G frames
@@ -72,7 +72,7 @@ class AlignmentSmoother {
   // The oldest such frame's transforms; then it counts as taken.
   FrameAlignment take();
 
-  // Of the transforms as pushed and as taken (frames taken so far).
+  // Of the transforms as pushed (faces filled in left out) and as taken, over the frames taken so far.
   const AlignmentJitter& detected_jitter() const { return detected_; }
   const AlignmentJitter& smoothed_jitter() const { return smoothed_; }
 
@@ -88,6 +88,8 @@ class AlignmentSmoother {
   const FaceList& frame(std::int64_t index) const { return frames_[std::size_t(index - first_)]; }
   void link_to_previous(FaceList& faces);
   void link_across_gaps(FaceList& faces);
+  std::vector<Affine> bridge(const Affine& at_end, std::int64_t end, const Affine& at_last, std::int64_t last) const;
+  bool touches_filled(std::int64_t index, std::size_t face) const;
   Affine smooth(std::int64_t index, std::size_t face) const;
   void add_jitter(AlignmentJitter& jitter, std::int64_t index, std::size_t face, Affine Face::*which) const;
 
