@@ -152,8 +152,9 @@ void add_swap(CLI::App& app, faceswap::SwapOptions& o, std::string& face_type, s
   cmd->add_option("--fill-gaps", o.fill_gaps,
                   "a face the detector missed for up to N frames in a row, found again where its track was or was "
                   "heading, is swapped on the missed frames too, its alignment interpolated (else the double's own face "
-                  "flashes through); with --aligned, faces deleted from the set within such a gap come back; holds N "
-                  "more frames in memory; 0 (default): none")
+                  "flashes through); a face really covered or gone for those frames gets one pasted over what is "
+                  "there, so keep N small; with --aligned, faces deleted from the set within such a gap come back; "
+                  "holds N more frames in memory; 0 (default): none")
       ->check(CLI::Range(0, 12));
 }
 
@@ -165,8 +166,9 @@ int run_swap(faceswap::SwapOptions& o, const std::string& face_type, const std::
               static_cast<long long>(report.frames), o.output.c_str(), o.output.c_str());
   if (!o.video.empty()) std::printf(", video %s", (o.output / o.video).c_str());
   if (report.faces_filled > 0)
-    std::printf("\nfilled in %lld faces the detector missed, in %zu frames (swap.json lists them)",
-                static_cast<long long>(report.faces_filled), report.frames_filled.size());
+    std::printf("\nfilled in %lld face%s the detector missed, in %zu frame%s (swap.json lists them)",
+                static_cast<long long>(report.faces_filled), report.faces_filled == 1 ? "" : "s", report.frames_filled.size(),
+                report.frames_filled.size() == 1 ? "" : "s");
   std::printf("\nalignment jitter %.2f px RMS as detected", report.jitter_detected_px);
   if (o.smooth > 0)
     std::printf(", %.2f px after --smooth %d", report.jitter_swapped_px, o.smooth);
