@@ -149,6 +149,12 @@ void add_swap(CLI::App& app, faceswap::SwapOptions& o, std::string& face_type, s
                   "dlib's landmarks shake the alignment by about a pixel from frame to frame and the swapped face "
                   "shimmers with it; holds N more frames in memory; 0 (default): as detected, like DeepFaceLab's merger")
       ->check(CLI::Range(0, 12));
+  cmd->add_option("--first-frame", o.first_frame,
+                  "swap from this frame on (its place in each input's order, from 0); the frames around a range are read "
+                  "too, so that its frames come out as in a whole render (split a shot over render nodes)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--last-frame", o.last_frame, "swap up to this frame, inclusive (default: the input's end)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--fill-gaps", o.fill_gaps,
                   "a face the detector missed for up to N frames in a row, found again where its track was or was "
                   "heading, is swapped on the missed frames too, its alignment interpolated (else the double's own face "

@@ -111,6 +111,16 @@ TEST_CASE("extract with several faces per frame keeps the largest, or all") {
   CHECK(faces[0].source_rect.area() > faces[1].source_rect.area());
 }
 
+TEST_CASE("extract --every N takes every Nth frame, from the first") {
+  Scratch scratch("every");
+  const auto report =
+      extract({.inputs = {faceswap::testing::demo / "clips" / "lbbc2a.mpg"}, .output = scratch / "out", .size = 64, .every = 10});
+  CHECK(report.frames == 8);  // 0, 10, ..., 70 of 75
+  CHECK(report.faces == 8);
+  CHECK(std::filesystem::exists(scratch / "out" / "lbbc2a_000070_0.json"));
+  CHECK_FALSE(std::filesystem::exists(scratch / "out" / "lbbc2a_000001_0.json"));
+}
+
 TEST_CASE("Frames without a face are counted and listed, not fatal") {
   Scratch scratch("no-face");
   std::filesystem::create_directories(scratch / "frames");
@@ -122,6 +132,32 @@ TEST_CASE("Frames without a face are counted and listed, not fatal") {
   CHECK(report.faces == 1);
   REQUIRE(report.frames_without_face.size() == 1);
   CHECK(report.frames_without_face[0].ends_with("b_wall.png"));
+}
+
+TEST_CASE("FrameSource: skipped frames count in positions, and end_after ends a source early, for videos and folders") {
+  Scratch scratch("positions");
+  std::filesystem::create_directories(scratch / "frames");
+  for (int i = 0; i < 6; ++i)
+    write_image(scratch / "frames" / ("f" + std::to_string(i) + ".png"), cv::Mat(8, 8, CV_8UC3, cv::Scalar(i, 2 * i, 3 * i)));
+  for (const auto& input : {faceswap::testing::demo / "clips" / "brbk7n.mpg", scratch / "frames"}) {
+    INFO(input);
+    FrameSource whole(input);
+    std::vector<cv::Mat> read;
+    while (auto frame = whole.next()) read.push_back(frame->image);
+    REQUIRE(read.size() >= 6);
+    FrameSource part(input);
+    part.end_after(5);
+    CHECK(part.skip());
+    CHECK(part.skip());
+    const auto third = part.next();
+    REQUIRE(third);
+    CHECK(third->position == 2);
+    CHECK(cv::norm(third->image, read[2], cv::NORM_INF) == 0);  // the frame after two skipped ones
+    CHECK(part.skip());
+    CHECK(part.next()->position == 4);
+    CHECK_FALSE(part.next());  // ended after 5
+    CHECK_FALSE(part.skip());
+  }
 }
 
 TEST_CASE("swap --aligned: an extraction is matched to the footage by its frames' names, before decoding") {

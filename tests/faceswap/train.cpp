@@ -441,6 +441,32 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   }
   CHECK(two_inputs == 150);
   CHECK(first_alone == 75);
+  // A shot split over two render nodes by frame ranges: each reads past its
+  // range's ends, so together they write the whole render's bytes.
+  detected_smooth("range_a", " -i " + quoted(clip) + " --last-frame 36");
+  detected_smooth("range_b", " -i " + quoted(clip) + " --first-frame 37");
+  int in_a = 0, in_b = 0, as_whole = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(scratch / "smooth_alone" / "frames")) {
+    const auto name = entry.path().filename();
+    const bool a = std::filesystem::exists(scratch / "range_a" / "frames" / name);
+    const bool b = std::filesystem::exists(scratch / "range_b" / "frames" / name);
+    in_a += a;
+    in_b += b;
+    as_whole += graft::testing::read_bytes(entry.path()) ==
+                graft::testing::read_bytes(scratch / (a ? "range_a" : "range_b") / "frames" / name);
+  }
+  CHECK(in_a == 37);
+  CHECK(in_b == 38);
+  CHECK(as_whole == 75);
+  for (const auto& [range, message] : std::vector<std::pair<std::string, std::string>>{
+           {" --first-frame 10 --last-frame 5", "--last-frame 5 is before --first-frame 10"},
+           {" --first-frame 80", "no frame of the input lies in --first-frame 80"}}) {
+    const auto refused = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(clip) + " -o " +
+                                      quoted(scratch / "no_range") + range);
+    CHECK(refused.status == 1);
+    CHECK(refused.output.find(message) != std::string::npos);
+    CHECK(!std::filesystem::exists(scratch / "no_range"));
+  }
   const auto no_faces = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(clip) + " -o " +
                                      quoted(scratch / "o4") + " --aligned " + quoted(scratch / "model"));
   CHECK(no_faces.status == 1);

@@ -68,6 +68,8 @@ FrameSource::~FrameSource() = default;
 FrameSource::FrameSource(FrameSource&&) noexcept = default;
 
 std::optional<Frame> FrameSource::next() {
+  if (position_ == end_) return std::nullopt;
+  const std::int64_t position = position_;
   if (video_) {
     cv::Mat image;
     if (!video_->capture.read(image) || image.empty()) {
@@ -76,21 +78,40 @@ std::optional<Frame> FrameSource::next() {
     }
     if (image.type() != CV_8UC3) image.convertTo(image, CV_8UC3);
     const std::int64_t index = video_->next++;
-    return Frame{input_, index, frame_name(input_, index), image};
+    ++position_;
+    return Frame{input_, index, position, frame_name(input_, index), image};
   }
   if (next_image_ == images_.size()) return std::nullopt;
   const std::filesystem::path& file = images_[next_image_++];
+  ++position_;
   // One reading for extract and swap, so that both detect on the same 8-bit picture.
   bool half = false;
   cv::Mat plate = read_plate(file, &half);
-  if (plate.depth() == CV_8U) return Frame{file, 0, frame_name(file, 0), plate};
+  if (plate.depth() == CV_8U) return Frame{file, 0, position, frame_name(file, 0), plate};
   cv::Mat image;
   if (plate.depth() == CV_32F)
     image = display_image(plate);
   else
     plate.convertTo(image, CV_8U, 1.0 / 257);  // 65535 -> 255, rounded
-  if (depth_ == FrameDepth::eight_bits) return Frame{file, 0, frame_name(file, 0), image};
-  return Frame{file, 0, frame_name(file, 0), image, plate, half};
+  if (depth_ == FrameDepth::eight_bits) return Frame{file, 0, position, frame_name(file, 0), image};
+  return Frame{file, 0, position, frame_name(file, 0), image, plate, half};
+}
+
+bool FrameSource::skip() {
+  if (position_ == end_) return false;
+  if (video_) {
+    // grab() demuxes (and for most codecs decodes) without converting the picture.
+    if (!video_->capture.grab()) {
+      graft::check(video_->next > 0, input_.string(), ": the video has no frame that can be decoded");
+      return false;
+    }
+    ++video_->next;
+  } else {
+    if (next_image_ == images_.size()) return false;
+    ++next_image_;
+  }
+  ++position_;
+  return true;
 }
 
 }  // namespace faceswap

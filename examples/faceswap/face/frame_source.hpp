@@ -21,6 +21,7 @@ namespace faceswap {
 struct Frame {
   std::filesystem::path file;  // the video, or the image this frame was read from
   std::int64_t index = 0;      // frame number within `file` (0 for a still)
+  std::int64_t position = 0;   // its place in the source's order, from 0 (skipped frames count)
   std::string name;            // "<stem>_<index, 6 digits>"
   cv::Mat image;               // 8-bit BGR: what detection and the model see
   // With FrameDepth::as_file, for a file of 16 bits per channel (PNG, TIFF):
@@ -48,6 +49,10 @@ class FrameSource {
   FrameSource(FrameSource&&) noexcept;
 
   std::optional<Frame> next();
+  // Passes over the next frame without decoding it where the format allows; false at the end.
+  bool skip();
+  // The source ends after its first `frames` frames (read or skipped).
+  void end_after(std::int64_t frames) { end_ = frames; }
   // Whether a frame of this source would be named `name` (a video's frame
   // numbers are not checked against its length), and its first frame's name:
   // both known before anything is decoded.
@@ -63,6 +68,7 @@ class FrameSource {
   std::vector<std::filesystem::path> images_;
   std::vector<std::string> image_names_;  // their frames' names, sorted (may_name, the duplicate check)
   std::size_t next_image_ = 0;
+  std::int64_t position_ = 0, end_ = -1;  // frames read or skipped; where it ends (-1: its end)
   std::unique_ptr<Video> video_;
 };
 

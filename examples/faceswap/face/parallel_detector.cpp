@@ -31,9 +31,12 @@ std::vector<DetectedFrame> ParallelDetector::next(FrameSource& source, const std
   const std::size_t size = 4 * std::size_t(threads_);
   std::size_t bytes = 0;
   while (chunk.size() < size && bytes < chunk_bytes) {
+    if (keep && !keep()) {  // asked before reading: a refused image is not decoded
+      if (!source.skip()) break;
+      continue;
+    }
     auto frame = source.next();
     if (!frame) break;
-    if (keep && !keep()) continue;
     bytes += frame->image.total() * frame->image.elemSize() + frame->plate.total() * frame->plate.elemSize();
     chunk.push_back({std::move(*frame), {}});
   }

@@ -37,6 +37,9 @@ struct SwapOptions {
   int device = 0;                 // the GPU, with backend cuda
   std::string precision = "auto";  // what the model's convolutions multiply in (precision.hpp)
   int smooth = 0;  // frames on each side a face's alignment is steadied over (alignment_smoothing.hpp); 0: as detected
+  // The frames to swap, by their place in each input's order from 0, inclusive (-1: to the end); the frames
+  // around them are read too, so that the range comes out as in a whole render (a render farm's share).
+  std::int64_t first_frame = 0, last_frame = -1;
   int fill_gaps = 0;  // the most frames in a row a face may be missed and be filled in there (alignment_smoothing.hpp)
 };
 

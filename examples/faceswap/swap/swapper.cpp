@@ -136,6 +136,10 @@ class FrameSwapper {
 }  // namespace
 
 SwapReport swap_faces(const SwapOptions& o, const int r, const DrawFaces& draw) {
+  graft::check(o.first_frame >= 0, "swap: --first-frame must be 0 or more, got ", o.first_frame);
+  graft::check(o.last_frame < 0 || o.last_frame >= o.first_frame, "swap: --last-frame ", o.last_frame,
+               " is before --first-frame ", o.first_frame);
+  const bool whole = o.first_frame == 0 && o.last_frame < 0;
   std::vector<FrameSource> sources;
   for (const auto& input : o.inputs) sources.emplace_back(input, FrameDepth::as_file);
   // With --aligned, the extraction's faces (all it kept: an artist's curated set) and no detector.
@@ -152,18 +156,31 @@ SwapReport swap_faces(const SwapOptions& o, const int r, const DrawFaces& draw) 
   // Frames wait in `pending` until their faces' smoothed transforms are final (alignment_smoothing.hpp).
   AlignmentSmoother smoother(o.smooth, r, o.fill_gaps);
   std::deque<DetectedFrame> pending;
+  // A frame range is read with `margin` frames on each side, tracked and
+  // smoothed with them but not swapped: its frames come out as in a whole
+  // render (the smoothing reaches N frames, a gap G more, a heading two).
+  const std::int64_t margin = o.smooth + o.fill_gaps + 2;
+  const auto in_range = [&](const Frame& f) {
+    return f.position >= o.first_frame && (o.last_frame < 0 || f.position <= o.last_frame);
+  };
   const auto swap_ready = [&] {
     std::vector<DetectedFrame> frames;
     std::vector<FrameAlignment> transforms;
     for (std::size_t n = smoother.ready(); n > 0; --n) {
-      frames.push_back(std::move(pending.front()));
+      FrameAlignment alignment = smoother.take();
+      if (in_range(pending.front().frame)) {
+        frames.push_back(std::move(pending.front()));
+        transforms.push_back(std::move(alignment));
+      }
       pending.pop_front();
-      transforms.push_back(smoother.take());
     }
     if (!frames.empty()) swapper.swap(frames, transforms, report, video);
   };
   for (auto& source : sources) {
-    for (auto chunk = detector.next(source); !chunk.empty(); chunk = detector.next(source)) {
+    if (o.last_frame >= 0) source.end_after(o.last_frame + margin + 1);
+    std::int64_t position = 0;
+    const auto near_range = [&] { return position++ >= o.first_frame - margin; };
+    for (auto chunk = detector.next(source, near_range); !chunk.empty(); chunk = detector.next(source, near_range)) {
       for (DetectedFrame& detected : chunk) {
         const auto& found = detected.faces;
         const std::size_t keep = o.faces == FacesPerFrame::all || aligned ? found.size() : std::min<std::size_t>(1, found.size());
@@ -181,7 +198,10 @@ SwapReport swap_faces(const SwapOptions& o, const int r, const DrawFaces& draw) 
   report.jitter_detected_px = smoother.detected_jitter().rms();
   report.jitter_swapped_px = smoother.smoothed_jitter().rms();
   video.release();
-  if (aligned) aligned->check_swapped(report.faces, sources);
+  if (aligned && whole) aligned->check_swapped(report.faces, sources);
+  graft::check(whole || report.frames > 0, "swap: no frame of the input lies in --first-frame ", o.first_frame,
+               " .. --last-frame ", o.last_frame < 0 ? std::string("(its end)") : std::to_string(o.last_frame), " (",
+               o.inputs.front().string(), " has fewer frames)");
   std::ofstream summary(staging.path() / "swap.json");
   summary << nlohmann::json{{"frames", report.frames},
                             {"faces", report.faces},
@@ -192,6 +212,8 @@ SwapReport swap_faces(const SwapOptions& o, const int r, const DrawFaces& draw) 
                             {"backend", o.backend},
                             {"model_seconds", report.model_seconds},
                             {"smooth", o.smooth},
+                            {"first_frame", o.first_frame},
+                            {"last_frame", o.last_frame},
                             {"alignment_jitter_px",
                              {{"detected", report.jitter_detected_px}, {"swapped", report.jitter_swapped_px}}},
                             {"precision", effective_precision(o.precision, o.backend)}}
