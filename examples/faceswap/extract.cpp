@@ -77,8 +77,7 @@ ExtractReport extract(const ExtractOptions& o, const ExtractProgress& progress) 
   ParallelDetector detector(o.detector, o.threads);
   StagingFolder staging(o.output);
   ExtractReport report;
-  std::int64_t seen = 0;
-  const auto every = [&] { return seen++ % o.every == 0; };
+  const auto every = [&](std::int64_t position) { return position % o.every == 0; };  // of each input, from its first frame
   for (auto& source : sources) {
     for (auto chunk = detector.next(source, every); !chunk.empty(); chunk = detector.next(source, every)) {
       for (auto& [frame, faces] : chunk) {

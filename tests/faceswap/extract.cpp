@@ -111,14 +111,21 @@ TEST_CASE("extract with several faces per frame keeps the largest, or all") {
   CHECK(faces[0].source_rect.area() > faces[1].source_rect.area());
 }
 
-TEST_CASE("extract --every N takes every Nth frame, from the first") {
+TEST_CASE("extract --every N takes every Nth frame of each input, from its first, whatever the thread count") {
   Scratch scratch("every");
-  const auto report =
-      extract({.inputs = {faceswap::testing::demo / "clips" / "lbbc2a.mpg"}, .output = scratch / "out", .size = 64, .every = 10});
-  CHECK(report.frames == 8);  // 0, 10, ..., 70 of 75
-  CHECK(report.faces == 8);
-  CHECK(std::filesystem::exists(scratch / "out" / "lbbc2a_000070_0.json"));
-  CHECK_FALSE(std::filesystem::exists(scratch / "out" / "lbbc2a_000001_0.json"));
+  const auto clips = faceswap::testing::demo / "clips";
+  for (const int threads : {1, 2}) {
+    const auto out = scratch / ("out" + std::to_string(threads));
+    const auto report = extract(
+        {.inputs = {clips / "lbbc2a.mpg", clips / "brbk7n.mpg"}, .output = out, .size = 64, .every = 10, .threads = threads});
+    CHECK(report.frames == 16);  // 0, 10, ..., 70 of 75, twice
+    CHECK(report.faces == 16);
+    for (const std::string clip : {"lbbc2a", "brbk7n"}) {
+      CHECK(std::filesystem::exists(out / (clip + "_000000_0.json")));
+      CHECK(std::filesystem::exists(out / (clip + "_000070_0.json")));
+      CHECK_FALSE(std::filesystem::exists(out / (clip + "_000005_0.json")));
+    }
+  }
 }
 
 TEST_CASE("Frames without a face are counted and listed, not fatal") {

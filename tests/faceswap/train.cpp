@@ -424,8 +424,8 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   // its speakers alike), so the first comes out as when swapped alone.
   const auto other_clip = faceswap::testing::demo / "clips" / "brbk7n.mpg";
   const auto detected_smooth = [&](const std::string& folder, const std::string& inputs) {
-    const auto run =
-        run_faceswap("swap -m " + quoted(scratch / "model") + inputs + " -o " + quoted(scratch / folder) + " --smooth 3");
+    const auto run = run_faceswap("swap -m " + quoted(scratch / "model") + inputs + " -o " + quoted(scratch / folder) +
+                                  " --smooth 3 --fill-gaps 2");
     INFO(run.output);
     REQUIRE(run.status == 0);
   };
@@ -442,7 +442,8 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   CHECK(two_inputs == 150);
   CHECK(first_alone == 75);
   // A shot split over two render nodes by frame ranges: each reads past its
-  // range's ends, so together they write the whole render's bytes.
+  // range's ends (N + G + 3 frames), so together they write the whole
+  // render's bytes.
   detected_smooth("range_a", " -i " + quoted(clip) + " --last-frame 36");
   detected_smooth("range_b", " -i " + quoted(clip) + " --first-frame 37");
   int in_a = 0, in_b = 0, as_whole = 0;

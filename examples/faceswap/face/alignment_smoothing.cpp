@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <numbers>
+#include <optional>
 #include <tuple>
 
 #include <graft/core/error.hpp>
@@ -85,18 +86,37 @@ void AlignmentSmoother::end_sequence() {
   sequence_open_ = false;
 }
 
+// Where face f of frame `index` came from: the centre of the face in the
+// frame before nearest it within half the crop's size, at a scale within
+// 10%. Found afresh rather than through the track's links, so that a link
+// depends on the last three frames only, not on how the track began: a
+// range of frames read with a margin is tracked as in the whole clip.
+std::optional<Point> AlignmentSmoother::came_from(std::int64_t index, const Face& f) const {
+  if (index - 1 < sequence_start_) return std::nullopt;
+  graft::check(index - 1 >= first_, "AlignmentSmoother: frame ", index - 1, " was dropped too early");
+  const Placement now = placement(f.raw, crop_size_);
+  std::optional<Point> nearest;
+  double best = 0.5 * now.size;
+  for (const Face& g : frame(index - 1)) {
+    const Placement then = placement(g.raw, crop_size_);
+    const double distance = norm({now.centre.x - then.centre.x, now.centre.y - then.centre.y}), ratio = now.size / then.size;
+    if (distance <= best && ratio <= max_scale_step && ratio >= 1 / max_scale_step) {
+      best = distance;
+      nearest = then.centre;
+    }
+  }
+  return nearest;
+}
+
 // Greedy nearest-first matching of this frame's faces to the previous frame's.
 void AlignmentSmoother::link_to_previous(FaceList& faces) {
   const FaceList& before = frame(pushed_ - 1);
-  // Where each face of the frame before was, and where its track was heading.
+  // Where each face of the frame before was, and where it was heading.
   std::vector<Point> then, heading;
   for (const Face& f : before) {
     then.push_back(placement(f.raw, crop_size_).centre);
-    heading.push_back(then.back());
-    if (f.previous >= 0) {
-      const Point earlier = placement(frame(pushed_ - 2)[std::size_t(f.previous)].raw, crop_size_).centre;
-      heading.back() = {2 * then.back().x - earlier.x, 2 * then.back().y - earlier.y};
-    }
+    const Point earlier = came_from(pushed_ - 1, f).value_or(then.back());
+    heading.push_back({2 * then.back().x - earlier.x, 2 * then.back().y - earlier.y});
   }
   std::vector<std::tuple<double, std::size_t, std::size_t>> candidates;  // (miss, face, face before)
   for (std::size_t i = 0; i < faces.size(); ++i) {
@@ -152,12 +172,8 @@ void AlignmentSmoother::link_across_gaps(FaceList& faces) {
       for (std::size_t j = 0; j < there.size(); ++j) {
         if (there[j].next >= 0) continue;
         const Point was = placement(there[j].raw, crop_size_).centre;
-        Point heading = was;
-        if (there[j].previous >= 0) {
-          graft::check(end - 1 >= first_, "AlignmentSmoother: frame ", end - 1, " was dropped too early");
-          const Point earlier = placement(frame(end - 1)[std::size_t(there[j].previous)].raw, crop_size_).centre;
-          heading = {was.x + frames_on * (was.x - earlier.x), was.y + frames_on * (was.y - earlier.y)};
-        }
+        const Point earlier = came_from(end, there[j]).value_or(was);
+        const Point heading{was.x + frames_on * (was.x - earlier.x), was.y + frames_on * (was.y - earlier.y)};
         const double miss = std::min(norm({now.centre.x - heading.x, now.centre.y - heading.y}),
                                      norm({now.centre.x - was.x, now.centre.y - was.y}));
         const double ratio = now.size / placement(there[j].raw, crop_size_).size, most = std::pow(max_scale_step, frames_on);

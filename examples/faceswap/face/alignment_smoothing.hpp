@@ -33,6 +33,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <vector>
 
 #include "alignment.hpp"
@@ -86,6 +87,7 @@ class AlignmentSmoother {
 
   FaceList& frame(std::int64_t index) { return frames_[std::size_t(index - first_)]; }
   const FaceList& frame(std::int64_t index) const { return frames_[std::size_t(index - first_)]; }
+  std::optional<Point> came_from(std::int64_t index, const Face& f) const;
   void link_to_previous(FaceList& faces);
   void link_across_gaps(FaceList& faces);
   std::vector<Affine> bridge(const Affine& at_end, std::int64_t end, const Affine& at_last, std::int64_t last) const;

@@ -68,7 +68,7 @@ FrameSource::~FrameSource() = default;
 FrameSource::FrameSource(FrameSource&&) noexcept = default;
 
 std::optional<Frame> FrameSource::next() {
-  if (position_ == end_) return std::nullopt;
+  if (end_ >= 0 && position_ >= end_) return std::nullopt;
   const std::int64_t position = position_;
   if (video_) {
     cv::Mat image;
@@ -98,7 +98,7 @@ std::optional<Frame> FrameSource::next() {
 }
 
 bool FrameSource::skip() {
-  if (position_ == end_) return false;
+  if (end_ >= 0 && position_ >= end_) return false;
   if (video_) {
     // grab() demuxes (and for most codecs decodes) without converting the picture.
     if (!video_->capture.grab()) {

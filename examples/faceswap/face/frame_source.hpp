@@ -53,6 +53,8 @@ class FrameSource {
   bool skip();
   // The source ends after its first `frames` frames (read or skipped).
   void end_after(std::int64_t frames) { end_ = frames; }
+  // The position of the frame next() or skip() would take.
+  std::int64_t position() const { return position_; }
   // Whether a frame of this source would be named `name` (a video's frame
   // numbers are not checked against its length), and its first frame's name:
   // both known before anything is decoded.

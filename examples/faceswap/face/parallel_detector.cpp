@@ -26,12 +26,12 @@ ParallelDetector::ParallelDetector(const DetectorOptions& options, int threads) 
 
 ParallelDetector::ParallelDetector(const AlignedFaces& given, int threads) : given_(&given), threads_(thread_count(threads)) {}
 
-std::vector<DetectedFrame> ParallelDetector::next(FrameSource& source, const std::function<bool()>& keep) {
+std::vector<DetectedFrame> ParallelDetector::next(FrameSource& source, const std::function<bool(std::int64_t)>& keep) {
   std::vector<DetectedFrame> chunk;
   const std::size_t size = 4 * std::size_t(threads_);
   std::size_t bytes = 0;
   while (chunk.size() < size && bytes < chunk_bytes) {
-    if (keep && !keep()) {  // asked before reading: a refused image is not decoded
+    if (keep && !keep(source.position())) {  // asked before reading: a refused image is not decoded
       if (!source.skip()) break;
       continue;
     }

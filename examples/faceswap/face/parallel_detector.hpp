@@ -32,9 +32,10 @@ class ParallelDetector {
   int threads() const { return threads_; }
   // The next chunk of frames of `source` with their faces: 4 per thread, or
   // fewer once they hold chunk_bytes; fewer at its end, none after it.
-  // `keep`, when given, is asked before each frame is read; the frames it
-  // refuses are skipped (FrameSource::skip: images not decoded). A frame whose detection fails throws naming it.
-  std::vector<DetectedFrame> next(FrameSource& source, const std::function<bool()>& keep = {});
+  // `keep`, when given, is asked with each frame's position before it is
+  // read; the frames it refuses are skipped (FrameSource::skip: images not
+  // decoded). A frame whose detection fails throws naming it.
+  std::vector<DetectedFrame> next(FrameSource& source, const std::function<bool(std::int64_t position)>& keep = {});
 
  private:
   std::vector<FaceDetector> detectors_;

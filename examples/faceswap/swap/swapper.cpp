@@ -1,6 +1,7 @@
 #include "swapper.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <fstream>
 #include <opencv2/imgproc.hpp>
@@ -158,8 +159,9 @@ SwapReport swap_faces(const SwapOptions& o, const int r, const DrawFaces& draw) 
   std::deque<DetectedFrame> pending;
   // A frame range is read with `margin` frames on each side, tracked and
   // smoothed with them but not swapped: its frames come out as in a whole
-  // render (the smoothing reaches N frames, a gap G more, a heading two).
-  const std::int64_t margin = o.smooth + o.fill_gaps + 2;
+  // render (the smoothing reaches N frames, a gap G more, a track's heading
+  // two and the face it is heading from one).
+  const std::int64_t margin = o.smooth + o.fill_gaps + 3;
   const auto in_range = [&](const Frame& f) {
     return f.position >= o.first_frame && (o.last_frame < 0 || f.position <= o.last_frame);
   };
@@ -177,9 +179,8 @@ SwapReport swap_faces(const SwapOptions& o, const int r, const DrawFaces& draw) 
     if (!frames.empty()) swapper.swap(frames, transforms, report, video);
   };
   for (auto& source : sources) {
-    if (o.last_frame >= 0) source.end_after(o.last_frame + margin + 1);
-    std::int64_t position = 0;
-    const auto near_range = [&] { return position++ >= o.first_frame - margin; };
+    if (o.last_frame >= 0) source.end_after(o.last_frame + std::min(margin + 1, INT64_MAX - o.last_frame));
+    const auto near_range = [&](std::int64_t position) { return position >= o.first_frame - margin; };
     for (auto chunk = detector.next(source, near_range); !chunk.empty(); chunk = detector.next(source, near_range)) {
       for (DetectedFrame& detected : chunk) {
         const auto& found = detected.faces;
@@ -199,9 +200,10 @@ SwapReport swap_faces(const SwapOptions& o, const int r, const DrawFaces& draw) 
   report.jitter_swapped_px = smoother.smoothed_jitter().rms();
   video.release();
   if (aligned && whole) aligned->check_swapped(report.faces, sources);
-  graft::check(whole || report.frames > 0, "swap: no frame of the input lies in --first-frame ", o.first_frame,
-               " .. --last-frame ", o.last_frame < 0 ? std::string("(its end)") : std::to_string(o.last_frame), " (",
-               o.inputs.front().string(), " has fewer frames)");
+  graft::check(whole || report.frames > 0, "swap: no frame of the input", o.inputs.size() > 1 ? "s" : "",
+               " lies in --first-frame ", o.first_frame, " .. --last-frame ",
+               o.last_frame < 0 ? std::string("(its end)") : std::to_string(o.last_frame), ": ",
+               o.inputs.size() > 1 ? "each has" : "it has", " fewer frames");
   std::ofstream summary(staging.path() / "swap.json");
   summary << nlohmann::json{{"frames", report.frames},
                             {"faces", report.faces},
@@ -213,7 +215,7 @@ SwapReport swap_faces(const SwapOptions& o, const int r, const DrawFaces& draw) 
                             {"model_seconds", report.model_seconds},
                             {"smooth", o.smooth},
                             {"first_frame", o.first_frame},
-                            {"last_frame", o.last_frame},
+                            {"last_frame", o.last_frame < 0 ? nlohmann::json() : nlohmann::json(o.last_frame)},
                             {"alignment_jitter_px",
                              {{"detected", report.jitter_detected_px}, {"swapped", report.jitter_swapped_px}}},
                             {"precision", effective_precision(o.precision, o.backend)}}
