@@ -57,6 +57,12 @@ std::array<Point, 4> corners(const Affine& to_crop, int crop_size) {
 constexpr double max_centre_miss = 0.1;
 constexpr double max_scale_step = 1.1;
 
+// Whether crops of sizes `now` and `then`, `frames` apart, may be one face's.
+bool similar_scale(double now, double then, double frames = 1) {
+  const double ratio = now / then, most = std::pow(max_scale_step, frames);
+  return ratio <= most && ratio >= 1 / most;
+}
+
 }  // namespace
 
 double AlignmentJitter::rms() const { return count ? std::sqrt(sum_squares / double(count)) : 0.0; }
@@ -99,8 +105,8 @@ std::optional<Point> AlignmentSmoother::came_from(std::int64_t index, const Face
   double best = 0.5 * now.size;
   for (const Face& g : frame(index - 1)) {
     const Placement then = placement(g.raw, crop_size_);
-    const double distance = norm({now.centre.x - then.centre.x, now.centre.y - then.centre.y}), ratio = now.size / then.size;
-    if (distance <= best && ratio <= max_scale_step && ratio >= 1 / max_scale_step) {
+    const double distance = norm(now.centre - then.centre);
+    if (distance <= best && similar_scale(now.size, then.size)) {
       best = distance;
       nearest = then.centre;
     }
@@ -112,22 +118,20 @@ std::optional<Point> AlignmentSmoother::came_from(std::int64_t index, const Face
 void AlignmentSmoother::link_to_previous(FaceList& faces) {
   const FaceList& before = frame(pushed_ - 1);
   // Where each face of the frame before was, and where it was heading.
-  std::vector<Point> then, heading;
+  std::vector<Placement> then;
+  std::vector<Point> heading;
   for (const Face& f : before) {
-    then.push_back(placement(f.raw, crop_size_).centre);
-    const Point earlier = came_from(pushed_ - 1, f).value_or(then.back());
-    heading.push_back({2 * then.back().x - earlier.x, 2 * then.back().y - earlier.y});
+    then.push_back(placement(f.raw, crop_size_));
+    const Point was = then.back().centre;
+    heading.push_back(was + (was - came_from(pushed_ - 1, f).value_or(was)));
   }
   std::vector<std::tuple<double, std::size_t, std::size_t>> candidates;  // (miss, face, face before)
   for (std::size_t i = 0; i < faces.size(); ++i) {
     const Placement now = placement(faces[i].raw, crop_size_);
     for (std::size_t j = 0; j < before.size(); ++j) {
       // Nearer of the two: a one-frame landmark glitch must not end its track on the frame after it.
-      const double miss = std::min(norm({now.centre.x - heading[j].x, now.centre.y - heading[j].y}),
-                                   norm({now.centre.x - then[j].x, now.centre.y - then[j].y}));
-      const double ratio = now.size / placement(before[j].raw, crop_size_).size;
-      if (miss <= max_centre_miss * now.size && ratio <= max_scale_step && ratio >= 1 / max_scale_step)
-        candidates.emplace_back(miss, i, j);
+      const double miss = std::min(norm(now.centre - heading[j]), norm(now.centre - then[j].centre));
+      if (miss <= max_centre_miss * now.size && similar_scale(now.size, then[j].size)) candidates.emplace_back(miss, i, j);
     }
   }
   std::sort(candidates.begin(), candidates.end());
@@ -171,13 +175,11 @@ void AlignmentSmoother::link_across_gaps(FaceList& faces) {
       const double frames_on = double(pushed_ - end);
       for (std::size_t j = 0; j < there.size(); ++j) {
         if (there[j].next >= 0) continue;
-        const Point was = placement(there[j].raw, crop_size_).centre;
-        const Point earlier = came_from(end, there[j]).value_or(was);
-        const Point heading{was.x + frames_on * (was.x - earlier.x), was.y + frames_on * (was.y - earlier.y)};
-        const double miss = std::min(norm({now.centre.x - heading.x, now.centre.y - heading.y}),
-                                     norm({now.centre.x - was.x, now.centre.y - was.y}));
-        const double ratio = now.size / placement(there[j].raw, crop_size_).size, most = std::pow(max_scale_step, frames_on);
-        if (miss <= max_centre_miss * now.size && ratio <= most && ratio >= 1 / most) candidates.emplace_back(miss, i, end, j);
+        const Placement then = placement(there[j].raw, crop_size_);
+        const Point heading = then.centre + frames_on * (then.centre - came_from(end, there[j]).value_or(then.centre));
+        const double miss = std::min(norm(now.centre - heading), norm(now.centre - then.centre));
+        if (miss <= max_centre_miss * now.size && similar_scale(now.size, then.size, frames_on))
+          candidates.emplace_back(miss, i, end, j);
       }
     }
   }
@@ -188,8 +190,7 @@ void AlignmentSmoother::link_across_gaps(FaceList& faces) {
     const auto occupied = [&](std::int64_t k, const Affine& pose) {
       const Placement p = placement(pose, crop_size_);
       return std::any_of(frame(k).begin(), frame(k).end(), [&](const Face& f) {
-        const Point c = placement(f.raw, crop_size_).centre;
-        return norm({c.x - p.centre.x, c.y - p.centre.y}) <= max_centre_miss * p.size;
+        return norm(placement(f.raw, crop_size_).centre - p.centre) <= max_centre_miss * p.size;
       });
     };
     bool free = true;

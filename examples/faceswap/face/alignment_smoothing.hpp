@@ -13,12 +13,14 @@
 // moving head is not dragged behind.
 //
 // Tracks: a face continues the track of the previous frame's face whose
-// crop centre is nearest to where that face was or where its track was
-// heading (within a tenth of the crop's size, at a scale within 10%); anything else (a cut to a face
-// elsewhere, a face that appears, a frame without it) starts a new track,
-// and no average reaches across. A cut that leaves a face within that
-// tenth of where the last one was or was heading is not seen as one (the caller
-// ends the sequence at inputs' ends).
+// crop centre is nearest to where that face was or where it was heading
+// (from the face nearest it in the frame before, found afresh so that a
+// link depends on three frames only), within a tenth of the crop's size, at
+// a scale within 10%. Anything else (a cut to a face elsewhere, a face that
+// appears, a frame without it) starts a new track, and no average reaches
+// across. A cut that leaves a face within that tenth of where the last one
+// was or was heading is not seen as one (the caller ends the sequence at
+// inputs' ends).
 //
 // Gaps (`--fill-gaps G`): a face the detector missed for up to G frames in a
 // row, found again where its track was or was heading (the same tenth; its
