@@ -1,5 +1,5 @@
 // The face-swap data pipeline's cost: one augmented sample (warp, affine,
-// flip, loss mask; optionally colour transfer) on one core, at the SAEHD
+// flip, loss mask; with each colour transfer mode) on one core, at the SAEHD
 // resolutions, and the BatchLoader's throughput with several workers.
 // Samples per second per core decide how many loader threads keep a training
 // step fed: a GPU step of 128 images at 2000 img/s needs 2000 samples/s.
@@ -22,7 +22,8 @@ const faceswap::FaceSet& demo(int resolution) {
 void augment_one_sample(benchmark::State& state) {
   cv::setNumThreads(1);
   const int resolution = int(state.range(0));
-  const bool colour = state.range(1) != 0;
+  const auto colour = faceswap::ColourTransfer(state.range(1));
+  state.SetLabel(std::string(faceswap::name_of(colour)));
   const auto& set = demo(resolution);
   faceswap::SideTensors out(1, resolution);
   std::uint64_t step = 0;
@@ -32,7 +33,9 @@ void augment_one_sample(benchmark::State& state) {
   }
   state.counters["samples/s"] = benchmark::Counter(double(state.iterations()), benchmark::Counter::kIsRate);
 }
-BENCHMARK(augment_one_sample)->ArgsProduct({{64, 128, 256}, {0, 1}})->ArgNames({"res", "rct"})->Unit(benchmark::kMicrosecond);
+BENCHMARK(augment_one_sample)
+    ->ArgsProduct({{64, 128, 256}, {0, 1, 2, 3, 4, 5}})  // every ColourTransfer
+    ->ArgNames({"res", "colour"})->Unit(benchmark::kMicrosecond);
 
 void batch_loader(benchmark::State& state) {
   const int workers = int(state.range(0));

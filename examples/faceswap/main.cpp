@@ -23,6 +23,15 @@
 
 namespace {
 
+// --colour-transfer MODE; given bare (the flag it was before the modes), rct.
+void add_colour_transfer(CLI::App* cmd, std::string& mode, const std::string& help) {
+  std::vector<std::string> names{""};
+  for (const auto name : faceswap::colour_transfer_names) names.emplace_back(name);
+  cmd->add_option("--colour-transfer", mode, help)->expected(0, 1)->check(CLI::IsMember(names));
+}
+
+std::string bare_means_rct(const std::string& mode) { return mode.empty() ? "rct" : mode; }
+
 void add_extract(CLI::App& app, faceswap::ExtractOptions& o, std::string& face_type, std::string& faces) {
   auto* cmd =
       app.add_subcommand("extract", "Find, align and crop the faces of videos, images or folders of frames into a face set");
@@ -80,7 +89,11 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
   cmd->add_option("--seed", o.seed, "seed of the weights, the sample order and the augmentation");
   cmd->add_flag("--random-warp,!--no-random-warp", o.random_warp, "warp the network input (turn off late in training)");
   cmd->add_flag("--random-flip,!--no-random-flip", o.random_flip, "flip samples horizontally with p = 0.4");
-  cmd->add_flag("--colour-transfer", o.colour_transfer, "Reinhard colour transfer of src faces towards dst faces (rct)");
+  add_colour_transfer(cmd, o.colour_transfer,
+                      "colour transfer of src faces towards random dst faces, on input and target (default none; bare: "
+                      "rct): rct (Reinhard: mean and spread of each L*a*b* channel), lct (mean and covariance), mkl "
+                      "(mean and covariance, colours moved least), idt or sot (the whole colour distribution; ~20x and "
+                      "~10x slower to augment than rct; docs/faceswap-data.md)");
   cmd->add_flag("--eyes-mouth-priority", o.eyes_mouth_priority,
                 "weigh the eyes and the mouth 300x more (DeepFaceLab's option; sharper eyes and teeth)");
   cmd->add_option("--steps", o.steps, "stop after this many steps (0: no limit)");
@@ -112,20 +125,30 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
   cmd->add_flag("--resume", o.resume, "continue the run saved in the output folder");
 }
 
-void add_swap(CLI::App& app, faceswap::SwapOptions& o, std::string& face_type, std::string& faces) {
+// What swap's options name in words, turned into SwapOptions after parsing.
+struct SwapWords {
+  std::string face_type = "whole", faces = "largest", colour_transfer = "rct";
+  bool no_colour_transfer = false;
+};
+
+void add_swap(CLI::App& app, faceswap::SwapOptions& o, SwapWords& words) {
   auto* cmd = app.add_subcommand("swap", "Replace the face in footage with the one a trained model learned");
   cmd->add_option("-m,--model", o.model, "the training output folder (holds model.safetensors)")->required();
   cmd->add_option("-i,--input", o.inputs, "the double's footage: videos, images or folders of frames")->required();
   cmd->add_option("-o,--output", o.output, "new folder for frames/, masks/ and swap.json (must not exist, or be empty)")
       ->required();
-  cmd->add_option("--face-type", face_type, "the face type the face sets were extracted with")
+  cmd->add_option("--face-type", words.face_type, "the face type the face sets were extracted with")
       ->check(CLI::IsMember({"half", "mid_full", "full", "whole"}));
-  cmd->add_option("--faces", faces, "faces swapped per frame: largest or all")->check(CLI::IsMember({"largest", "all"}));
+  cmd->add_option("--faces", words.faces, "faces swapped per frame: largest or all")->check(CLI::IsMember({"largest", "all"}));
   cmd->add_option("--erode", o.blend.erode, "erode the predicted mask by N crop pixels (negative: dilate)")
       ->check(CLI::Range(-64, 64));
   cmd->add_option("--blur", o.blend.blur, "feather the mask edge over N crop pixels")->check(CLI::Range(0, 128));
-  cmd->add_flag("--colour-transfer,!--no-colour-transfer", o.blend.colour_transfer,
-                "match the new face's colours to the original inside the mask (rct)");
+  add_colour_transfer(cmd, words.colour_transfer,
+                      "match the new face's colours to the original's, with statistics from inside the mask: rct "
+                      "(default, DeepFaceLab's: mean and spread of each L*a*b* channel), lct (mean and covariance), mkl "
+                      "(mean and covariance, colours moved least), idt or sot (the whole colour distribution: closest "
+                      "match, slowest), none");
+  cmd->add_flag("--no-colour-transfer", words.no_colour_transfer, "the same as --colour-transfer none");
   cmd->add_option("--video", o.video, "also write the frames as this video in the output folder (name.mp4 or name.avi)");
   cmd->add_option("--fps", o.fps, "frame rate of --video")->check(CLI::Range(1.0, 240.0));
   cmd->add_option("--upsample", o.detector.upsample, "enlarge frames 2^n times before detection")->check(CLI::Range(0, 3));
@@ -164,9 +187,11 @@ void add_swap(CLI::App& app, faceswap::SwapOptions& o, std::string& face_type, s
       ->check(CLI::Range(0, 12));
 }
 
-int run_swap(faceswap::SwapOptions& o, const std::string& face_type, const std::string& faces) {
-  o.face_type = *faceswap::parse_face_type(face_type);
-  o.faces = faces == "all" ? faceswap::FacesPerFrame::all : faceswap::FacesPerFrame::largest;
+int run_swap(faceswap::SwapOptions& o, const SwapWords& words) {
+  o.face_type = *faceswap::parse_face_type(words.face_type);
+  o.faces = words.faces == "all" ? faceswap::FacesPerFrame::all : faceswap::FacesPerFrame::largest;
+  o.blend.colour_transfer = words.no_colour_transfer ? faceswap::ColourTransfer::none
+                                                     : *faceswap::parse_colour_transfer(bare_means_rct(words.colour_transfer));
   const auto report = faceswap::swap(o);
   std::printf("swapped %lld faces in %lld frames: %s/frames, masks in %s/masks", static_cast<long long>(report.faces),
               static_cast<long long>(report.frames), o.output.c_str(), o.output.c_str());
@@ -300,8 +325,8 @@ int main(int argc, char** argv) {
   }
   add_train(app, train, config);
   faceswap::SwapOptions swap;
-  std::string swap_face_type = "whole", swap_faces = "largest";
-  add_swap(app, swap, swap_face_type, swap_faces);
+  SwapWords swap_words;
+  add_swap(app, swap, swap_words);
   DemoOptions demo;
   add_demo(app, demo);
   faceswap::ExportOptions export_options;
@@ -309,8 +334,11 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (app.got_subcommand("extract")) return run_extract(extract, face_type, faces);
-    if (app.got_subcommand("train")) return run_train(train);
-    if (app.got_subcommand("swap")) return run_swap(swap, swap_face_type, swap_faces);
+    if (app.got_subcommand("train")) {
+      train.colour_transfer = bare_means_rct(train.colour_transfer);
+      return run_train(train);
+    }
+    if (app.got_subcommand("swap")) return run_swap(swap, swap_words);
     if (app.got_subcommand("export")) {
       faceswap::export_onnx(export_options);
       std::printf("wrote %s (input \"face\", outputs \"swapped\" and \"mask\")\n", export_options.output.c_str());

@@ -56,7 +56,9 @@ struct Kept {
 }  // namespace
 
 TEST_CASE("Augmentation is a function of (seed, step, slot)") {
-  const AugmentOptions options{.colour_transfer = true};
+  for (const auto mode : {ColourTransfer::rct, ColourTransfer::idt, ColourTransfer::sot}) {  // sot and idt draw directions
+  CAPTURE(name_of(mode));
+  const AugmentOptions options{.colour_transfer = mode};
   const auto a = one(3, {1, 10, 2}, options), b = one(3, {1, 10, 2}, options);
   CHECK(same(a.warped, b.warped));
   CHECK(same(a.target, b.target));
@@ -65,6 +67,10 @@ TEST_CASE("Augmentation is a function of (seed, step, slot)") {
     const auto c = one(3, other, options);
     CHECK(!same(a.warped, c.warped));
     CHECK(!same(a.target, c.target));
+  }
+  // The transfer draws on its own: the geometry (seen in the mask) is the one without it.
+  CHECK(same(a.mask, one(3, {1, 10, 2}, {}).mask));
+  CHECK(!same(a.target, one(3, {1, 10, 2}, {}).target));
   }
 }
 
@@ -134,7 +140,7 @@ TEST_CASE("The loss mask is clip(gaussian_blur(M, max(1, R/32)), 0, 0.5) * 2 of 
 }
 
 TEST_CASE("BatchLoader: the same batches for any worker count and any rank count") {
-  const LoaderOptions base{.batch = 8, .seed = 9, .augment = {.colour_transfer = true}};
+  const LoaderOptions base{.batch = 8, .seed = 9, .augment = {.colour_transfer = ColourTransfer::sot}};
   std::vector<Kept> one_rank;
   {
     BatchLoader loader(demo_set(), &other_set(), {.batch = 8, .seed = 9, .workers = 1, .prefetch = 2, .augment = base.augment});

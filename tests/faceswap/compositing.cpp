@@ -33,7 +33,7 @@ cv::Mat square_mask() {
 // pixel grid and put the face and mask back exactly.
 cv::Mat composite_into(cv::Mat& frame, const cv::Mat& face) {
   return faceswap::composite(frame, faceswap::Affine{}, face.clone(), square_mask(), face,
-                             {.erode = 0, .blur = 0, .colour_transfer = false});
+                             {.erode = 0, .blur = 0, .colour_transfer = faceswap::ColourTransfer::none});
 }
 
 bool in_square(int y, int x) { return y >= 16 && y < 48 && x >= 16 && x < 48; }
@@ -131,4 +131,28 @@ TEST_CASE("The sRGB transfer function and its inverse") {
   CHECK(faceswap::srgb_decode(0.5f) == doctest::Approx(0.2140).epsilon(1e-3));
   for (float v = 1.0f / 64; v <= 1.0f; v += 1.0f / 64)
     CHECK(faceswap::srgb_encode(faceswap::srgb_decode(v)) == doctest::Approx(v).epsilon(1e-5).scale(0));
+}
+
+TEST_CASE("composite: each colour transfer brings the face's colours to the original's inside the mask, nothing outside") {
+  const cv::Mat face = random_image(CV_32FC3, 0.5f, 0.9f, 3);  // a warmer, brighter face than the plate's
+  cv::Mat plate = random_image(CV_8UC3, 30, 120, 4), original;
+  plate.convertTo(original, CV_32FC3, 1.0 / 255);
+  const cv::Scalar want = cv::mean(original(cv::Rect(16, 16, 32, 32)));
+  for (const auto name : faceswap::colour_transfer_names) {
+    CAPTURE(name);
+    const auto mode = *faceswap::parse_colour_transfer(name);
+    cv::Mat frame = plate.clone();
+    faceswap::composite(frame, faceswap::Affine{}, face.clone(), square_mask(), original,
+                        {.erode = 0, .blur = 0, .colour_transfer = mode});
+    const cv::Scalar got = cv::mean(frame(cv::Rect(16, 16, 32, 32)));
+    cv::Mat outside_changed = frame != plate;
+    outside_changed.reshape(1)(cv::Rect(16 * 3, 16, 32 * 3, 32)).setTo(0);
+    CHECK(cv::countNonZero(outside_changed.reshape(1)) == 0);
+    for (int c = 0; c < 3; ++c) {
+      if (mode == faceswap::ColourTransfer::none)
+        CHECK(got[c] > 255 * 0.65);  // the face as drawn
+      else
+        CHECK(std::abs(got[c] - 255 * want[c]) < 2.0);  // within two levels of the plate's mean
+    }
+  }
 }

@@ -243,6 +243,11 @@ TEST_CASE("Bad input: one clear message, a non-zero exit, and existing files lef
   std::ofstream(scratch / "type.json") << R"({"steps": "ten"})";
   expect("--config " + quoted(scratch / "type.json") + " -o " + quoted(scratch / "m3"),
          "type.json: \"steps\" has the wrong type");
+  // A colour transfer that does not exist, in a config and on the command line.
+  std::ofstream(scratch / "mode.json") << R"({"colour_transfer": "warm"})";
+  expect("--config " + quoted(scratch / "mode.json") + " -o " + quoted(scratch / "m8"),
+         "--colour-transfer must be none, rct, lct, mkl, idt or sot, got warm");
+  expect("-o " + quoted(scratch / "m8") + " --colour-transfer warm", "warm not in");
   // An output folder that cannot be created.
   std::ofstream(scratch / "a_file") << "x";
   expect("-o " + quoted(scratch / "a_file" / "model"), "a_file");
@@ -270,10 +275,17 @@ TEST_CASE("Bad input: one clear message, a non-zero exit, and existing files lef
 
 TEST_CASE("A JSON config gives the options; the command line overrides it") {
   Scratch scratch("config");
-  std::ofstream(scratch / "run.json") << nlohmann::json{{"model", "demo"},     {"resolution", 64},   {"batch", 4},
-                                                        {"steps", 50},         {"preview_every", 0}, {"tensorboard", false},
-                                                        {"loader_workers", 1}, {"log_every", 1},      {"tune_convolutions", false}}
-                                             .dump();
+  std::ofstream(scratch / "run.json") << nlohmann::json{
+      {"model", "demo"},
+      {"resolution", 64},
+      {"batch", 4},
+      {"steps", 50},
+      {"preview_every", 0},
+      {"tensorboard", false},
+      {"loader_workers", 1},
+      {"log_every", 1},
+      {"tune_convolutions", false},
+      {"colour_transfer", true}}.dump();
   const auto run = run_faceswap("train " + sets + " --config " + quoted(scratch / "run.json") + " --steps 3 --tune-convolutions -o " +
                                 quoted(scratch / "model"));
   INFO(run.output);
@@ -284,6 +296,7 @@ TEST_CASE("A JSON config gives the options; the command line overrides it") {
   CHECK(config["options"]["batch"] == 4);
   CHECK(config["options"]["steps"] == 3);
   CHECK(config["options"]["tune_convolutions"] == true);  // the flag overrode the config's false
+  CHECK(config["options"]["colour_transfer"] == "rct");   // a config from before the modes: true was rct
 }
 
 TEST_CASE("swap: frames of the input's size that change only inside the dilated face mask, masks, and a video") {

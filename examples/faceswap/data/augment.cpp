@@ -36,6 +36,20 @@ class SampleRandom {
 // DeepFaceLab's random warp: a coarse grid of 3, 5 or 9 points per side whose
 // interior points move by up to 0.24 of a cell, upsampled bilinearly to a
 // per-pixel map (where each output pixel samples the face).
+// The seed of the colour transfer's random directions (idt, sot): its own
+// function of the sample, so that the transfer's draws leave the sample's
+// transform and warp as they are with any other mode.
+std::uint64_t colour_seed(const SampleKey& k) {
+  std::uint64_t h = k.seed ^ 0xC0105EED5EEDC010ull;
+  for (const std::uint64_t part : {k.step, k.slot}) {  // splitmix64's finaliser over each part
+    h += part + 0x9E3779B97F4A7C15ull;
+    h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
+    h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+    h ^= h >> 31;
+  }
+  return h;
+}
+
 std::pair<cv::Mat, cv::Mat> random_warp_maps(int w, SampleRandom& random) {
   const int cell = w / (2 << random.below(3));  // w/2, w/4 or w/8
   const int count = w / cell + 1;
@@ -104,11 +118,11 @@ void augment_into(const FaceSet& set, std::size_t index, const SampleKey& key, c
   // warp or the colour transfer off leaves the affine transform and flip as they were.
   const Transform t = random_transform(w, o, random);
   const std::size_t reference = colour_reference ? std::size_t(random.uniform() * double(colour_reference->size())) : 0;
-  if (o.colour_transfer && colour_reference) {
+  if (o.colour_transfer != ColourTransfer::none && colour_reference) {
     cv::Mat ref;
     colour_reference->image(std::min(reference, colour_reference->size() - 1)).convertTo(ref, CV_32FC3, 1.0 / 255);
     if (ref.size() != image.size()) cv::resize(ref, ref, image.size(), 0, 0, cv::INTER_AREA);
-    reinhard_transfer(image, ref);
+    transfer_colour(o.colour_transfer, image, ref, cv::Mat(), colour_seed(key));
   }
   const cv::Mat target = transformed(image, t, cv::INTER_CUBIC, cv::BORDER_REPLICATE);
   cv::Mat input;  // not a header of target: remap below must not write into it

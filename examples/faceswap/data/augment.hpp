@@ -2,8 +2,9 @@
 //
 // From a face and its mask it makes the network input, the target and the
 // masks of one training sample:
-//   colour   optional Reinhard transfer (rct) towards a random face of the
-//            other side, on input and target;
+//   colour   optional colour transfer (colour_transfer.hpp: rct, lct, mkl,
+//            idt, sot) towards a random face of the other side, on input
+//            and target;
 //   warp     a random grid warp, on the input only (the model must learn to
 //            undo it);
 //   affine   one random rotation, scale and shift, and a flip with p = 0.4,
@@ -20,6 +21,7 @@
 #include <cstdint>
 #include <graft/core/tensor.hpp>
 
+#include "face/colour_transfer.hpp"
 #include "face_set.hpp"
 
 namespace faceswap {
@@ -30,7 +32,7 @@ struct AugmentOptions {
   double rotation_degrees = 10.0;  // U(-r, r)
   double scale = 0.15;             // U(1 / (1 + s), 1 + s)
   double shift = 0.05;             // U(-t, t) of the side, in x and y
-  bool colour_transfer = false;    // rct towards a random face of the colour reference set
+  ColourTransfer colour_transfer = ColourTransfer::none;  // towards a random face of the colour reference set
   bool eyes_mouth = false;         // also make the eyes-and-mouth mask (the set must have them)
 };
 

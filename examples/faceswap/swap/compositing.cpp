@@ -60,7 +60,7 @@ cv::Mat composite(cv::Mat& frame, const Affine& to_crop, cv::Mat face, cv::Mat m
   }
   if (o.blur > 0) cv::GaussianBlur(mask, mask, {2 * o.blur + 1, 2 * o.blur + 1}, 0, 0, cv::BORDER_CONSTANT);
   // Statistics inside the face only: the crop's background must not pull the skin colour.
-  if (o.colour_transfer && cv::countNonZero(mask > 0.5f) >= 16) reinhard_transfer(face, original, mask > 0.5f);
+  if (cv::countNonZero(mask > 0.5f) >= 16) transfer_colour(o.colour_transfer, face, original, mask > 0.5f);
 
   const cv::Matx23d m(to_crop.a, to_crop.b, to_crop.c, to_crop.d, to_crop.e, to_crop.f);
   cv::Mat big_face, big_mask;

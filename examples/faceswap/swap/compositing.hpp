@@ -2,8 +2,8 @@
 //
 // The model draws the new face and its mask in the aligned crop. The mask is
 // eroded (to pull the seam inside the face) and blurred (to feather it), the
-// face's colours are matched to the original crop inside the mask (masked
-// Reinhard transfer, rct, as DeepFaceLab's default), and face and mask are
+// face's colours are matched to the original crop inside the mask (rct, as
+// DeepFaceLab's default, or another mode of colour_transfer.hpp), and face and mask are
 // warped back with the inverse of the crop transform. Outside the warped
 // mask the frame is left exactly as it was.
 #pragma once
@@ -11,13 +11,14 @@
 #include <opencv2/core.hpp>
 
 #include "face/alignment.hpp"
+#include "face/colour_transfer.hpp"
 
 namespace faceswap {
 
 struct BlendOptions {
   int erode = 0;  // pixels of the crop to erode the mask by (negative dilates)
   int blur = 0;   // pixels of the crop over which the mask edge is feathered
-  bool colour_transfer = true;
+  ColourTransfer colour_transfer = ColourTransfer::rct;  // of the drawn face to the original, inside the mask
 };
 
 // `face` and `original` are R x R float BGR in [0, 1], `mask` R x R float in

@@ -27,7 +27,7 @@ struct SwapOptions {
   std::filesystem::path output;
   FaceType face_type = FaceType::whole;  // as the face sets were extracted
   FacesPerFrame faces = FacesPerFrame::largest;
-  BlendOptions blend{.erode = 2, .blur = 4, .colour_transfer = true};
+  BlendOptions blend{.erode = 2, .blur = 4, .colour_transfer = ColourTransfer::rct};
   std::filesystem::path video;  // also write the frames as this video in the output folder (name.mp4 or name.avi)
   double fps = 25;
   DetectorOptions detector;

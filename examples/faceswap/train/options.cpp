@@ -4,6 +4,7 @@
 #include <graft/core/error.hpp>
 #include <set>
 
+#include "face/colour_transfer.hpp"
 #include "json_value.hpp"
 #include "precision.hpp"
 
@@ -79,7 +80,10 @@ void apply_json(TrainOptions& o, const json& j, const std::string& where) {
   read_json_value(j, "seed", o.seed, where);
   read_json_value(j, "random_warp", o.random_warp, where);
   read_json_value(j, "random_flip", o.random_flip, where);
-  read_json_value(j, "colour_transfer", o.colour_transfer, where);
+  if (j.contains("colour_transfer") && j.at("colour_transfer").is_boolean())
+    o.colour_transfer = j.at("colour_transfer").get<bool>() ? "rct" : "none";
+  else
+    read_json_value(j, "colour_transfer", o.colour_transfer, where);
   read_json_value(j, "eyes_mouth_priority", o.eyes_mouth_priority, where);
   read_json_value(j, "steps", o.steps, where);
   read_json_value(j, "target_loss", o.target_loss, where);
@@ -120,6 +124,8 @@ void validate(const TrainOptions& o) {
                "train: --model must be df, df-ud, liae, liae-ud, quick96 or demo, got ", o.model);
   graft::check(std::set<std::string>{"adabelief", "rmsprop", "adam"}.contains(o.optimizer),
                "train: --optimizer must be adabelief, rmsprop or adam, got ", o.optimizer);
+  graft::check(parse_colour_transfer(o.colour_transfer).has_value(), "train: --colour-transfer must be ",
+               colour_transfer_list(), ", got ", o.colour_transfer);
   graft::check(o.backend == "cpu" || o.backend == "cuda", "train: --backend must be cpu or cuda, got ", o.backend);
   graft::check(o.device >= 0, "train: --device must be a GPU index (0, 1, ...), got ", o.device);
   validate_precision("train", o.precision, o.backend);

@@ -29,7 +29,10 @@ struct TrainOptions {
   float lr = 5e-5f;
   float lr_dropout = 1.0f;  // probability that a weight is updated (DeepFaceLab's lr_dropout 0.3 means 0.7 here)
   std::uint64_t seed = 1;
-  bool random_warp = true, random_flip = true, colour_transfer = false;
+  bool random_warp = true, random_flip = true;
+  // Of src faces towards random dst faces (colour_transfer.hpp); a config's
+  // true or false (before the modes) reads as rct or none.
+  std::string colour_transfer = "none";
   bool eyes_mouth_priority = false;
   // When to stop (whichever comes first; 0 = never).
   std::int64_t steps = 1000;
