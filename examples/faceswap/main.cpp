@@ -92,8 +92,8 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
   add_colour_transfer(cmd, o.colour_transfer,
                       "colour transfer of src faces towards random dst faces, on input and target (default none; bare: "
                       "rct): rct (Reinhard: mean and spread of each L*a*b* channel), lct (mean and covariance), mkl "
-                      "(mean and covariance, colours moved least), idt or sot (the whole colour distribution; ~20x and "
-                      "~10x slower to augment than rct; docs/faceswap-data.md)");
+                      "(mean and covariance, colours moved least), idt or sot (the whole colour distribution; about 8x "
+                      "slower to augment than rct; docs/benchmarks.md)");
   cmd->add_flag("--eyes-mouth-priority", o.eyes_mouth_priority,
                 "weigh the eyes and the mouth 300x more (DeepFaceLab's option; sharper eyes and teeth)");
   cmd->add_option("--steps", o.steps, "stop after this many steps (0: no limit)");
@@ -148,7 +148,8 @@ void add_swap(CLI::App& app, faceswap::SwapOptions& o, SwapWords& words) {
                       "(default, DeepFaceLab's: mean and spread of each L*a*b* channel), lct (mean and covariance), mkl "
                       "(mean and covariance, colours moved least), idt or sot (the whole colour distribution: closest "
                       "match, slowest), none");
-  cmd->add_flag("--no-colour-transfer", words.no_colour_transfer, "the same as --colour-transfer none");
+  auto* no_colour = cmd->add_flag("--no-colour-transfer", words.no_colour_transfer, "the same as --colour-transfer none");
+  no_colour->excludes(cmd->get_option("--colour-transfer"));
   cmd->add_option("--video", o.video, "also write the frames as this video in the output folder (name.mp4 or name.avi)");
   cmd->add_option("--fps", o.fps, "frame rate of --video")->check(CLI::Range(1.0, 240.0));
   cmd->add_option("--upsample", o.detector.upsample, "enlarge frames 2^n times before detection")->check(CLI::Range(0, 3));

@@ -182,13 +182,16 @@ TEST_CASE("Colour transfer with a mask: the statistics come from inside it, ever
   image.setTo(cv::Scalar(0.9, 0.1, 0.9), ~mask);
   ref.setTo(cv::Scalar(0.1, 0.9, 0.1), ~mask);
   const auto target = under(reference, mask);
-  for (const auto mode : {ColourTransfer::lct, ColourTransfer::mkl, ColourTransfer::idt}) {
+  for (const auto mode : {ColourTransfer::lct, ColourTransfer::mkl, ColourTransfer::idt, ColourTransfer::sot}) {
     CAPTURE(name_of(mode));
     cv::Mat out = image.clone();
     transfer_colour(mode, out, ref, mask, 5);
     const auto result = under(out, mask);
-    CHECK(cv::norm(mean_of(result) - mean_of(target)) < 2e-3);
-    CHECK(largest_entry(covariance_of(result) - covariance_of(target)) < 0.05 * largest_entry(covariance_of(target)));
+    // sot converges more slowly (five directions averaged, ten rounds: ~2% of the way left) and smooths
+    // its change, which matches the spread only roughly: its mean only.
+    const bool sot = mode == ColourTransfer::sot;
+    CHECK(cv::norm(mean_of(result) - mean_of(target)) < (sot ? 0.01 : 2e-3));
+    if (!sot) CHECK(largest_entry(covariance_of(result) - covariance_of(target)) < 0.05 * largest_entry(covariance_of(target)));
     CHECK(cv::norm(out.at<cv::Vec3f>(0, 0), image.at<cv::Vec3f>(0, 0)) > 0.01);  // outside: moved by the same map
   }
 }
@@ -222,5 +225,49 @@ TEST_CASE("Colour transfer idt and sot: a shifted copy is matched by the shift; 
     transfer_colour(mode, first, reference, cv::Mat(), 11);
     CHECK(cv::norm(first, again, cv::NORM_INF) == 0);
     CHECK(cv::norm(first, other, cv::NORM_INF) > 0);
+  }
+}
+
+TEST_CASE("Colour transfer onto itself changes nothing, inside or outside the mask") {
+  // Outside the mask the image holds colours the statistics never saw (a ramp across the whole range):
+  // every mode must still map them through its monotone map, which is the identity here.
+  cv::Mat mask(face.size(), CV_8U, cv::Scalar(0));
+  cv::ellipse(mask, {32, 28}, {20, 16}, 0, 0, 360, cv::Scalar(255), cv::FILLED);
+  cv::Mat image = face.clone();
+  for (int y = 0; y < image.rows; ++y)
+    for (int x = 0; x < image.cols; ++x)
+      if (mask.at<std::uint8_t>(y, x) == 0) image.at<cv::Vec3f>(y, x) = cv::Vec3f::all(float(x) / float(image.cols - 1));
+  for (const auto name : colour_transfer_names) {
+    CAPTURE(name);
+    cv::Mat out = image.clone();
+    transfer_colour(*parse_colour_transfer(name), out, image, mask, 4);
+    // rct: OpenCV's float L*a*b* conversion there and back is good to about 2e-3 (half an 8-bit level).
+    CHECK(cv::norm(out, image, cv::NORM_INF) < (name == "rct" ? 3e-3 : 2e-4));
+  }
+}
+
+TEST_CASE("Colour transfer: flat colours, a constant reference and tiny masks neither fail nor blow up") {
+  const cv::Mat flat(16, 16, CV_32FC3, cv::Scalar(0.3, 0.4, 0.5)), reference_flat(16, 16, CV_32FC3, cv::Scalar(0.6, 0.5, 0.2));
+  const cv::Mat small_face = face(cv::Rect(0, 0, 16, 16)).clone(), small_reference = reference(cv::Rect(0, 0, 16, 16)).clone();
+  cv::Mat two(16, 16, CV_8U, cv::Scalar(0));
+  two.at<std::uint8_t>(3, 4) = two.at<std::uint8_t>(9, 11) = 255;
+  for (const auto name : colour_transfer_names) {
+    CAPTURE(name);
+    const auto mode = *parse_colour_transfer(name);
+    cv::Mat a = flat.clone(), b = small_face.clone(), c = small_face.clone();
+    transfer_colour(mode, a, reference_flat, cv::Mat(), 1);  // flat onto flat: onto the reference's colour
+    transfer_colour(mode, b, reference_flat, cv::Mat(), 1);  // onto a constant
+    transfer_colour(mode, c, small_reference, two, 1);       // statistics of two pixels
+    for (const cv::Mat* m : {&a, &b, &c}) {
+      double low = 0, high = 0;
+      cv::minMaxLoc(m->reshape(1), &low, &high);
+      CHECK(low >= 0.0);
+      CHECK(high <= 1.0);
+      CHECK(cv::checkRange(*m));
+    }
+    if (mode != ColourTransfer::none) {
+      CHECK(cv::norm(cv::mean(a) - cv::mean(reference_flat)) < 0.01);
+      CHECK(cv::norm(cv::mean(b) - cv::mean(reference_flat)) < 0.02);
+    }
   }
 }

@@ -285,9 +285,10 @@ TEST_CASE("A JSON config gives the options; the command line overrides it") {
       {"loader_workers", 1},
       {"log_every", 1},
       {"tune_convolutions", false},
-      {"colour_transfer", true}}.dump();
-  const auto run = run_faceswap("train " + sets + " --config " + quoted(scratch / "run.json") + " --steps 3 --tune-convolutions -o " +
-                                quoted(scratch / "model"));
+      {"colour_transfer", false}}.dump();
+  // A bare --colour-transfer (a flag before the modes) overrides the config's false (from before the modes) with rct.
+  const auto run = run_faceswap("train " + sets + " --config " + quoted(scratch / "run.json") +
+                                " --steps 3 --tune-convolutions --colour-transfer -o " + quoted(scratch / "model"));
   INFO(run.output);
   REQUIRE(run.status == 0);
   CHECK(metrics_of(scratch / "model").size() == 3);  // --steps 3 overrode the config's 50
@@ -296,7 +297,7 @@ TEST_CASE("A JSON config gives the options; the command line overrides it") {
   CHECK(config["options"]["batch"] == 4);
   CHECK(config["options"]["steps"] == 3);
   CHECK(config["options"]["tune_convolutions"] == true);  // the flag overrode the config's false
-  CHECK(config["options"]["colour_transfer"] == "rct");   // a config from before the modes: true was rct
+  CHECK(config["options"]["colour_transfer"] == "rct");
 }
 
 TEST_CASE("swap: frames of the input's size that change only inside the dilated face mask, masks, and a video") {
@@ -368,7 +369,8 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   // --smooth: the same faces, each one's alignment steadied along its track
   // (the deleted frames 3 and 7 break it). Changes stay inside the dilated
   // masks, the jitter swap.json reports drops, and one thread (other chunks)
-  // writes the same files.
+  // writes the same files. Both take the sot colour transfer (random
+  // directions: drawn the same whatever the threads).
   const auto smoothed = [&](const std::string& folder, const std::string& more) {
     const auto run = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(clip) + " -o " +
                                   quoted(scratch / folder) + " --aligned " + quoted(scratch / "aligned") + " --smooth 3" + more);
@@ -378,9 +380,12 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
     std::ifstream summary(scratch / folder / "swap.json");
     return nlohmann::json::parse(summary);
   };
-  const auto steady = smoothed("smooth", " --threads 2");
+  const auto steady = smoothed("smooth", " --threads 2 --colour-transfer sot");
   std::ifstream curated_summary(scratch / "curated" / "swap.json");
-  const auto as_extracted = nlohmann::json::parse(curated_summary)["alignment_jitter_px"];
+  const auto curated_json = nlohmann::json::parse(curated_summary);
+  const auto as_extracted = curated_json["alignment_jitter_px"];
+  CHECK(curated_json["colour_transfer"] == "rct");  // the default
+  CHECK(steady["colour_transfer"] == "sot");
   MESSAGE("alignment jitter ", as_extracted["detected"], " px as detected, ", steady["alignment_jitter_px"]["swapped"],
           " px with --smooth 3");
   CHECK(steady["smooth"] == 3);
@@ -388,7 +393,7 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   CHECK(as_extracted["swapped"] == as_extracted["detected"]);  // no --smooth
   CHECK(double(as_extracted["detected"]) > 0.3);
   CHECK(double(steady["alignment_jitter_px"]["swapped"]) < double(as_extracted["detected"]) / 3);
-  smoothed("smooth_one", " --threads 1");
+  smoothed("smooth_one", " --threads 1 --colour-transfer sot");
   int moved = 0, same_alone = 0;
   for (faceswap::FrameSource frames_in(clip); auto frame = frames_in.next();) {
     const auto name = frame->name + ".png";

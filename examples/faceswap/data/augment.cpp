@@ -33,9 +33,6 @@ class SampleRandom {
   std::uint64_t next_ = 0;
 };
 
-// DeepFaceLab's random warp: a coarse grid of 3, 5 or 9 points per side whose
-// interior points move by up to 0.24 of a cell, upsampled bilinearly to a
-// per-pixel map (where each output pixel samples the face).
 // The seed of the colour transfer's random directions (idt, sot): its own
 // function of the sample, so that the transfer's draws leave the sample's
 // transform and warp as they are with any other mode.
@@ -50,6 +47,9 @@ std::uint64_t colour_seed(const SampleKey& k) {
   return h;
 }
 
+// DeepFaceLab's random warp: a coarse grid of 3, 5 or 9 points per side whose
+// interior points move by up to 0.24 of a cell, upsampled bilinearly to a
+// per-pixel map (where each output pixel samples the face).
 std::pair<cv::Mat, cv::Mat> random_warp_maps(int w, SampleRandom& random) {
   const int cell = w / (2 << random.below(3));  // w/2, w/4 or w/8
   const int count = w / cell + 1;

@@ -88,7 +88,8 @@ void reinhard_transfer(cv::Mat& image, const cv::Mat& reference, const cv::Mat& 
   std::vector<cv::Mat> channels;
   cv::split(lab, channels);
   for (int c = 0; c < 3; ++c) {
-    const double gain = target_stddev[c] / std::max(stddev[c], 1e-6);
+    // A flat channel (under half a unit of L*a*b*) is not stretched: it holds no spread to match.
+    const double gain = target_stddev[c] / std::max(stddev[c], 0.5);
     channels[std::size_t(c)].convertTo(channels[std::size_t(c)], CV_32F, gain, target_mean[c] - gain * mean[c]);
   }
   cv::merge(channels, lab);
@@ -127,11 +128,13 @@ class QuantileMap {
       : from_(from, from_sampled), to_(to, to_sampled) {
     if (from_.step <= 0) return;  // one value: shifted onto the reference's mean
     // For each edge of `from`, the lowest and the highest value of `to` at its
-    // quantile: they differ where `to` has empty bins, and a value inside a bin
-    // of `from` maps between the highest at its lower edge and the lowest at
-    // its upper edge (so identical histograms map edge to edge exactly).
-    low_.resize(bins + 1);
-    high_.resize(bins + 1);
+    // quantile: they differ where `to` has empty bins. A value inside a bin
+    // of `from` that holds samples maps between the highest at its lower
+    // edge and the lowest at its upper edge; a run of empty bins (no sample
+    // there, but pixels outside the mask may be) from the lowest at its start
+    // to the highest at its end. So the map rises everywhere, and identical
+    // histograms map edge to edge exactly.
+    std::vector<double> low_(bins + 1), high_(bins + 1);
     int c = 0;
     for (int e = 0; e <= bins; ++e) {  // lowest: the first bin whose CDF reaches q
       const double q = from_.cdf[std::size_t(e)];
@@ -144,6 +147,24 @@ class QuantileMap {
       while (c > 0 && to_.cdf[std::size_t(c)] > q) --c;
       high_[std::size_t(e)] = to_.value_at(c, q);
     }
+    start_.resize(bins);
+    end_.resize(bins);
+    for (int b = 0; b < bins;) {
+      if (from_.cdf[std::size_t(b) + 1] > from_.cdf[std::size_t(b)]) {
+        start_[std::size_t(b)] = high_[std::size_t(b)];
+        end_[std::size_t(b)] = low_[std::size_t(b) + 1];
+        ++b;
+        continue;
+      }
+      int t = b;  // the run of empty bins b .. t - 1
+      while (t < bins && from_.cdf[std::size_t(t) + 1] == from_.cdf[std::size_t(b)]) ++t;
+      const double first = low_[std::size_t(b)], last = high_[std::size_t(t)], width = t - b;
+      for (int k = b; k < t; ++k) {
+        start_[std::size_t(k)] = first + (last - first) * (k - b) / width;
+        end_[std::size_t(k)] = first + (last - first) * (k + 1 - b) / width;
+      }
+      b = t;
+    }
   }
 
   double operator()(double v) const {
@@ -152,7 +173,7 @@ class QuantileMap {
     const double u = (v - from_.low) / from_.step;
     if (u >= bins) return v + (to_.low + bins * to_.step - from_.low - bins * from_.step);
     const int b = std::min(int(u), bins - 1);
-    return high_[std::size_t(b)] + (u - b) * (low_[std::size_t(b) + 1] - high_[std::size_t(b)]);
+    return start_[std::size_t(b)] + (u - b) * (end_[std::size_t(b)] - start_[std::size_t(b)]);
   }
 
  private:
@@ -185,7 +206,7 @@ class QuantileMap {
   };
 
   Histogram from_, to_;
-  std::vector<double> low_, high_;
+  std::vector<double> start_, end_;  // what each bin of `from` maps to, from its lower to its upper edge
 };
 
 std::vector<double> projections(const std::vector<cv::Vec3f>& pixels, const cv::Vec3d& direction) {
@@ -198,6 +219,23 @@ cv::Vec3d random_direction(const graft::Philox& random, std::uint64_t index) {
   const cv::Vec3d d(random.normal(3 * index), random.normal(3 * index + 1), random.normal(3 * index + 2));
   const double length = cv::norm(d);
   return length > 1e-9 ? d / length : cv::Vec3d(1, 0, 0);
+}
+
+// Blurs the colour change; with a mask, weighted by it (a normalised
+// convolution), so that the face's change is not pulled towards the
+// extrapolated change of the background around it.
+void smooth_change(cv::Mat& change, const cv::Mat& mask, double sigma) {
+  if (mask.empty()) {
+    cv::GaussianBlur(change, change, {0, 0}, sigma, 0, cv::BORDER_REFLECT);
+    return;
+  }
+  cv::Mat weight;
+  mask.convertTo(weight, CV_32F, 1.0 / 255, 1e-3);  // a little weight everywhere: the background still gets a change
+  cv::Mat weight3, weighted, total;
+  cv::merge(std::vector<cv::Mat>{weight, weight, weight}, weight3);
+  cv::GaussianBlur(change.mul(weight3), weighted, {0, 0}, sigma, 0, cv::BORDER_REFLECT);
+  cv::GaussianBlur(weight3, total, {0, 0}, sigma, 0, cv::BORDER_REFLECT);
+  cv::divide(weighted, total, change);
 }
 
 // idt or sot: 1-D distribution matching along random directions, repeated.
@@ -238,7 +276,7 @@ void distribution_transfer(ColourTransfer mode, cv::Mat& image, const cv::Mat& r
   for (std::size_t i = 0; i < pixels.size(); ++i) c[i] = pixels[i] - original[i];
   // Matching per colour maps neighbouring skin pixels of slightly different
   // colour apart: the change, smoothed, keeps the face's shading and grain.
-  if (!rotations) cv::GaussianBlur(change, change, {0, 0}, std::max(1.0, image.cols / 8.0), 0, cv::BORDER_REFLECT);
+  if (!rotations) smooth_change(change, mask, std::max(1.0, image.cols / 8.0));
   image += change;
   clip(image);
 }
