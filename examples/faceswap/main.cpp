@@ -94,6 +94,9 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
                       "rct): rct (Reinhard: mean and spread of each L*a*b* channel), lct (mean and covariance), mkl "
                       "(mean and covariance, colours moved least), idt or sot (the whole colour distribution; about 8x "
                       "slower to augment than rct; docs/benchmarks.md)");
+  cmd->add_flag("--uniform-yaw", o.uniform_yaw,
+                "draw faces evenly over how far they are turned (DeepFaceLab's uniform_yaw), on both sides: the few "
+                "profiles of mostly frontal footage are seen as often as the frontal faces, so the model learns them too");
   cmd->add_flag("--eyes-mouth-priority", o.eyes_mouth_priority,
                 "weigh the eyes and the mouth 300x more (DeepFaceLab's option; sharper eyes and teeth)");
   cmd->add_option("--steps", o.steps, "stop after this many steps (0: no limit)");

@@ -285,7 +285,8 @@ TEST_CASE("A JSON config gives the options; the command line overrides it") {
       {"loader_workers", 1},
       {"log_every", 1},
       {"tune_convolutions", false},
-      {"colour_transfer", false}}.dump();
+      {"colour_transfer", false},
+      {"uniform_yaw", true}}.dump();
   // A bare --colour-transfer (a flag before the modes) overrides the config's false (from before the modes) with rct.
   const auto run = run_faceswap("train " + sets + " --config " + quoted(scratch / "run.json") +
                                 " --steps 3 --tune-convolutions --colour-transfer -o " + quoted(scratch / "model"));
@@ -298,6 +299,8 @@ TEST_CASE("A JSON config gives the options; the command line overrides it") {
   CHECK(config["options"]["steps"] == 3);
   CHECK(config["options"]["tune_convolutions"] == true);  // the flag overrode the config's false
   CHECK(config["options"]["colour_transfer"] == "rct");
+  CHECK(config["options"]["uniform_yaw"] == true);
+  CHECK(run.output.find("yaw (degrees, nose towards the image's right positive): src ") != std::string::npos);
 }
 
 TEST_CASE("swap: frames of the input's size that change only inside the dilated face mask, masks, and a video") {

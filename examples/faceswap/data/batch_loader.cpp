@@ -1,6 +1,7 @@
 #include "batch_loader.hpp"
 
 #include <graft/core/error.hpp>
+#include <graft/core/philox.hpp>
 #include <graft/ddp/distributed_sampler.hpp>
 
 namespace faceswap {
@@ -18,6 +19,7 @@ BatchLoader::BatchLoader(const FaceSet& set, const FaceSet* colour_reference, co
                options.ranks);
   graft::check(options.workers > 0, "batch loader: need at least one worker, got ", options.workers);
   graft::check(set.size() > 0, "batch loader: the face set is empty");
+  if (options.uniform_yaw) by_yaw_.emplace(yaws_of(set, "uniform yaw"));
   for (auto& slot : slots_) slot.tensors = SideTensors(options.batch, set.resolution(), options.augment.eyes_mouth);
   for (int i = 0; i < options.workers; ++i) workers_.emplace_back([this] { work(); });
 }
@@ -35,6 +37,11 @@ std::pair<std::size_t, SampleKey> BatchLoader::sample_of(std::int64_t step, std:
   const std::int64_t global_batch = options_.batch * options_.ranks;
   const std::int64_t slot = b * options_.ranks + options_.rank;
   const std::int64_t position = step * global_batch + slot;
+  const SampleKey key{options_.seed, std::uint64_t(step), std::uint64_t(slot)};
+  if (by_yaw_) {
+    const graft::Philox draws(options_.seed ^ 0x5A3D1E55ull);  // apart from the augmentation's draws
+    return {by_yaw_->pick(draws.uniform(2 * std::uint64_t(position)), draws.uniform(2 * std::uint64_t(position) + 1)), key};
+  }
   const auto n = static_cast<std::int64_t>(set_.size());
   const std::int64_t epoch = position / n;
   std::lock_guard lock(permutation_mutex_);
@@ -42,8 +49,7 @@ std::pair<std::size_t, SampleKey> BatchLoader::sample_of(std::int64_t step, std:
     permutation_ = graft::ddp::DistributedSampler(n, 1, 0, {.seed = options_.seed}).permutation(std::uint64_t(epoch));
     permutation_epoch_ = epoch;
   }
-  return {std::size_t(permutation_[std::size_t(position % n)]),
-          SampleKey{options_.seed, std::uint64_t(step), std::uint64_t(slot)}};
+  return {std::size_t(permutation_[std::size_t(position % n)]), key};
 }
 
 void BatchLoader::prepare(Slot& slot, std::int64_t step) {

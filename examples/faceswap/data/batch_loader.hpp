@@ -7,17 +7,22 @@
 // them. Each sample is augmented with the key (seed, s, slot), so the job sees
 // the same batches whatever its rank count and however many workers prepare
 // them. Workers run up to `prefetch` steps ahead; next() returns the steps
-// in order and only waits when the workers have fallen behind.
+// in order and only waits when the workers have fallen behind. With
+// uniform_yaw each global position draws its face by yaw instead
+// (yaw_sampler.hpp), from Philox keyed by the position: the same batches
+// for any rank or worker count still.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "augment.hpp"
+#include "yaw_sampler.hpp"
 
 namespace faceswap {
 
@@ -28,6 +33,7 @@ struct LoaderOptions {
   std::int64_t first_step = 0;  // where a resumed run continues
   int workers = 2;
   int prefetch = 4;  // steps prepared ahead
+  bool uniform_yaw = false;  // draw faces evenly over yaw (the set needs its metadata)
   AugmentOptions augment{};
 };
 
@@ -67,6 +73,7 @@ class BatchLoader {
   mutable std::mutex permutation_mutex_;
   mutable std::int64_t permutation_epoch_ = -1;
   mutable std::vector<std::int64_t> permutation_;
+  std::optional<UniformYawSampler> by_yaw_;
   std::vector<std::thread> workers_;
 };
 

@@ -37,6 +37,7 @@ json TrainOptions::to_json() const {
           {"random_flip", random_flip},
           {"colour_transfer", colour_transfer},
           {"eyes_mouth_priority", eyes_mouth_priority},
+          {"uniform_yaw", uniform_yaw},
           {"steps", steps},
           {"target_loss", target_loss},
           {"loss_window", loss_window},
@@ -85,6 +86,7 @@ void apply_json(TrainOptions& o, const json& j, const std::string& where) {
   else
     read_json_value(j, "colour_transfer", o.colour_transfer, where);
   read_json_value(j, "eyes_mouth_priority", o.eyes_mouth_priority, where);
+  read_json_value(j, "uniform_yaw", o.uniform_yaw, where);
   read_json_value(j, "steps", o.steps, where);
   read_json_value(j, "target_loss", o.target_loss, where);
   read_json_value(j, "loss_window", o.loss_window, where);

@@ -34,6 +34,7 @@ struct TrainOptions {
   // true or false (before the modes) reads as rct or none.
   std::string colour_transfer = "none";
   bool eyes_mouth_priority = false;
+  bool uniform_yaw = false;  // draw faces evenly over yaw, both sides (data/yaw_sampler.hpp)
   // When to stop (whichever comes first; 0 = never).
   std::int64_t steps = 1000;
   double target_loss = 0;  // mean of src and dst loss over the last `loss_window` steps

@@ -116,6 +116,7 @@ class TrainRun {
     for (const auto* set : {&src_set_, &dst_set_})
       for (const auto& skipped : set->skipped()) say("skipped ", skipped);
     say("src ", src_set_.size(), " faces, dst ", dst_set_.size(), " faces, at ", resolution, " px");
+    say(yaw_coverage(yaws_of(src_set_, o.src.string()), yaws_of(dst_set_, o.dst.string())));
     if (o.resume) resume();
     local_batch_ = o.batch / ranks;
     const AugmentOptions augment{.random_warp = o.random_warp,
@@ -133,6 +134,7 @@ class TrainRun {
                          .first_step = first_step_,
                          .workers = workers,
                          .prefetch = 2 * workers,
+                         .uniform_yaw = o.uniform_yaw,
                          .augment = augment};
     src_loader_ = std::make_unique<BatchLoader>(src_set_, &dst_set_, loader);
     loader.seed = o.seed ^ 0x5EEDD57ull;  // dst's own stream
