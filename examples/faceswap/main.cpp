@@ -94,7 +94,7 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
                       "rct): rct (Reinhard: mean and spread of each L*a*b* channel), lct (mean and covariance), mkl "
                       "(mean and covariance, colours moved least), idt or sot (the whole colour distribution; about 8x "
                       "slower to augment than rct; docs/benchmarks.md)");
-  cmd->add_flag("--uniform-yaw", o.uniform_yaw,
+  cmd->add_flag("--uniform-yaw,!--no-uniform-yaw", o.uniform_yaw,
                 "draw faces evenly over how far they are turned (DeepFaceLab's uniform_yaw), on both sides: the few "
                 "profiles of mostly frontal footage are seen as often as the frontal faces, so the model learns them too");
   cmd->add_flag("--eyes-mouth-priority", o.eyes_mouth_priority,
@@ -130,7 +130,7 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
 
 // What swap's options name in words, turned into SwapOptions after parsing.
 struct SwapWords {
-  std::string face_type = "whole", faces = "largest", colour_transfer = "rct";
+  std::string face_type = "whole", faces = "largest", colour_transfer = "rct", mask = "learned";
   bool no_colour_transfer = false;
 };
 
@@ -146,6 +146,12 @@ void add_swap(CLI::App& app, faceswap::SwapOptions& o, SwapWords& words) {
   cmd->add_option("--erode", o.blend.erode, "erode the predicted mask by N crop pixels (negative: dilate)")
       ->check(CLI::Range(-64, 64));
   cmd->add_option("--blur", o.blend.blur, "feather the mask edge over N crop pixels")->check(CLI::Range(0, 128));
+  cmd->add_option("--mask", words.mask,
+                  "the mask that puts the face back: learned (default: the one the model draws, steady from frame to "
+                  "frame), hull (the hull of the face's landmarks in this frame, like the face sets' masks: follows the "
+                  "detection, needs no trained mask), or both (the learned mask cut back to the hull); faces filled in "
+                  "by --fill-gaps keep the learned one")
+      ->check(CLI::IsMember({"learned", "hull", "both"}));
   add_colour_transfer(cmd, words.colour_transfer,
                       "match the new face's colours to the original's, with statistics from inside the mask: rct "
                       "(default, DeepFaceLab's: mean and spread of each L*a*b* channel), lct (mean and covariance), mkl "
@@ -194,6 +200,9 @@ void add_swap(CLI::App& app, faceswap::SwapOptions& o, SwapWords& words) {
 int run_swap(faceswap::SwapOptions& o, const SwapWords& words) {
   o.face_type = *faceswap::parse_face_type(words.face_type);
   o.faces = words.faces == "all" ? faceswap::FacesPerFrame::all : faceswap::FacesPerFrame::largest;
+  o.mask = words.mask == "hull"   ? faceswap::MaskSource::hull
+           : words.mask == "both" ? faceswap::MaskSource::both
+                                  : faceswap::MaskSource::learned;
   o.blend.colour_transfer = words.no_colour_transfer ? faceswap::ColourTransfer::none
                                                      : *faceswap::parse_colour_transfer(bare_means_rct(words.colour_transfer));
   const auto report = faceswap::swap(o);

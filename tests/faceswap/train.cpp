@@ -286,10 +286,10 @@ TEST_CASE("A JSON config gives the options; the command line overrides it") {
       {"log_every", 1},
       {"tune_convolutions", false},
       {"colour_transfer", false},
-      {"uniform_yaw", true}}.dump();
+      {"uniform_yaw", false}}.dump();
   // A bare --colour-transfer (a flag before the modes) overrides the config's false (from before the modes) with rct.
   const auto run = run_faceswap("train " + sets + " --config " + quoted(scratch / "run.json") +
-                                " --steps 3 --tune-convolutions --colour-transfer -o " + quoted(scratch / "model"));
+                                " --steps 3 --tune-convolutions --colour-transfer --uniform-yaw -o " + quoted(scratch / "model"));
   INFO(run.output);
   REQUIRE(run.status == 0);
   CHECK(metrics_of(scratch / "model").size() == 3);  // --steps 3 overrode the config's 50
@@ -300,7 +300,7 @@ TEST_CASE("A JSON config gives the options; the command line overrides it") {
   CHECK(config["options"]["tune_convolutions"] == true);  // the flag overrode the config's false
   CHECK(config["options"]["colour_transfer"] == "rct");
   CHECK(config["options"]["uniform_yaw"] == true);
-  CHECK(run.output.find("yaw (degrees, nose towards the image's right positive): src ") != std::string::npos);
+  CHECK(run.output.find("yaw (nominal degrees, nose towards the image's right positive): src ") != std::string::npos);
 }
 
 TEST_CASE("swap: frames of the input's size that change only inside the dilated face mask, masks, and a video") {
@@ -368,6 +368,37 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   }
   CHECK(as_detected == 73);
   CHECK(untouched == 2);
+
+  // --mask: the learned mask, the hull of the landmarks, or their product. With no erosion or feather the
+  // frame masks compare directly: the product's lies under both others (to a level of rounding), the hull
+  // is not the learned mask, and frames change only where their mask is.
+  for (const std::string mode : {"learned", "hull", "both"}) {
+    const auto run = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(clip) + " -o " +
+                                  quoted(scratch / ("mask_" + mode)) + " --aligned " + quoted(scratch / "aligned") +
+                                  " --erode 0 --blur 0 --mask " + mode);
+    INFO(run.output);
+    REQUIRE(run.status == 0);
+    std::ifstream summary(scratch / ("mask_" + mode) / "swap.json");
+    CHECK(nlohmann::json::parse(summary)["mask"] == mode);
+  }
+  int under_both = 0, hull_not_learned = 0, hull_only_inside = 0;
+  for (faceswap::FrameSource frames_in(clip); auto frame = frames_in.next();) {
+    if (frame->index == 3 || frame->index == 7) continue;
+    const auto name = frame->name + ".png";
+    const auto mask_of = [&](const std::string& mode) {
+      return faceswap::read_image(scratch / ("mask_" + mode) / "masks" / name, false);
+    };
+    const cv::Mat learned = mask_of("learned"), hull = mask_of("hull"), both = mask_of("both");
+    under_both += cv::countNonZero(both > cv::min(learned, hull) + 1) == 0;
+    cv::Mat apart;
+    cv::absdiff(learned, hull, apart);
+    hull_not_learned += cv::countNonZero(apart > 32) > 100;
+    const cv::Mat out = faceswap::read_image(scratch / "mask_hull" / "frames" / name);
+    hull_only_inside += changes_of(out, hull, frame->image).elsewhere == 0 && cv::countNonZero(hull) > 500;
+  }
+  CHECK(under_both == 73);
+  CHECK(hull_not_learned == 73);
+  CHECK(hull_only_inside == 73);
 
   // --smooth: the same faces, each one's alignment steadied along its track
   // (the deleted frames 3 and 7 break it). Changes stay inside the dilated

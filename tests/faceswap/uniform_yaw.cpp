@@ -8,6 +8,7 @@
 #include <graft/core/philox.hpp>
 #include <map>
 #include <numbers>
+#include <set>
 
 #include "data/batch_loader.hpp"
 #include "data/yaw_sampler.hpp"
@@ -114,6 +115,33 @@ TEST_CASE("BatchLoader with uniform yaw: a face by yaw at each position, the sam
   CHECK(differ > 100);  // of 240: the draws are not the epochs'
   MESSAGE("the demo set's yaws span ", *std::ranges::min_element(yaws), " to ", *std::ranges::max_element(yaws), " degrees in ",
           sampler.occupied_bins(), " bins");
+
+  // The demo set (all near-frontal) with five of its faces' landmarks turned to 45 degrees, as extract
+  // would have written them: drawn by yaw, those five come up as often as a whole bin of frontal faces.
+  const faceswap::testing::Scratch scratch("uniform-yaw");
+  std::filesystem::copy(faceswap::testing::demo / "faces" / "spkA", scratch.path());
+  const auto files = face_metadata_files(scratch.path());
+  std::set<std::string> turned;
+  for (std::size_t k = 0; k < 5; ++k) {
+    FaceMetadata m = read_face_metadata(files[k * 13]);
+    const Point a = m.landmarks[jaw_first], b = m.landmarks[jaw_last];
+    m.landmarks[nose_tip] = 0.5 * (a + b) + 0.75 * (b - a);  // offset 1.5 half-widths: atan(1) = 45 degrees
+    write_face_metadata(files[k * 13], m);
+    turned.insert(m.image);
+  }
+  const FaceSet skewed = FaceSet::load(scratch.path(), {.resolution = 64});
+  REQUIRE(skewed.size() == demo_set().size());
+  const auto share_turned = [&](bool by_yaw) {
+    BatchLoader loader(skewed, nullptr, {.batch = 8, .seed = 5, .workers = 1, .prefetch = 1, .uniform_yaw = by_yaw});
+    int count = 0;
+    for (std::int64_t step = 0; step < 250; ++step)
+      for (std::int64_t b = 0; b < 8; ++b) count += turned.contains(skewed.metadata()[loader.sample_of(step, b).first].image);
+    return double(count) / 2000;
+  };
+  const double by_face = share_turned(false), by_yaw = share_turned(true);
+  MESSAGE("five faces turned 45 degrees among 75: ", by_face, " of the draws by face, ", by_yaw, " by yaw");
+  CHECK(by_face < 0.1);
+  CHECK(by_yaw > 0.15);
   // A set without metadata cannot be drawn by yaw.
   const auto bare = FaceSet::from_images({demo_set().image(0).clone()}, {demo_set().mask(0).clone()});
   CHECK_THROWS_WITH_AS(BatchLoader(bare, nullptr, {.uniform_yaw = true}), doctest::Contains("no metadata"), graft::Error);
@@ -127,8 +155,14 @@ TEST_CASE("Yaw coverage: both ranges, and a warning when dst turns further than 
   }
   const std::string line = yaw_coverage(src, dst);
   CHECK(line.find("src -19 to 19, dst -14 to 34") != std::string::npos);
+  CHECK(line.find("left") == std::string::npos);
   CHECK(line.find("dst turns 15 degrees further right") != std::string::npos);
   CHECK(yaw_coverage(src, src).find("further") == std::string::npos);
+  std::vector<double> wider;  // -40 .. 40: short on both sides
+  for (int i = 0; i <= 100; ++i) wider.push_back(-40 + 0.8 * i);
+  const std::string both = yaw_coverage(src, wider);
+  CHECK(both.find("dst turns 19 degrees further left") != std::string::npos);
+  CHECK(both.find("dst turns 19 degrees further right") != std::string::npos);
   std::vector<double> stray = src;
   stray.push_back(80);  // one stray face (a misdetection) does not count
   CHECK(yaw_coverage(src, stray).find("further") == std::string::npos);

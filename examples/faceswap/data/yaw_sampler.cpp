@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <graft/core/error.hpp>
-#include <sstream>
 
 #include "face/head_turn.hpp"
 
@@ -31,18 +30,18 @@ std::vector<double> yaws_of(const FaceSet& set, const std::string& what) {
 
 std::string yaw_coverage(std::span<const double> s, std::span<const double> d) {
   graft::check(!s.empty() && !d.empty(), "yaw coverage: a face set is empty");
+  // Whole degrees, and never "-0".
+  const auto degrees = [](double x) { return std::to_string(int(std::lround(x)) == 0 ? 0 : int(std::lround(x))); };
   const double s_low = quantile(s, 0.02), s_high = quantile(s, 0.98), d_low = quantile(d, 0.02), d_high = quantile(d, 0.98);
-  std::ostringstream line;
-  line.precision(0);
-  line << std::fixed << "yaw (degrees, nose towards the image's right positive): src " << s_low << " to " << s_high << ", dst "
-       << d_low << " to " << d_high;
+  std::string line = "yaw (nominal degrees, nose towards the image's right positive): src " + degrees(s_low) + " to " +
+                     degrees(s_high) + ", dst " + degrees(d_low) + " to " + degrees(d_high);
   // 10 degrees of margin: the model generalises a little past what it saw.
   const double short_low = s_low - d_low, short_high = d_high - s_high;
-  if (short_low > 10 || short_high > 10)
-    line << "; dst turns " << std::max(short_low, short_high) << " degrees further "
-         << (short_high > short_low ? "right" : "left")
-         << " than src has faces for: those frames will swap poorly (add src faces turned that way)";
-  return line.str();
+  for (const auto& [short_by, side] : {std::pair{short_low, "left"}, std::pair{short_high, "right"}})
+    if (short_by > 10)
+      line += "; dst turns " + degrees(short_by) + " degrees further " + side +
+              " than src has faces for: those frames will swap poorly (add src faces turned that way)";
+  return line;
 }
 
 UniformYawSampler::UniformYawSampler(std::span<const double> yaw_degrees) {

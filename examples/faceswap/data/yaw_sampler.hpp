@@ -1,4 +1,4 @@
-// UniformYawSampler: DeepFaceLab's uniform_yaw (reference §5.2).
+// UniformYawSampler: like DeepFaceLab's uniform_yaw (reference §5.2).
 //
 // Footage of a performance is mostly frontal: a face set may hold a hundred
 // frontal faces for each profile, and a model trained on it draws profiles
@@ -30,8 +30,8 @@ std::string yaw_coverage(std::span<const double> src_yaws, std::span<const doubl
 
 class UniformYawSampler {
  public:
-  // DeepFaceLab's bins: 128 over yaws of -68.75..68.75 degrees (+-1.2 rad);
-  // faces beyond go to the end bins.
+  // Bins like DeepFaceLab's: 128 over yaws of -68.75..68.75 degrees
+  // (+-1.2 rad); faces beyond go to the end bins.
   static constexpr int bins = 128;
   static constexpr double limit_degrees = 68.75;
 

@@ -21,6 +21,15 @@
 
 namespace faceswap {
 
+// Which mask puts the face back: the one the model draws (learned from the
+// face sets' masks, steady from frame to frame), the hull of the face's own
+// landmarks in this frame (what the face sets' masks are: it follows the
+// detection exactly, and needs no trained mask), or their product (the
+// learned mask cut back to the hull, as DeepFaceLab's merger's default cuts
+// the predicted mask by the dst one). Faces filled in across a gap
+// (--fill-gaps) have no landmarks of their own and keep the learned mask.
+enum class MaskSource { learned, hull, both };
+
 struct SwapOptions {
   std::filesystem::path model;  // the training output folder (its model.safetensors)
   std::vector<std::filesystem::path> inputs;
@@ -28,6 +37,7 @@ struct SwapOptions {
   FaceType face_type = FaceType::whole;  // as the face sets were extracted
   FacesPerFrame faces = FacesPerFrame::largest;
   BlendOptions blend{.erode = 2, .blur = 4, .colour_transfer = ColourTransfer::rct};
+  MaskSource mask = MaskSource::learned;
   std::filesystem::path video;  // also write the frames as this video in the output folder (name.mp4 or name.avi)
   double fps = 25;
   DetectorOptions detector;

@@ -1,5 +1,6 @@
 #include "swapper.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -15,6 +16,7 @@
 #include "face/canonical_face.hpp"
 #include "face/frame_source.hpp"
 #include "face/image_file.hpp"
+#include "face/mask.hpp"
 #include "face/parallel_detector.hpp"
 #include "face/planes.hpp"
 #include "face/scene_linear.hpp"
@@ -30,6 +32,7 @@ namespace {
 struct SwapFace {
   std::size_t frame;
   Affine to_crop;
+  const Landmarks* landmarks = nullptr;  // in frame pixels, as detected; none for a face filled in across a gap
   cv::Mat crop;  // R x R float BGR in [0, 1]
   cv::Mat face, mask;
 };
@@ -48,7 +51,9 @@ class FrameSwapper {
       if (transforms[i].faces.empty()) report.frames_without_face.push_back(frames[i].frame.name);
       if (transforms[i].filled > 0) report.frames_filled.push_back(frames[i].frame.name);
       report.faces_filled += std::int64_t(transforms[i].filled);
-      for (const Affine& t : transforms[i].faces) faces.push_back({i, t});
+      const std::size_t detected = transforms[i].faces.size() - transforms[i].filled;  // pushed in detection order
+      for (std::size_t k = 0; k < transforms[i].faces.size(); ++k)
+        faces.push_back({i, transforms[i].faces[k], k < detected ? &frames[i].faces[k].landmarks : nullptr});
     }
     report.frames += std::int64_t(frames.size());
     report.faces += std::int64_t(faces.size());
@@ -86,9 +91,19 @@ class FrameSwapper {
         face.mask.create(r, r, CV_32F);
         from_planes(drawn.data() + f * 4 * r * r, face.face);
         from_planes(drawn.data() + (f * 4 + 3) * r * r, face.mask);
+        if (o_.mask != MaskSource::learned && face.landmarks) cut_to_hull(face);
       }
     }
     return seconds;
+  }
+
+  // --mask hull or both: the hull of the face's landmarks, moved into the crop as the face was.
+  void cut_to_hull(SwapFace& face) const {
+    Landmarks in_crop{};
+    for (std::size_t i = 0; i < landmark_count; ++i) in_crop[i] = face.to_crop((*face.landmarks)[i]);
+    cv::Mat hull;
+    landmark_hull_mask(in_crop, r_).convertTo(hull, CV_32F, 1.0 / 255);
+    face.mask = o_.mask == MaskSource::hull ? hull : face.mask.mul(hull);
   }
 
   // Each frame with its faces put back, and its mask, written by one thread,
@@ -215,6 +230,7 @@ SwapReport swap_faces(const SwapOptions& o, const int r, const DrawFaces& draw) 
                             {"model_seconds", report.model_seconds},
                             {"smooth", o.smooth},
                             {"colour_transfer", name_of(o.blend.colour_transfer)},
+                            {"mask", std::array{"learned", "hull", "both"}[std::size_t(o.mask)]},
                             {"erode", o.blend.erode},
                             {"blur", o.blend.blur},
                             {"first_frame", o.first_frame},
