@@ -94,6 +94,10 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
                       "rct): rct (Reinhard: mean and spread of each L*a*b* channel), lct (mean and covariance), mkl "
                       "(mean and covariance, colours moved least), idt or sot (the whole colour distribution; about 8x "
                       "slower to augment than rct; docs/benchmarks.md)");
+  cmd->add_option("--random-hsv", o.random_hsv,
+                  "shift the hue (by up to +-180 P degrees), saturation and value (+-P/2) of src's network inputs at "
+                  "random (DeepFaceLab's random_hsv_power, 0..0.3; 0: off): the model learns the actor's own colours "
+                  "from shifted ones, which steadies its colours on the double's footage");
   cmd->add_flag("--uniform-yaw,!--no-uniform-yaw", o.uniform_yaw,
                 "draw faces evenly over how far they are turned (DeepFaceLab's uniform_yaw), on both sides: the few "
                 "profiles of mostly frontal footage are seen as often as the frontal faces, so the model learns them too");

@@ -5,6 +5,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "data/batch_loader.hpp"
+#include "face/planes.hpp"
 #include "support.hpp"
 
 using namespace faceswap;
@@ -74,6 +75,36 @@ TEST_CASE("Augmentation is a function of (seed, step, slot)") {
   }
 }
 
+TEST_CASE("Random HSV shifts the input's colours only, by at most the power's share, and not the geometry") {
+  double lowest = 0, highest = 0;
+  for (std::uint64_t step = 0; step < 12; ++step) {
+    const SampleKey key{2, step, 1};
+    for (const bool warp : {true, false}) {
+      const auto shifted = one(4, key, {.random_warp = warp, .random_hsv = 0.3}), plain = one(4, key, {.random_warp = warp});
+      CHECK(same(shifted.target, plain.target));
+      CHECK(same(shifted.mask, plain.mask));
+      CHECK(!same(shifted.warped, plain.warped));
+      if (!warp) continue;
+      // The value (max of B, G, R) of the input moves by the draw's +-0.15 at most, as the mean shows.
+      cv::Mat a(64, 64, CV_32FC3), b(64, 64, CV_32FC3), va, vb;
+      from_planes(shifted.warped.data(), a);
+      from_planes(plain.warped.data(), b);
+      cv::Mat channels_a[3], channels_b[3];
+      cv::split(a, channels_a);
+      cv::split(b, channels_b);
+      va = cv::max(cv::max(channels_a[0], channels_a[1]), channels_a[2]);
+      vb = cv::max(cv::max(channels_b[0], channels_b[1]), channels_b[2]);
+      const double moved = cv::mean(va)[0] - cv::mean(vb)[0];
+      CHECK(std::abs(moved) <= 0.15 + 1e-3);
+      lowest = std::min(lowest, moved);
+      highest = std::max(highest, moved);
+    }
+  }
+  MESSAGE("mean value moved by ", lowest, " to ", highest);
+  CHECK(lowest < -0.02);  // both ways
+  CHECK(highest > 0.02);
+}
+
 TEST_CASE("The warp changes the input only; the target is the affine-transformed face") {
   const SampleKey key{7, 3, 1};
   const auto warped = one(5, key, {.random_warp = true});
@@ -140,7 +171,7 @@ TEST_CASE("The loss mask is clip(gaussian_blur(M, max(1, R/32)), 0, 0.5) * 2 of 
 }
 
 TEST_CASE("BatchLoader: the same batches for any worker count and any rank count") {
-  const LoaderOptions base{.batch = 8, .seed = 9, .augment = {.colour_transfer = ColourTransfer::sot}};
+  const LoaderOptions base{.batch = 8, .seed = 9, .augment = {.colour_transfer = ColourTransfer::sot, .random_hsv = 0.2}};
   std::vector<Kept> one_rank;
   {
     BatchLoader loader(demo_set(), &other_set(), {.batch = 8, .seed = 9, .workers = 1, .prefetch = 2, .augment = base.augment});

@@ -248,6 +248,7 @@ TEST_CASE("Bad input: one clear message, a non-zero exit, and existing files lef
   expect("--config " + quoted(scratch / "mode.json") + " -o " + quoted(scratch / "m8"),
          "--colour-transfer must be none, rct, lct, mkl, idt or sot, got warm");
   expect("-o " + quoted(scratch / "m8") + " --colour-transfer warm", "warm not in");
+  expect("-o " + quoted(scratch / "m8") + " --random-hsv 0.5", "--random-hsv must be in [0, 0.3], got 0.5");
   // An output folder that cannot be created.
   std::ofstream(scratch / "a_file") << "x";
   expect("-o " + quoted(scratch / "a_file" / "model"), "a_file");
@@ -286,7 +287,8 @@ TEST_CASE("A JSON config gives the options; the command line overrides it") {
       {"log_every", 1},
       {"tune_convolutions", false},
       {"colour_transfer", false},
-      {"uniform_yaw", false}}.dump();
+      {"uniform_yaw", false},
+      {"random_hsv", 0.05}}.dump();
   // A bare --colour-transfer (a flag before the modes) overrides the config's false (from before the modes) with rct.
   const auto run = run_faceswap("train " + sets + " --config " + quoted(scratch / "run.json") +
                                 " --steps 3 --tune-convolutions --colour-transfer --uniform-yaw -o " + quoted(scratch / "model"));
@@ -300,6 +302,7 @@ TEST_CASE("A JSON config gives the options; the command line overrides it") {
   CHECK(config["options"]["tune_convolutions"] == true);  // the flag overrode the config's false
   CHECK(config["options"]["colour_transfer"] == "rct");
   CHECK(config["options"]["uniform_yaw"] == true);
+  CHECK(config["options"]["random_hsv"] == 0.05);
   CHECK(run.output.find("yaw (nominal degrees, nose towards the image's right positive): src ") != std::string::npos);
 }
 

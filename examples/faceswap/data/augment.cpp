@@ -33,11 +33,11 @@ class SampleRandom {
   std::uint64_t next_ = 0;
 };
 
-// The seed of the colour transfer's random directions (idt, sot): its own
-// function of the sample, so that the transfer's draws leave the sample's
-// transform and warp as they are with any other mode.
-std::uint64_t colour_seed(const SampleKey& k) {
-  std::uint64_t h = k.seed ^ 0xC0105EED5EEDC010ull;
+// A seed of the sample's own for an optional step (the colour transfer's
+// directions, the HSV shifts), apart from SampleRandom's stream: turning the
+// step on or off leaves the sample's transform and warp as they were.
+std::uint64_t own_seed(const SampleKey& k, std::uint64_t salt) {
+  std::uint64_t h = k.seed ^ salt;
   for (const std::uint64_t part : {k.step, k.slot}) {  // splitmix64's finaliser over each part
     h += part + 0x9E3779B97F4A7C15ull;
     h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -50,6 +50,27 @@ std::uint64_t colour_seed(const SampleKey& k) {
 // DeepFaceLab's random warp: a coarse grid of 3, 5 or 9 points per side whose
 // interior points move by up to 0.24 of a cell, upsampled bilinearly to a
 // per-pixel map (where each output pixel samples the face).
+// DeepFaceLab's random_hsv_power on the network input: the hue turned by up
+// to +-180 P degrees, saturation and value moved by up to +-P/2.
+cv::Mat hsv_shifted(const cv::Mat& image, double power, const SampleKey& key) {
+  const graft::Philox draws(own_seed(key, 0x45F0C0105EED45F0ull));
+  const double hue = (2.0 * draws.uniform(0) - 1.0) * 180.0 * power;
+  const double saturation = (draws.uniform(1) - 0.5) * power, value = (draws.uniform(2) - 0.5) * power;
+  cv::Mat hsv;  // float: H in [0, 360), S and V in [0, 1]
+  cv::cvtColor(image, hsv, cv::COLOR_BGR2HSV);
+  for (int y = 0; y < hsv.rows; ++y) {
+    auto* p = hsv.ptr<cv::Vec3f>(y);
+    for (int x = 0; x < hsv.cols; ++x) {
+      p[x][0] = float(std::fmod(p[x][0] + hue + 360.0, 360.0));
+      p[x][1] = float(std::clamp(p[x][1] + saturation, 0.0, 1.0));
+      p[x][2] = float(std::clamp(p[x][2] + value, 0.0, 1.0));
+    }
+  }
+  cv::Mat shifted;
+  cv::cvtColor(hsv, shifted, cv::COLOR_HSV2BGR);
+  return cv::min(cv::max(shifted, 0.0), 1.0);
+}
+
 std::pair<cv::Mat, cv::Mat> random_warp_maps(int w, SampleRandom& random) {
   const int cell = w / (2 << random.below(3));  // w/2, w/4 or w/8
   const int count = w / cell + 1;
@@ -122,12 +143,14 @@ void augment_into(const FaceSet& set, std::size_t index, const SampleKey& key, c
     cv::Mat ref;
     colour_reference->image(std::min(reference, colour_reference->size() - 1)).convertTo(ref, CV_32FC3, 1.0 / 255);
     if (ref.size() != image.size()) cv::resize(ref, ref, image.size(), 0, 0, cv::INTER_AREA);
-    transfer_colour(o.colour_transfer, image, ref, cv::Mat(), colour_seed(key));
+    transfer_colour(o.colour_transfer, image, ref, cv::Mat(), own_seed(key, 0xC0105EED5EEDC010ull));
   }
   const cv::Mat target = transformed(image, t, cv::INTER_CUBIC, cv::BORDER_REPLICATE);
+  // The input alone may have its colours shifted: the model learns to draw the face's own colours from shifted ones.
+  const cv::Mat input_image = o.random_hsv > 0 ? hsv_shifted(image, o.random_hsv, key) : image;
   cv::Mat input;  // not a header of target: remap below must not write into it
   if (!o.random_warp) {
-    input = target;
+    input = o.random_hsv > 0 ? transformed(input_image, t, cv::INTER_CUBIC, cv::BORDER_REPLICATE) : target;
   } else {
     // DeepFaceLab remaps, then warps the result affinely: two resamplings.
     // Moving the warp's sampling map through the affine transform (and the
@@ -135,7 +158,7 @@ void augment_into(const FaceSet& set, std::size_t index, const SampleKey& key, c
     const auto [map_x, map_y] = random_warp_maps(w, random);
     const cv::Mat through_x = transformed(map_x, t, cv::INTER_LINEAR, cv::BORDER_REPLICATE);
     const cv::Mat through_y = transformed(map_y, t, cv::INTER_LINEAR, cv::BORDER_REPLICATE);
-    cv::remap(image, input, through_x, through_y, cv::INTER_CUBIC, cv::BORDER_REPLICATE);
+    cv::remap(input_image, input, through_x, through_y, cv::INTER_CUBIC, cv::BORDER_REPLICATE);
   }
   const cv::Mat target_mask = transformed(mask, t, cv::INTER_LINEAR, cv::BORDER_CONSTANT);
 

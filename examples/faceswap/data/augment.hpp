@@ -5,6 +5,8 @@
 //   colour   optional colour transfer (colour_transfer.hpp: rct, lct, mkl,
 //            idt, sot) towards a random face of the other side, on input
 //            and target;
+//   hsv      optional random shifts of hue, saturation and value, on the
+//            input only (DeepFaceLab's random_hsv_power);
 //   warp     a random grid warp, on the input only (the model must learn to
 //            undo it);
 //   affine   one random rotation, scale and shift, and a flip with p = 0.4,
@@ -33,6 +35,7 @@ struct AugmentOptions {
   double scale = 0.15;             // U(1 / (1 + s), 1 + s)
   double shift = 0.05;             // U(-t, t) of the side, in x and y
   ColourTransfer colour_transfer = ColourTransfer::none;  // towards a random face of the colour reference set
+  double random_hsv = 0;           // DeepFaceLab's random_hsv_power (0..0.3): the input's hue, saturation and value shifted
   bool eyes_mouth = false;         // also make the eyes-and-mouth mask (the set must have them)
 };
 

@@ -38,6 +38,7 @@ json TrainOptions::to_json() const {
           {"colour_transfer", colour_transfer},
           {"eyes_mouth_priority", eyes_mouth_priority},
           {"uniform_yaw", uniform_yaw},
+          {"random_hsv", random_hsv},
           {"steps", steps},
           {"target_loss", target_loss},
           {"loss_window", loss_window},
@@ -87,6 +88,7 @@ void apply_json(TrainOptions& o, const json& j, const std::string& where) {
     read_json_value(j, "colour_transfer", o.colour_transfer, where);
   read_json_value(j, "eyes_mouth_priority", o.eyes_mouth_priority, where);
   read_json_value(j, "uniform_yaw", o.uniform_yaw, where);
+  read_json_value(j, "random_hsv", o.random_hsv, where);
   read_json_value(j, "steps", o.steps, where);
   read_json_value(j, "target_loss", o.target_loss, where);
   read_json_value(j, "loss_window", o.loss_window, where);
@@ -128,6 +130,7 @@ void validate(const TrainOptions& o) {
                "train: --optimizer must be adabelief, rmsprop or adam, got ", o.optimizer);
   graft::check(parse_colour_transfer(o.colour_transfer).has_value(), "train: --colour-transfer must be ",
                colour_transfer_list(), ", got ", o.colour_transfer);
+  graft::check(o.random_hsv >= 0 && o.random_hsv <= 0.3, "train: --random-hsv must be in [0, 0.3], got ", o.random_hsv);
   graft::check(o.backend == "cpu" || o.backend == "cuda", "train: --backend must be cpu or cuda, got ", o.backend);
   graft::check(o.device >= 0, "train: --device must be a GPU index (0, 1, ...), got ", o.device);
   validate_precision("train", o.precision, o.backend);

@@ -35,6 +35,7 @@ struct TrainOptions {
   std::string colour_transfer = "none";
   bool eyes_mouth_priority = false;
   bool uniform_yaw = false;  // draw faces evenly over yaw, both sides (data/yaw_sampler.hpp)
+  double random_hsv = 0;     // DeepFaceLab's random_hsv_power, 0..0.3: src inputs' hue, saturation and value shifted
   // When to stop (whichever comes first; 0 = never).
   std::int64_t steps = 1000;
   double target_loss = 0;  // mean of src and dst loss over the last `loss_window` steps

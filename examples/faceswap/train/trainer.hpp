@@ -122,6 +122,7 @@ class TrainRun {
     const AugmentOptions augment{.random_warp = o.random_warp,
                                  .random_flip = o.random_flip,
                                  .colour_transfer = *parse_colour_transfer(o.colour_transfer),
+                                 .random_hsv = o.random_hsv,
                                  .eyes_mouth = o.eyes_mouth_priority};
     const int workers = loader_workers_for(o, ranks_on_machine, std::thread::hardware_concurrency());
     say("augmenting with ", workers, " thread(s) per side", o.loader_workers > 0 ? "" : " (--loader-workers to change)");
@@ -138,7 +139,8 @@ class TrainRun {
                          .augment = augment};
     src_loader_ = std::make_unique<BatchLoader>(src_set_, &dst_set_, loader);
     loader.seed = o.seed ^ 0x5EEDD57ull;  // dst's own stream
-    loader.augment.colour_transfer = ColourTransfer::none;
+    loader.augment.colour_transfer = ColourTransfer::none;  // src's augmentations only, as DeepFaceLab
+    loader.augment.random_hsv = 0;
     dst_loader_ = std::make_unique<BatchLoader>(dst_set_, nullptr, loader);
     if (lead_) {
       std::filesystem::create_directories(o.output / "previews");
