@@ -163,6 +163,11 @@ void add_swap(CLI::App& app, faceswap::SwapOptions& o, SwapWords& words) {
                       "match, slowest), none");
   auto* no_colour = cmd->add_flag("--no-colour-transfer", words.no_colour_transfer, "the same as --colour-transfer none");
   no_colour->excludes(cmd->get_option("--colour-transfer"));
+  cmd->add_flag("--patches", o.patches,
+                "also write each face as the crop it was drawn in, ready to go back: patches/<frame>_<k>.png (16-bit "
+                "BGRA: colours matched, the eroded and feathered mask as straight alpha, display-referred sRGB) and "
+                "patches/<frame>.json (crop_to_frame and frame_to_crop, 2x3 affine matrices in pixels), for compositors "
+                "who place, grade or re-filter the face themselves");
   cmd->add_option("--video", o.video, "also write the frames as this video in the output folder (name.mp4 or name.avi)");
   cmd->add_option("--fps", o.fps, "frame rate of --video")->check(CLI::Range(1.0, 240.0));
   cmd->add_option("--upsample", o.detector.upsample, "enlarge frames 2^n times before detection")->check(CLI::Range(0, 3));

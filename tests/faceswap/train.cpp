@@ -354,7 +354,7 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   for (const char* removed : {"lbbc2a_000003_0.json", "lbbc2a_000007_0.json"})
     REQUIRE(std::filesystem::remove(scratch / "aligned" / removed));
   const auto curated = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(clip) + " -o " +
-                                    quoted(scratch / "curated") + " --aligned " + quoted(scratch / "aligned"));
+                                    quoted(scratch / "curated") + " --aligned " + quoted(scratch / "aligned") + " --patches");
   INFO(curated.output);
   REQUIRE(curated.status == 0);
   faceswap::FrameSource again(clip);
@@ -371,6 +371,46 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   }
   CHECK(as_detected == 73);
   CHECK(untouched == 2);
+
+  // --patches: each face as a 16-bit BGRA crop and its transform. Placed the way a compositing package
+  // would (warped forward by crop_to_frame, blended over the plate by its alpha), it gives the frame
+  // swap wrote, to within two levels (the patch's 16 bits and the inverted matrix).
+  int placed = 0, without_face = 0;
+  for (faceswap::FrameSource plates(clip); auto plate = plates.next();) {
+    std::ifstream listing(scratch / "curated" / "patches" / (plate->name + ".json"));
+    const auto patches = nlohmann::json::parse(listing);
+    CHECK(patches["width"] == plate->image.cols);
+    if (patches["faces"].empty()) {
+      without_face += plate->index == 3 || plate->index == 7;
+      continue;
+    }
+    REQUIRE(patches["faces"].size() == 1);
+    const auto& entry = patches["faces"][0];
+    const cv::Mat bgra =
+        cv::imread((scratch / "curated" / "patches" / std::string(entry["file"])).string(), cv::IMREAD_UNCHANGED);
+    REQUIRE(bgra.type() == CV_16UC4);
+    CHECK(bgra.cols == int(entry["crop_size"]));
+    cv::Mat patch;
+    bgra.convertTo(patch, CV_32F, 1.0 / 65535);
+    const std::vector<double> m = entry["crop_to_frame"];
+    cv::Mat placed_patch, colour, alpha;
+    cv::warpAffine(patch, placed_patch, cv::Matx23d(m.data()), plate->image.size(), cv::INTER_CUBIC, cv::BORDER_REPLICATE);
+    cv::Mat channels[4];
+    cv::split(placed_patch, channels);
+    cv::warpAffine(patch, alpha, cv::Matx23d(m.data()), plate->image.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT);
+    cv::extractChannel(alpha, alpha, 3);
+    alpha = cv::min(cv::max(alpha, 0.0), 1.0);
+    cv::merge(std::vector<cv::Mat>{channels[0], channels[1], channels[2]}, colour);
+    cv::Mat plate_f, alpha3, composited, composited8;
+    plate->image.convertTo(plate_f, CV_32F, 1.0 / 255);
+    cv::merge(std::vector<cv::Mat>{alpha, alpha, alpha}, alpha3);
+    composited = plate_f.mul(cv::Scalar::all(1.0) - alpha3) + colour.mul(alpha3);
+    composited.convertTo(composited8, CV_8U, 255.0);
+    const cv::Mat swapped = faceswap::read_image(scratch / "curated" / "frames" / (plate->name + ".png"));
+    placed += cv::norm(composited8, swapped, cv::NORM_INF) <= 2;
+  }
+  CHECK(without_face == 2);
+  CHECK(placed == 73);
 
   // --mask: the learned mask, the hull of the landmarks, or their product. With no erosion or feather the
   // frame masks compare directly: the product's lies under both others (to a level of rounding), the hull

@@ -46,10 +46,7 @@ cv::Mat blend_into(cv::Mat& frame, const cv::Mat& face, const cv::Mat& mask) {
 
 }  // namespace
 
-cv::Mat composite(cv::Mat& frame, const Affine& to_crop, cv::Mat face, cv::Mat mask, const cv::Mat& original,
-                  const BlendOptions& o) {
-  graft::check(frame.type() == CV_8UC3 || frame.type() == CV_16UC3 || frame.type() == CV_32FC3,
-               "composite: frames are BGR of 8 or 16 bits per channel, or linear float");
+CropPatch prepare_patch(cv::Mat face, cv::Mat mask, const cv::Mat& original, const BlendOptions& o) {
   if (o.erode != 0) {
     const int r = std::abs(o.erode);
     const cv::Mat kernel = cv::getStructuringElement(cv::MORPH_ELLIPSE, {2 * r + 1, 2 * r + 1});
@@ -61,11 +58,17 @@ cv::Mat composite(cv::Mat& frame, const Affine& to_crop, cv::Mat face, cv::Mat m
   if (o.blur > 0) cv::GaussianBlur(mask, mask, {2 * o.blur + 1, 2 * o.blur + 1}, 0, 0, cv::BORDER_CONSTANT);
   // Statistics inside the face only: the crop's background must not pull the skin colour.
   if (cv::countNonZero(mask > 0.5f) >= 16) transfer_colour(o.colour_transfer, face, original, mask > 0.5f);
+  return {face, mask};
+}
 
+cv::Mat paste_patch(cv::Mat& frame, const Affine& to_crop, const CropPatch& patch) {
+  graft::check(frame.type() == CV_8UC3 || frame.type() == CV_16UC3 || frame.type() == CV_32FC3,
+               "composite: frames are BGR of 8 or 16 bits per channel, or linear float");
   const cv::Matx23d m(to_crop.a, to_crop.b, to_crop.c, to_crop.d, to_crop.e, to_crop.f);
   cv::Mat big_face, big_mask;
-  cv::warpAffine(face, big_face, m, frame.size(), cv::INTER_CUBIC | cv::WARP_INVERSE_MAP, cv::BORDER_REPLICATE);
-  cv::warpAffine(mask, big_mask, m, frame.size(), cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_CONSTANT, cv::Scalar(0));
+  cv::warpAffine(patch.face, big_face, m, frame.size(), cv::INTER_CUBIC | cv::WARP_INVERSE_MAP, cv::BORDER_REPLICATE);
+  cv::warpAffine(patch.mask, big_mask, m, frame.size(), cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_CONSTANT,
+                 cv::Scalar(0));
   big_mask = cv::min(cv::max(big_mask, 0.0), 1.0);
   switch (frame.depth()) {
     case CV_16U:
@@ -75,6 +78,11 @@ cv::Mat composite(cv::Mat& frame, const Affine& to_crop, cv::Mat face, cv::Mat m
     default:
       return blend_into<cv::Vec3b>(frame, big_face, big_mask);
   }
+}
+
+cv::Mat composite(cv::Mat& frame, const Affine& to_crop, cv::Mat face, cv::Mat mask, const cv::Mat& original,
+                  const BlendOptions& o) {
+  return paste_patch(frame, to_crop, prepare_patch(std::move(face), std::move(mask), original, o));
 }
 
 }  // namespace faceswap

@@ -21,11 +21,24 @@ struct BlendOptions {
   ColourTransfer colour_transfer = ColourTransfer::rct;  // of the drawn face to the original, inside the mask
 };
 
-// `face` and `original` are R x R float BGR in [0, 1], `mask` R x R float in
-// [0, 1]; `to_crop` maps frame pixels to crop pixels. Composites into
-// `frame` (BGR, 8 or 16 bits per channel, or linear float: the face is
-// decoded from sRGB and blended in linear light) and returns the frame-size
-// mask used, at the frame's depth (float in [0, 1] for a float frame).
+// A face ready to go back, in the crop: its colours matched, its mask eroded
+// and feathered. What `swap --patches` writes, for compositors who place it
+// themselves.
+struct CropPatch {
+  cv::Mat face;  // R x R float BGR in [0, 1], display-referred (sRGB) as the model draws
+  cv::Mat mask;  // R x R float in [0, 1]
+};
+
+// `face` and `original` are R x R float BGR in [0, 1], `mask` R x R float in [0, 1].
+CropPatch prepare_patch(cv::Mat face, cv::Mat mask, const cv::Mat& original, const BlendOptions& options);
+
+// Pastes a patch into `frame` (BGR, 8 or 16 bits per channel, or linear
+// float: the face is decoded from sRGB and blended in linear light) through
+// the inverse of `to_crop` (frame pixels -> crop pixels), and returns the
+// frame-size mask used, at the frame's depth (float in [0, 1] for a float frame).
+cv::Mat paste_patch(cv::Mat& frame, const Affine& to_crop, const CropPatch& patch);
+
+// prepare_patch, then paste_patch.
 cv::Mat composite(cv::Mat& frame, const Affine& to_crop, cv::Mat face, cv::Mat mask, const cv::Mat& original,
                   const BlendOptions& options);
 

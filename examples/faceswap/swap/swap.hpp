@@ -38,6 +38,12 @@ struct SwapOptions {
   FacesPerFrame faces = FacesPerFrame::largest;
   BlendOptions blend{.erode = 2, .blur = 4, .colour_transfer = ColourTransfer::rct};
   MaskSource mask = MaskSource::learned;
+  // Also write each face as the crop it was drawn in, ready to go back
+  // (patches/<frame>_<k>.png, 16-bit BGRA: colours matched, the eroded and
+  // feathered mask as straight alpha, display-referred sRGB) and
+  // patches/<frame>.json (the crop's transform both ways): for compositors
+  // who place, grade or re-filter the face themselves.
+  bool patches = false;
   std::filesystem::path video;  // also write the frames as this video in the output folder (name.mp4 or name.avi)
   double fps = 25;
   DetectorOptions detector;

@@ -114,9 +114,20 @@ class FrameSwapper {
       Frame& frame = frames[i].frame;
       cv::Mat& image = frame.plate.empty() ? frame.image : frame.plate;  // its crops are taken: composited in place
       cv::Mat frame_mask = cv::Mat::zeros(image.size(), CV_MAKETYPE(image.depth(), 1));
-      for (SwapFace& face : faces)
-        if (face.frame == i)
-          frame_mask = cv::max(frame_mask, composite(image, face.to_crop, face.face, face.mask, face.crop, o_.blend));
+      nlohmann::json patches = nlohmann::json::array();
+      for (SwapFace& face : faces) {
+        if (face.frame != i) continue;
+        const CropPatch patch = prepare_patch(face.face, face.mask, face.crop, o_.blend);
+        frame_mask = cv::max(frame_mask, paste_patch(image, face.to_crop, patch));
+        if (o_.patches) patches.push_back(write_patch(frame, patches.size(), face.to_crop, patch));
+      }
+      if (o_.patches) {
+        const auto path = staging_ / "patches" / (frame.name + ".json");
+        std::ofstream out(path);
+        out << nlohmann::json{{"frame", frame.name}, {"width", image.cols}, {"height", image.rows}, {"faces", patches}}.dump(1)
+            << '\n';
+        graft::check(bool(out.flush()), path.string(), ": write failed (disk full?)");
+      }
       const bool linear = image.depth() == CV_32F;
       write_image(staging_ / "frames" / (frame.name + (linear ? ".exr" : ".png")), image, {.half_float = frame.half});
       if (linear) frame_mask.convertTo(frame_mask, CV_16U, 65535.0);
@@ -127,6 +138,20 @@ class FrameSwapper {
       else
         frame.plate.convertTo(frame.image, CV_8U, 1.0 / 257);
     });
+  }
+
+  // patches/<frame>_<k>.png and its entry in the frame's JSON.
+  nlohmann::json write_patch(const Frame& frame, std::size_t k, const Affine& to_crop, const CropPatch& patch) const {
+    const std::string file = frame.name + "_" + std::to_string(k) + ".png";
+    cv::Mat bgra, sixteen;
+    cv::merge(std::vector<cv::Mat>{patch.face, patch.mask}, bgra);
+    bgra.convertTo(sixteen, CV_16U, 65535.0);
+    write_image(staging_ / "patches" / file, sixteen);
+    const Affine back = to_crop.inverse();
+    return {{"file", file},
+            {"crop_size", r_},
+            {"frame_to_crop", {to_crop.a, to_crop.b, to_crop.c, to_crop.d, to_crop.e, to_crop.f}},
+            {"crop_to_frame", {back.a, back.b, back.c, back.d, back.e, back.f}}};
   }
 
   void append_to_video(const std::vector<DetectedFrame>& frames, cv::VideoWriter& video) const {
@@ -166,6 +191,7 @@ SwapReport swap_faces(const SwapOptions& o, const int r, const DrawFaces& draw) 
   StagingFolder staging(o.output);
   std::filesystem::create_directories(staging.path() / "frames");
   std::filesystem::create_directories(staging.path() / "masks");
+  if (o.patches) std::filesystem::create_directories(staging.path() / "patches");
   cv::VideoWriter video;
   SwapReport report;
   FrameSwapper swapper(o, r, draw, staging.path(), detector.threads());
@@ -231,6 +257,7 @@ SwapReport swap_faces(const SwapOptions& o, const int r, const DrawFaces& draw) 
                             {"smooth", o.smooth},
                             {"colour_transfer", name_of(o.blend.colour_transfer)},
                             {"mask", std::array{"learned", "hull", "both"}[std::size_t(o.mask)]},
+                            {"patches", o.patches},
                             {"erode", o.blend.erode},
                             {"blur", o.blend.blur},
                             {"first_frame", o.first_frame},
