@@ -76,7 +76,7 @@ TEST_CASE("Augmentation is a function of (seed, step, slot)") {
 }
 
 TEST_CASE("Random HSV shifts the input's colours only, by at most the power's share, and not the geometry") {
-  double lowest = 0, highest = 0;
+  double lowest = 0, highest = 0, largest_turn = 0;
   for (std::uint64_t step = 0; step < 12; ++step) {
     const SampleKey key{2, step, 1};
     for (const bool warp : {true, false}) {
@@ -98,9 +98,27 @@ TEST_CASE("Random HSV shifts the input's colours only, by at most the power's sh
       CHECK(std::abs(moved) <= 0.15 + 1e-3);
       lowest = std::min(lowest, moved);
       highest = std::max(highest, moved);
+      // The hue turns by the draw's +-54 degrees at most: the median turn over coloured pixels (not grey, not
+      // dark, not clipped by the value shift), on the circle.
+      cv::Mat ha, hb;
+      cv::cvtColor(a, ha, cv::COLOR_BGR2HSV);
+      cv::cvtColor(b, hb, cv::COLOR_BGR2HSV);
+      std::vector<double> turns;
+      for (int y = 0; y < 64; ++y)
+        for (int x = 0; x < 64; ++x) {
+          const auto p = ha.at<cv::Vec3f>(y, x), q = hb.at<cv::Vec3f>(y, x);
+          if (q[1] < 0.25f || q[2] < 0.25f || q[2] > 0.85f || p[1] < 0.1f) continue;
+          turns.push_back(std::remainder(double(p[0]) - double(q[0]), 360.0));
+        }
+      if (turns.size() < 200) continue;
+      std::ranges::nth_element(turns, turns.begin() + std::ptrdiff_t(turns.size() / 2));
+      const double turn = turns[turns.size() / 2];
+      CHECK(std::abs(turn) <= 54.0 + 2.0);
+      largest_turn = std::max(largest_turn, std::abs(turn));
     }
   }
-  MESSAGE("mean value moved by ", lowest, " to ", highest);
+  MESSAGE("mean value moved by ", lowest, " to ", highest, "; hue turned by up to ", largest_turn, " degrees");
+  CHECK(largest_turn > 10);
   CHECK(lowest < -0.02);  // both ways
   CHECK(highest > 0.02);
 }

@@ -47,9 +47,6 @@ std::uint64_t own_seed(const SampleKey& k, std::uint64_t salt) {
   return h;
 }
 
-// DeepFaceLab's random warp: a coarse grid of 3, 5 or 9 points per side whose
-// interior points move by up to 0.24 of a cell, upsampled bilinearly to a
-// per-pixel map (where each output pixel samples the face).
 // DeepFaceLab's random_hsv_power on the network input: the hue turned by up
 // to +-180 P degrees, saturation and value moved by up to +-P/2.
 cv::Mat hsv_shifted(const cv::Mat& image, double power, const SampleKey& key) {
@@ -71,6 +68,9 @@ cv::Mat hsv_shifted(const cv::Mat& image, double power, const SampleKey& key) {
   return cv::min(cv::max(shifted, 0.0), 1.0);
 }
 
+// DeepFaceLab's random warp: a coarse grid of 3, 5 or 9 points per side whose
+// interior points move by up to 0.24 of a cell, upsampled bilinearly to a
+// per-pixel map (where each output pixel samples the face).
 std::pair<cv::Mat, cv::Mat> random_warp_maps(int w, SampleRandom& random) {
   const int cell = w / (2 << random.below(3));  // w/2, w/4 or w/8
   const int count = w / cell + 1;

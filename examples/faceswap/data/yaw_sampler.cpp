@@ -30,8 +30,7 @@ std::vector<double> yaws_of(const FaceSet& set, const std::string& what) {
 
 std::string yaw_coverage(std::span<const double> s, std::span<const double> d) {
   graft::check(!s.empty() && !d.empty(), "yaw coverage: a face set is empty");
-  // Whole degrees, and never "-0".
-  const auto degrees = [](double x) { return std::to_string(int(std::lround(x)) == 0 ? 0 : int(std::lround(x))); };
+  const auto degrees = [](double x) { return std::to_string(int(std::lround(x))); };  // whole: never "-0"
   const double s_low = quantile(s, 0.02), s_high = quantile(s, 0.98), d_low = quantile(d, 0.02), d_high = quantile(d, 0.98);
   std::string line = "yaw (nominal degrees, nose towards the image's right positive): src " + degrees(s_low) + " to " +
                      degrees(s_high) + ", dst " + degrees(d_low) + " to " + degrees(d_high);

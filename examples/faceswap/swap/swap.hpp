@@ -25,8 +25,8 @@ namespace faceswap {
 // face sets' masks, steady from frame to frame), the hull of the face's own
 // landmarks in this frame (what the face sets' masks are: it follows the
 // detection exactly, and needs no trained mask), or their product (the
-// learned mask cut back to the hull, as DeepFaceLab's merger's default cuts
-// the predicted mask by the dst one). Faces filled in across a gap
+// learned mask cut back to the hull, like the product modes of DeepFaceLab's
+// merger). Faces filled in across a gap
 // (--fill-gaps) have no landmarks of their own and keep the learned mask.
 enum class MaskSource { learned, hull, both };
 

@@ -124,7 +124,12 @@ class FrameSwapper {
       if (o_.patches) {
         const auto path = staging_ / "patches" / (frame.name + ".json");
         std::ofstream out(path);
-        out << nlohmann::json{{"frame", frame.name}, {"width", image.cols}, {"height", image.rows}, {"faces", patches}}.dump(1)
+        out << nlohmann::json{{"frame", frame.name},
+                              {"width", image.cols},
+                              {"height", image.rows},
+                              {"coordinates", "pixels, origin at the top-left pixel's centre, y down (OpenCV)"},
+                              {"faces", patches}}
+                   .dump(1)
             << '\n';
         graft::check(bool(out.flush()), path.string(), ": write failed (disk full?)");
       }
