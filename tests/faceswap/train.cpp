@@ -619,9 +619,10 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
   CHECK(!std::filesystem::exists(scratch / "o6"));
 
   // Swaps the frame folder `input` into `output`, also as `video`: it must succeed and write the video.
-  const auto swap_folder_with_video = [&](const std::string& input, const std::string& output, const std::string& video) {
+  const auto swap_folder_with_video = [&](const std::string& input, const std::string& output, const std::string& video,
+                                          const std::string& more = "") {
     const auto run = run_faceswap("swap -m " + quoted(scratch / "model") + " -i " + quoted(scratch / input) + " -o " +
-                                  quoted(scratch / output) + " --video " + video);
+                                  quoted(scratch / output) + " --video " + video + more);
     INFO(run.output);
     REQUIRE(run.status == 0);
     CHECK(std::filesystem::file_size(scratch / output / video) > 1000);
@@ -674,7 +675,7 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
                 {cv::IMWRITE_EXR_TYPE, half ? cv::IMWRITE_EXR_TYPE_HALF : cv::IMWRITE_EXR_TYPE_FLOAT});
     linear_plates.push_back(plate);
   }
-  swap_folder_with_video("linear", "linear_out", "shot.mp4");
+  swap_folder_with_video("linear", "linear_out", "shot.mp4", " --patches");
   for (int k = 0; k < 3; ++k) {
     const auto file = scratch / "linear_out" / "frames" / ("shot_" + std::to_string(k) + ".exr");
     CHECK(faceswap::read_exr_plate_layout(file).half == (k < 2));
@@ -687,6 +688,31 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
     double brightest = 0;
     cv::minMaxLoc(out.reshape(1), nullptr, &brightest);
     CHECK(brightest > 4.0);
+    // The patch (display-referred) placed by crop_to_frame, decoded from sRGB and laid over the linear plate,
+    // gives the frame swap wrote (to half-float rounding).
+    std::ifstream listing(scratch / "linear_out" / "patches" / ("shot_" + std::to_string(k) + ".json"));
+    const auto entry = nlohmann::json::parse(listing)["faces"].at(0);
+    cv::Mat patch;
+    cv::imread((scratch / "linear_out" / "patches" / std::string(entry["file"])).string(), cv::IMREAD_UNCHANGED)
+        .convertTo(patch, CV_32F, 1.0 / 65535);
+    REQUIRE(patch.channels() == 4);
+    const std::vector<double> m = entry["crop_to_frame"];
+    cv::Mat colour, alpha;
+    cv::warpAffine(patch, colour, cv::Matx23d(m.data()), out.size(), cv::INTER_CUBIC, cv::BORDER_REPLICATE);
+    cv::warpAffine(patch, alpha, cv::Matx23d(m.data()), out.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT);
+    double worst = 0;
+    const cv::Mat& plate = linear_plates[std::size_t(k)];
+    for (int y = 0; y < out.rows; ++y)
+      for (int x = 0; x < out.cols; ++x) {
+        const float a = std::clamp(alpha.at<cv::Vec4f>(y, x)[3], 0.0f, 1.0f);
+        if (a <= 0) continue;
+        for (int c = 0; c < 3; ++c) {
+          const float drawn = faceswap::srgb_decode(std::clamp(colour.at<cv::Vec4f>(y, x)[c], 0.0f, 1.0f));
+          const float expected = (1 - a) * plate.at<cv::Vec3f>(y, x)[c] + a * drawn;
+          worst = std::max(worst, double(std::abs(expected - out.at<cv::Vec3f>(y, x)[c])));
+        }
+      }
+    CHECK(worst < 2e-3);
   }
 
   const auto missing =
