@@ -98,6 +98,9 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
                   "shift the hue (by up to +-180 P degrees), saturation and value (+-P/2) of src's network inputs at "
                   "random (DeepFaceLab's random_hsv_power, 0..0.3; 0: off): the model learns the actor's own colours "
                   "from shifted ones, which steadies its colours on the double's footage");
+  cmd->add_flag("--blur-out-mask,!--no-blur-out-mask", o.blur_out_mask,
+                "blur the targets' background outside the face mask, from background pixels only (DeepFaceLab's "
+                "blur_out_mask): the loss's band around the face then asks for less of the background's detail");
   cmd->add_flag("--uniform-yaw,!--no-uniform-yaw", o.uniform_yaw,
                 "draw faces evenly over how far they are turned (DeepFaceLab's uniform_yaw), on both sides: the few "
                 "profiles of mostly frontal footage are seen as often as the frontal faces, so the model learns them too");

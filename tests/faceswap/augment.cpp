@@ -123,6 +123,43 @@ TEST_CASE("Random HSV shifts the input's colours only, by at most the power's sh
   CHECK(highest > 0.02);
 }
 
+TEST_CASE("blur_out_mask: the target's background blurred from the background alone; the face, input and masks as they were") {
+  int far_checked = 0;
+  for (std::uint64_t step = 0; step < 6; ++step) {
+    const SampleKey key{3, step, 0};
+    const auto blurred = one(5, key, {.blur_out_mask = true}), plain = one(5, key, {});
+    CHECK(same(blurred.warped, plain.warped));
+    CHECK(same(blurred.mask, plain.mask));
+    CHECK(same(blurred.loss_mask, plain.loss_mask));
+    cv::Mat a(64, 64, CV_32FC3), b(64, 64, CV_32FC3), mask(64, 64, CV_32F);
+    from_planes(blurred.target.data(), a);
+    from_planes(plain.target.data(), b);
+    from_planes(plain.mask.data(), mask);
+    // Where the mask is whole, the face exactly; far from it (nothing but background within the 9 x 9
+    // kernel of sigma 1), the plain blur of the target; the background is smoother.
+    cv::Mat background_only, plain_blur;
+    cv::erode(mask == 0.0f, background_only, cv::Mat::ones(9, 9, CV_8U), {-1, -1}, 1, cv::BORDER_CONSTANT, cv::Scalar(0));
+    cv::GaussianBlur(b, plain_blur, {0, 0}, 1.0, 0, cv::BORDER_REPLICATE);
+    double face_off = 0, far_off = 0;
+    for (int y = 0; y < 64; ++y)
+      for (int x = 0; x < 64; ++x) {
+        const double d = cv::norm(a.at<cv::Vec3f>(y, x) - b.at<cv::Vec3f>(y, x));
+        if (mask.at<float>(y, x) == 1.0f) face_off = std::max(face_off, d);
+        if (background_only.at<std::uint8_t>(y, x) != 0) {
+          far_off = std::max(far_off, cv::norm(a.at<cv::Vec3f>(y, x) - plain_blur.at<cv::Vec3f>(y, x)));
+          ++far_checked;
+        }
+      }
+    CHECK(face_off == 0);
+    CHECK(far_off < 1e-5);
+    cv::Mat edges_a, edges_b;
+    cv::Laplacian(a, edges_a, CV_32F);
+    cv::Laplacian(b, edges_b, CV_32F);
+    CHECK(cv::norm(edges_a, cv::NORM_L2, mask == 0.0f) < 0.8 * cv::norm(edges_b, cv::NORM_L2, mask == 0.0f));
+  }
+  CHECK(far_checked > 1000);
+}
+
 TEST_CASE("The warp changes the input only; the target is the affine-transformed face") {
   const SampleKey key{7, 3, 1};
   const auto warped = one(5, key, {.random_warp = true});

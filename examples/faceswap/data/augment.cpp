@@ -68,6 +68,23 @@ cv::Mat hsv_shifted(const cv::Mat& image, double power, const SampleKey& key) {
   return cv::min(cv::max(shifted, 0.0), 1.0);
 }
 
+// DeepFaceLab's blur_out_mask: outside the mask, the target's background
+// blurred from background pixels only (a normalised convolution, sigma R/128
+// but at least 1), so that the loss's band around the face does not ask the
+// model for the background's detail; inside, the target as it was.
+cv::Mat blurred_outside(const cv::Mat& target, const cv::Mat& mask) {
+  const double sigma = std::max(1.0, target.cols / 128.0);
+  cv::Mat outside = 1.0 - mask, outside3, weighted, weight, out;
+  cv::merge(std::vector<cv::Mat>{outside, outside, outside}, outside3);
+  cv::GaussianBlur(target.mul(outside3), weighted, {0, 0}, sigma, 0, cv::BORDER_REPLICATE);
+  cv::GaussianBlur(outside3, weight, {0, 0}, sigma, 0, cv::BORDER_REPLICATE);
+  cv::divide(weighted, cv::max(weight, 1e-6), weighted);
+  cv::Mat inside3;
+  cv::merge(std::vector<cv::Mat>{mask, mask, mask}, inside3);
+  out = target.mul(inside3) + weighted.mul(outside3);
+  return out;
+}
+
 // DeepFaceLab's random warp: a coarse grid of 3, 5 or 9 points per side whose
 // interior points move by up to 0.24 of a cell, upsampled bilinearly to a
 // per-pixel map (where each output pixel samples the face).
@@ -161,6 +178,7 @@ void augment_into(const FaceSet& set, std::size_t index, const SampleKey& key, c
     cv::remap(input_image, input, through_x, through_y, cv::INTER_CUBIC, cv::BORDER_REPLICATE);
   }
   const cv::Mat target_mask = transformed(mask, t, cv::INTER_LINEAR, cv::BORDER_CONSTANT);
+  const cv::Mat shown_target = o.blur_out_mask ? blurred_outside(target, target_mask) : target;
 
   const int sigma = loss_mask_sigma(w);
   int kernel = std::max(3, 4 * sigma);
@@ -171,7 +189,7 @@ void augment_into(const FaceSet& set, std::size_t index, const SampleKey& key, c
 
   const std::size_t plane = std::size_t(w) * std::size_t(w);
   to_planes(input, out.warped.data() + std::size_t(b) * 3 * plane);
-  to_planes(target, out.target.data() + std::size_t(b) * 3 * plane);
+  to_planes(shown_target, out.target.data() + std::size_t(b) * 3 * plane);
   to_planes(target_mask, out.mask.data() + std::size_t(b) * plane);
   to_planes(loss_mask, out.loss_mask.data() + std::size_t(b) * plane);
   if (o.eyes_mouth) {

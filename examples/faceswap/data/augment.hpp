@@ -11,6 +11,8 @@
 //            undo it);
 //   affine   one random rotation, scale and shift, and a flip with p = 0.4,
 //            shared by input, target and mask;
+//   blur     optionally the target's background blurred from background
+//            pixels only (DeepFaceLab's blur_out_mask);
 //   masks    the target mask, and the blurred loss mask
 //            clip(gaussian_blur(M, sigma = max(1, R/32)), 0, 0.5) * 2;
 //            optionally the eyes-and-mouth mask, moved like the mask and
@@ -36,6 +38,7 @@ struct AugmentOptions {
   double shift = 0.05;             // U(-t, t) of the side, in x and y
   ColourTransfer colour_transfer = ColourTransfer::none;  // towards a random face of the colour reference set
   double random_hsv = 0;           // DeepFaceLab's random_hsv_power (0..0.3): the input's hue, saturation and value shifted
+  bool blur_out_mask = false;      // the target's background blurred (DeepFaceLab's blur_out_mask)
   bool eyes_mouth = false;         // also make the eyes-and-mouth mask (the set must have them)
 };
 

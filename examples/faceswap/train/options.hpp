@@ -36,6 +36,7 @@ struct TrainOptions {
   bool eyes_mouth_priority = false;
   bool uniform_yaw = false;  // draw faces evenly over yaw, both sides (data/yaw_sampler.hpp)
   double random_hsv = 0;     // DeepFaceLab's random_hsv_power, 0..0.3: src inputs' hue, saturation and value shifted
+  bool blur_out_mask = false;  // targets' backgrounds blurred, both sides (DeepFaceLab's blur_out_mask)
   // When to stop (whichever comes first; 0 = never).
   std::int64_t steps = 1000;
   double target_loss = 0;  // mean of src and dst loss over the last `loss_window` steps

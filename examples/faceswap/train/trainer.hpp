@@ -123,6 +123,7 @@ class TrainRun {
                                  .random_flip = o.random_flip,
                                  .colour_transfer = *parse_colour_transfer(o.colour_transfer),
                                  .random_hsv = o.random_hsv,
+                                 .blur_out_mask = o.blur_out_mask,
                                  .eyes_mouth = o.eyes_mouth_priority};
     const int workers = loader_workers_for(o, ranks_on_machine, std::thread::hardware_concurrency());
     say("augmenting with ", workers, " thread(s) per side", o.loader_workers > 0 ? "" : " (--loader-workers to change)");
