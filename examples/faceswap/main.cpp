@@ -98,6 +98,10 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
                   "shift the hue (by up to +-180 P degrees), saturation and value (+-P/2) of src's network inputs at "
                   "random (DeepFaceLab's random_hsv_power, 0..0.3; 0: off): the model learns the actor's own colours "
                   "from shifted ones, which steadies its colours on the double's footage");
+  cmd->add_flag("--masked-training,!--no-masked-training", o.masked_training,
+                "the loss weighs the face mask and a band around it (default, DeepFaceLab's masked_training); off: the "
+                "whole crop, background included, as DeepFaceLab allows for whole faces, where the model then also "
+                "learns the hair and forehead beyond the mask");
   cmd->add_flag("--blur-out-mask,!--no-blur-out-mask", o.blur_out_mask,
                 "blur the targets' background outside the face mask, from background pixels only (DeepFaceLab's "
                 "blur_out_mask): the loss's band around the face then asks for less of the background's detail");

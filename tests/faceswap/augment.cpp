@@ -160,6 +160,16 @@ TEST_CASE("blur_out_mask: the target's background blurred from the background al
   CHECK(far_checked > 1000);
 }
 
+TEST_CASE("Without masked training the loss mask is 1 everywhere; nothing else changes") {
+  const SampleKey key{6, 2, 1};
+  const auto whole = one(7, key, {.masked_training = false}), masked = one(7, key, {});
+  CHECK(same(whole.warped, masked.warped));
+  CHECK(same(whole.target, masked.target));
+  CHECK(same(whole.mask, masked.mask));
+  CHECK(std::ranges::all_of(whole.loss_mask.span(), [](float v) { return v == 1.0f; }));
+  CHECK(std::ranges::count(masked.loss_mask.span(), 0.0f) > 100);  // the masked one leaves the background out
+}
+
 TEST_CASE("The warp changes the input only; the target is the affine-transformed face") {
   const SampleKey key{7, 3, 1};
   const auto warped = one(5, key, {.random_warp = true});

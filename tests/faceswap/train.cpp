@@ -289,7 +289,8 @@ TEST_CASE("A JSON config gives the options; the command line overrides it") {
       {"colour_transfer", false},
       {"uniform_yaw", false},
       {"random_hsv", 0.05},
-      {"blur_out_mask", true}}.dump();
+      {"blur_out_mask", true},
+      {"masked_training", false}}.dump();
   // A bare --colour-transfer (a flag before the modes) overrides the config's false (from before the modes) with rct.
   const auto run = run_faceswap("train " + sets + " --config " + quoted(scratch / "run.json") +
                                 " --steps 3 --tune-convolutions --colour-transfer --uniform-yaw -o " + quoted(scratch / "model"));
@@ -305,6 +306,7 @@ TEST_CASE("A JSON config gives the options; the command line overrides it") {
   CHECK(config["options"]["uniform_yaw"] == true);
   CHECK(config["options"]["random_hsv"] == 0.05);
   CHECK(config["options"]["blur_out_mask"] == true);
+  CHECK(config["options"]["masked_training"] == false);
   CHECK(run.output.find("yaw (nominal degrees, nose towards the image's right positive): src ") != std::string::npos);
 }
 

@@ -185,7 +185,8 @@ void augment_into(const FaceSet& set, std::size_t index, const SampleKey& key, c
   kernel += 1 - kernel % 2;  // odd
   cv::Mat blurred;
   cv::GaussianBlur(target_mask, blurred, cv::Size(kernel, kernel), sigma, sigma, cv::BORDER_CONSTANT);
-  cv::Mat loss_mask = cv::min(blurred, 0.5) * 2.0;
+  // Without masked training the loss weighs the whole crop, background included.
+  cv::Mat loss_mask = o.masked_training ? cv::Mat(cv::min(blurred, 0.5) * 2.0) : cv::Mat::ones(w, w, CV_32F);
 
   const std::size_t plane = std::size_t(w) * std::size_t(w);
   to_planes(input, out.warped.data() + std::size_t(b) * 3 * plane);

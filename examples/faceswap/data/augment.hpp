@@ -39,6 +39,7 @@ struct AugmentOptions {
   ColourTransfer colour_transfer = ColourTransfer::none;  // towards a random face of the colour reference set
   double random_hsv = 0;           // DeepFaceLab's random_hsv_power (0..0.3): the input's hue, saturation and value shifted
   bool blur_out_mask = false;      // the target's background blurred (DeepFaceLab's blur_out_mask)
+  bool masked_training = true;     // false: the loss mask is 1 everywhere (DeepFaceLab's masked_training off)
   bool eyes_mouth = false;         // also make the eyes-and-mouth mask (the set must have them)
 };
 

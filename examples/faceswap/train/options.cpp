@@ -40,6 +40,7 @@ json TrainOptions::to_json() const {
           {"uniform_yaw", uniform_yaw},
           {"random_hsv", random_hsv},
           {"blur_out_mask", blur_out_mask},
+          {"masked_training", masked_training},
           {"steps", steps},
           {"target_loss", target_loss},
           {"loss_window", loss_window},
@@ -91,6 +92,7 @@ void apply_json(TrainOptions& o, const json& j, const std::string& where) {
   read_json_value(j, "uniform_yaw", o.uniform_yaw, where);
   read_json_value(j, "random_hsv", o.random_hsv, where);
   read_json_value(j, "blur_out_mask", o.blur_out_mask, where);
+  read_json_value(j, "masked_training", o.masked_training, where);
   read_json_value(j, "steps", o.steps, where);
   read_json_value(j, "target_loss", o.target_loss, where);
   read_json_value(j, "loss_window", o.loss_window, where);

@@ -37,6 +37,7 @@ struct TrainOptions {
   bool uniform_yaw = false;  // draw faces evenly over yaw, both sides (data/yaw_sampler.hpp)
   double random_hsv = 0;     // DeepFaceLab's random_hsv_power, 0..0.3: src inputs' hue, saturation and value shifted
   bool blur_out_mask = false;  // targets' backgrounds blurred, both sides (DeepFaceLab's blur_out_mask)
+  bool masked_training = true;  // false: the loss covers the whole crop, background too (DeepFaceLab's masked_training)
   // When to stop (whichever comes first; 0 = never).
   std::int64_t steps = 1000;
   double target_loss = 0;  // mean of src and dst loss over the last `loss_window` steps

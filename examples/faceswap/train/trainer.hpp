@@ -124,6 +124,7 @@ class TrainRun {
                                  .colour_transfer = *parse_colour_transfer(o.colour_transfer),
                                  .random_hsv = o.random_hsv,
                                  .blur_out_mask = o.blur_out_mask,
+                                 .masked_training = o.masked_training,
                                  .eyes_mouth = o.eyes_mouth_priority};
     const int workers = loader_workers_for(o, ranks_on_machine, std::thread::hardware_concurrency());
     say("augmenting with ", workers, " thread(s) per side", o.loader_workers > 0 ? "" : " (--loader-workers to change)");
