@@ -34,8 +34,9 @@ void augment_one_sample(benchmark::State& state) {
   state.counters["samples/s"] = benchmark::Counter(double(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(augment_one_sample)
-    ->ArgsProduct({{64, 128, 256}, {0, 1, 2, 3, 4, 5}})  // every ColourTransfer
-    ->ArgNames({"res", "colour"})->Unit(benchmark::kMicrosecond);
+    ->ArgsProduct({{64, 128, 256}, benchmark::CreateDenseRange(0, int(faceswap::colour_transfer_names.size()) - 1, 1)})
+    ->ArgNames({"res", "colour"})
+    ->Unit(benchmark::kMicrosecond);
 
 void batch_loader(benchmark::State& state) {
   const int workers = int(state.range(0));

@@ -12,6 +12,7 @@
 
 #include <csignal>
 #include <cstring>
+#include <span>
 
 #include "extract.hpp"
 #include "face/image_file.hpp"
@@ -23,10 +24,13 @@
 
 namespace {
 
+// The names an option takes, for CLI::IsMember.
+std::vector<std::string> words_of(std::span<const std::string_view> names) { return {names.begin(), names.end()}; }
+
 // --colour-transfer MODE; given bare (the flag it was before the modes), rct.
 void add_colour_transfer(CLI::App* cmd, std::string& mode, const std::string& help) {
-  std::vector<std::string> names{""};
-  for (const auto name : faceswap::colour_transfer_names) names.emplace_back(name);
+  std::vector<std::string> names = words_of(faceswap::colour_transfer_names);
+  names.emplace_back("");
   cmd->add_option("--colour-transfer", mode, help)->expected(0, 1)->check(CLI::IsMember(names));
 }
 
@@ -97,7 +101,7 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
   cmd->add_option("--random-hsv", o.random_hsv,
                   "shift the hue (by up to +-180 P degrees), saturation and value (+-P/2) of src's network inputs at "
                   "random (DeepFaceLab's random_hsv_power, 0..0.3; 0: off): the model learns the actor's own colours "
-                  "from shifted ones, which steadies its colours on the double's footage");
+                  "from shifted ones (DeepFaceLab offers it to steady the swap's colours)");
   cmd->add_flag("--masked-training,!--no-masked-training", o.masked_training,
                 "the loss weighs the face mask and a band around it (default, DeepFaceLab's masked_training); off: the "
                 "whole crop, background included, as DeepFaceLab allows for whole faces, where the model then also "
@@ -107,7 +111,7 @@ void add_train(CLI::App& app, faceswap::TrainOptions& o, std::filesystem::path& 
                 "blur_out_mask): the loss's band around the face then asks for less of the background's detail");
   cmd->add_flag("--uniform-yaw,!--no-uniform-yaw", o.uniform_yaw,
                 "draw faces evenly over how far they are turned (DeepFaceLab's uniform_yaw), on both sides: the few "
-                "profiles of mostly frontal footage are seen as often as the frontal faces, so the model learns them too");
+                "profiles of mostly frontal footage are drawn as often as the frontal faces");
   cmd->add_flag("--eyes-mouth-priority", o.eyes_mouth_priority,
                 "weigh the eyes and the mouth 300x more (DeepFaceLab's option; sharper eyes and teeth)");
   cmd->add_option("--steps", o.steps, "stop after this many steps (0: no limit)");
@@ -162,7 +166,7 @@ void add_swap(CLI::App& app, faceswap::SwapOptions& o, SwapWords& words) {
                   "frame), hull (the hull of the face's landmarks in this frame, like the face sets' masks: follows the "
                   "detection, needs no trained mask), or both (the learned mask cut back to the hull); faces filled in "
                   "by --fill-gaps keep the learned one")
-      ->check(CLI::IsMember({"learned", "hull", "both"}));
+      ->check(CLI::IsMember(words_of(faceswap::mask_source_names)));
   add_colour_transfer(cmd, words.colour_transfer,
                       "match the new face's colours to the original's, with statistics from inside the mask: rct "
                       "(default, DeepFaceLab's: mean and spread of each L*a*b* channel), lct (mean and covariance), mkl "
@@ -216,9 +220,7 @@ void add_swap(CLI::App& app, faceswap::SwapOptions& o, SwapWords& words) {
 int run_swap(faceswap::SwapOptions& o, const SwapWords& words) {
   o.face_type = *faceswap::parse_face_type(words.face_type);
   o.faces = words.faces == "all" ? faceswap::FacesPerFrame::all : faceswap::FacesPerFrame::largest;
-  o.mask = words.mask == "hull"   ? faceswap::MaskSource::hull
-           : words.mask == "both" ? faceswap::MaskSource::both
-                                  : faceswap::MaskSource::learned;
+  o.mask = faceswap::MaskSource(std::ranges::find(faceswap::mask_source_names, words.mask) - faceswap::mask_source_names.begin());
   o.blend.colour_transfer = words.no_colour_transfer ? faceswap::ColourTransfer::none
                                                      : *faceswap::parse_colour_transfer(bare_means_rct(words.colour_transfer));
   const auto report = faceswap::swap(o);

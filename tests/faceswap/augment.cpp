@@ -5,22 +5,15 @@
 #include <opencv2/imgproc.hpp>
 
 #include "data/batch_loader.hpp"
+#include "demo_sets.hpp"
 #include "face/planes.hpp"
-#include "support.hpp"
 
 using namespace faceswap;
 
 namespace {
 
-const FaceSet& demo_set() {
-  static const FaceSet set = FaceSet::load(faceswap::testing::demo / "faces" / "spkA", {.resolution = 64});
-  return set;
-}
-
-const FaceSet& other_set() {
-  static const FaceSet set = FaceSet::load(faceswap::testing::demo / "faces" / "spkC", {.resolution = 64});
-  return set;
-}
+using faceswap::testing::demo_set;
+using faceswap::testing::other_set;
 
 SideTensors one(std::size_t index, SampleKey key, const AugmentOptions& options, const FaceSet& set = demo_set()) {
   SideTensors t(1, set.resolution());

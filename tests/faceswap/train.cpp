@@ -116,6 +116,27 @@ void check_swapped_plate(const cv::Mat& out, const cv::Mat& mask, const cv::Mat&
   CHECK(changes.near_mask > 0);
 }
 
+// A patch that swap --patches wrote (one entry of its frame's JSON), placed
+// in a frame of `size` the way a compositing package would: warped forward by
+// crop_to_frame, cubic for the colour (display-referred BGR), linear for the
+// alpha (clipped to [0, 1]).
+struct PlacedPatch {
+  cv::Mat colour, alpha;
+};
+PlacedPatch place_patch(const std::filesystem::path& folder, const nlohmann::json& entry, cv::Size size) {
+  const cv::Mat bgra = cv::imread((folder / std::string(entry["file"])).string(), cv::IMREAD_UNCHANGED);
+  REQUIRE(bgra.type() == CV_16UC4);
+  CHECK(bgra.cols == int(entry["crop_size"]));
+  cv::Mat patch, colour, alpha;
+  bgra.convertTo(patch, CV_32F, 1.0 / 65535);
+  const std::vector<double> m = entry["crop_to_frame"];
+  cv::warpAffine(patch, colour, cv::Matx23d(m.data()), size, cv::INTER_CUBIC, cv::BORDER_REPLICATE);
+  cv::warpAffine(patch, alpha, cv::Matx23d(m.data()), size, cv::INTER_LINEAR, cv::BORDER_CONSTANT);
+  cv::cvtColor(colour, colour, cv::COLOR_BGRA2BGR);
+  cv::extractChannel(alpha, alpha, 3);
+  return {colour, cv::min(cv::max(alpha, 0.0), 1.0)};
+}
+
 }  // namespace
 
 TEST_CASE("A short CPU training run lowers the loss below a fixed threshold and writes its outputs") {
@@ -389,22 +410,7 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
       continue;
     }
     REQUIRE(patches["faces"].size() == 1);
-    const auto& entry = patches["faces"][0];
-    const cv::Mat bgra =
-        cv::imread((scratch / "curated" / "patches" / std::string(entry["file"])).string(), cv::IMREAD_UNCHANGED);
-    REQUIRE(bgra.type() == CV_16UC4);
-    CHECK(bgra.cols == int(entry["crop_size"]));
-    cv::Mat patch;
-    bgra.convertTo(patch, CV_32F, 1.0 / 65535);
-    const std::vector<double> m = entry["crop_to_frame"];
-    cv::Mat placed_patch, colour, alpha;
-    cv::warpAffine(patch, placed_patch, cv::Matx23d(m.data()), plate->image.size(), cv::INTER_CUBIC, cv::BORDER_REPLICATE);
-    cv::Mat channels[4];
-    cv::split(placed_patch, channels);
-    cv::warpAffine(patch, alpha, cv::Matx23d(m.data()), plate->image.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT);
-    cv::extractChannel(alpha, alpha, 3);
-    alpha = cv::min(cv::max(alpha, 0.0), 1.0);
-    cv::merge(std::vector<cv::Mat>{channels[0], channels[1], channels[2]}, colour);
+    const auto [colour, alpha] = place_patch(scratch / "curated" / "patches", patches["faces"][0], plate->image.size());
     cv::Mat plate_f, alpha3, composited, composited8;
     plate->image.convertTo(plate_f, CV_32F, 1.0 / 255);
     cv::merge(std::vector<cv::Mat>{alpha, alpha, alpha}, alpha3);
@@ -695,23 +701,16 @@ TEST_CASE("swap: frames of the input's size that change only inside the dilated 
     // The patch (display-referred) placed by crop_to_frame, decoded from sRGB and laid over the linear plate,
     // gives the frame swap wrote (to half-float rounding).
     std::ifstream listing(scratch / "linear_out" / "patches" / ("shot_" + std::to_string(k) + ".json"));
-    const auto entry = nlohmann::json::parse(listing)["faces"].at(0);
-    cv::Mat patch;
-    cv::imread((scratch / "linear_out" / "patches" / std::string(entry["file"])).string(), cv::IMREAD_UNCHANGED)
-        .convertTo(patch, CV_32F, 1.0 / 65535);
-    REQUIRE(patch.channels() == 4);
-    const std::vector<double> m = entry["crop_to_frame"];
-    cv::Mat colour, alpha;
-    cv::warpAffine(patch, colour, cv::Matx23d(m.data()), out.size(), cv::INTER_CUBIC, cv::BORDER_REPLICATE);
-    cv::warpAffine(patch, alpha, cv::Matx23d(m.data()), out.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT);
+    const auto [colour, alpha] =
+        place_patch(scratch / "linear_out" / "patches", nlohmann::json::parse(listing)["faces"].at(0), out.size());
     double worst = 0;
     const cv::Mat& plate = linear_plates[std::size_t(k)];
     for (int y = 0; y < out.rows; ++y)
       for (int x = 0; x < out.cols; ++x) {
-        const float a = std::clamp(alpha.at<cv::Vec4f>(y, x)[3], 0.0f, 1.0f);
+        const float a = alpha.at<float>(y, x);
         if (a <= 0) continue;
         for (int c = 0; c < 3; ++c) {
-          const float drawn = faceswap::srgb_decode(std::clamp(colour.at<cv::Vec4f>(y, x)[c], 0.0f, 1.0f));
+          const float drawn = faceswap::srgb_decode(std::clamp(colour.at<cv::Vec3f>(y, x)[c], 0.0f, 1.0f));
           const float expected = (1 - a) * plate.at<cv::Vec3f>(y, x)[c] + a * drawn;
           worst = std::max(worst, double(std::abs(expected - out.at<cv::Vec3f>(y, x)[c])));
         }

@@ -12,8 +12,8 @@
 
 #include "data/batch_loader.hpp"
 #include "data/yaw_sampler.hpp"
+#include "demo_sets.hpp"
 #include "face/head_turn.hpp"
-#include "support.hpp"
 
 using namespace faceswap;
 
@@ -42,10 +42,7 @@ Landmarks turned_head(double yaw, double depth = 10.5, double roll = 0) {
   return l;
 }
 
-const FaceSet& demo_set() {
-  static const FaceSet set = FaceSet::load(faceswap::testing::demo / "faces" / "spkA", {.resolution = 64});
-  return set;
-}
+using faceswap::testing::demo_set;
 
 }  // namespace
 

@@ -2,6 +2,7 @@
 
 #include "face/colour_transfer.hpp"
 #include "face/planes.hpp"
+#include "face/weighted_blur.hpp"
 
 #include <cmath>
 #include <graft/core/philox.hpp>
@@ -35,16 +36,11 @@ class SampleRandom {
 
 // A seed of the sample's own for an optional step (the colour transfer's
 // directions, the HSV shifts), apart from SampleRandom's stream: turning the
-// step on or off leaves the sample's transform and warp as they were.
+// step on or off leaves the sample's transform and warp as they were. Philox
+// under a salted key, at the counter (step, slot): a pure function of the sample.
 std::uint64_t own_seed(const SampleKey& k, std::uint64_t salt) {
-  std::uint64_t h = k.seed ^ salt;
-  for (const std::uint64_t part : {k.step, k.slot}) {  // splitmix64's finaliser over each part
-    h += part + 0x9E3779B97F4A7C15ull;
-    h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
-    h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
-    h ^= h >> 31;
-  }
-  return h;
+  const auto words = graft::Philox(k.seed ^ salt).block(k.step, k.slot);
+  return std::uint64_t(words[0]) | std::uint64_t(words[1]) << 32;
 }
 
 // DeepFaceLab's random_hsv_power on the network input: the hue turned by up
@@ -69,20 +65,19 @@ cv::Mat hsv_shifted(const cv::Mat& image, double power, const SampleKey& key) {
 }
 
 // DeepFaceLab's blur_out_mask: outside the mask, the target's background
-// blurred from background pixels only (a normalised convolution, sigma R/128
-// but at least 1), so that the loss's band around the face does not ask the
-// model for the background's detail; inside, the target as it was.
+// blurred from background pixels only (sigma R/128 but at least 1), so that
+// the loss's band around the face does not ask the model for the
+// background's detail; inside, the target as it was.
 cv::Mat blurred_outside(const cv::Mat& target, const cv::Mat& mask) {
-  const double sigma = std::max(1.0, target.cols / 128.0);
-  cv::Mat outside = 1.0 - mask, outside3, weighted, weight, out;
-  cv::merge(std::vector<cv::Mat>{outside, outside, outside}, outside3);
-  cv::GaussianBlur(target.mul(outside3), weighted, {0, 0}, sigma, 0, cv::BORDER_REPLICATE);
-  cv::GaussianBlur(outside3, weight, {0, 0}, sigma, 0, cv::BORDER_REPLICATE);
-  cv::divide(weighted, cv::max(weight, 1e-6), weighted);
-  cv::Mat inside3;
-  cv::merge(std::vector<cv::Mat>{mask, mask, mask}, inside3);
-  out = target.mul(inside3) + weighted.mul(outside3);
-  return out;
+  const cv::Mat outside = 1.0 - mask;
+  const cv::Mat background = weighted_blur(target, outside, std::max(1.0, target.cols / 128.0));
+  cv::Mat blended(target.size(), CV_32FC3);
+  for (int y = 0; y < target.rows; ++y)
+    for (int x = 0; x < target.cols; ++x) {
+      const float m = mask.at<float>(y, x);
+      blended.at<cv::Vec3f>(y, x) = m * target.at<cv::Vec3f>(y, x) + (1 - m) * background.at<cv::Vec3f>(y, x);
+    }
+  return blended;
 }
 
 // DeepFaceLab's random warp: a coarse grid of 3, 5 or 9 points per side whose

@@ -1,5 +1,7 @@
 #include "colour_transfer.hpp"
 
+#include "weighted_blur.hpp"
+
 #include <algorithm>
 #include <graft/core/error.hpp>
 #include <graft/core/philox.hpp>
@@ -13,42 +15,39 @@ namespace {
 // (a flat patch, a greyscale face) must not be stretched without bound.
 constexpr double covariance_floor = 1e-5;
 
-std::vector<cv::Vec3f> pixels_of(const cv::Mat& image) {
-  const cv::Mat flat = image.isContinuous() ? image : image.clone();
-  const auto* p = flat.ptr<cv::Vec3f>();
-  return {p, p + flat.total()};
-}
-
-// Indices of the pixels the statistics come from: those under the mask, or all.
-std::vector<std::size_t> sampled_pixels(const cv::Mat& mask, std::size_t count) {
+// An image's pixels, in order, and the indices of those the statistics come
+// from: under the mask, or all.
+struct ColourSamples {
+  std::vector<cv::Vec3f> pixels;
   std::vector<std::size_t> sampled;
-  sampled.reserve(count);
-  if (mask.empty()) {
-    for (std::size_t i = 0; i < count; ++i) sampled.push_back(i);
-    return sampled;
+
+  ColourSamples(const cv::Mat& image, const cv::Mat& mask) {
+    const cv::Mat flat = image.isContinuous() ? image : image.clone();
+    pixels.assign(flat.ptr<cv::Vec3f>(), flat.ptr<cv::Vec3f>() + flat.total());
+    const cv::Mat flat_mask = mask.empty() || mask.isContinuous() ? mask : mask.clone();
+    graft::check(mask.empty() || (mask.type() == CV_8UC1 && mask.total() == pixels.size()),
+                 "colour transfer: the mask is 8-bit, one per pixel");
+    sampled.reserve(pixels.size());
+    for (std::size_t i = 0; i < pixels.size(); ++i)
+      if (mask.empty() || flat_mask.ptr<std::uint8_t>()[i] != 0) sampled.push_back(i);
   }
-  graft::check(mask.type() == CV_8UC1 && mask.total() == count, "colour transfer: the mask is 8-bit, one per pixel");
-  const cv::Mat flat = mask.isContinuous() ? mask : mask.clone();
-  const auto* m = flat.ptr<std::uint8_t>();
-  for (std::size_t i = 0; i < count; ++i)
-    if (m[i] != 0) sampled.push_back(i);
-  return sampled;
-}
+  bool enough() const { return sampled.size() >= 2; }  // for a spread
+};
 
 struct Gaussian {
   cv::Vec3d mean;
   cv::Matx33d covariance;
 };
 
-Gaussian gaussian_of(const std::vector<cv::Vec3f>& pixels, const std::vector<std::size_t>& sampled) {
+Gaussian gaussian_of(const ColourSamples& s) {
   Gaussian g{cv::Vec3d::all(0), cv::Matx33d::zeros()};
-  for (const std::size_t i : sampled) g.mean += cv::Vec3d(pixels[i]);
-  g.mean *= 1.0 / double(sampled.size());
-  for (const std::size_t i : sampled) {
-    const cv::Vec3d d = cv::Vec3d(pixels[i]) - g.mean;
+  for (const std::size_t i : s.sampled) g.mean += cv::Vec3d(s.pixels[i]);
+  g.mean *= 1.0 / double(s.sampled.size());
+  for (const std::size_t i : s.sampled) {
+    const cv::Vec3d d = cv::Vec3d(s.pixels[i]) - g.mean;
     g.covariance += d * d.t();
   }
-  g.covariance *= 1.0 / double(sampled.size());
+  g.covariance *= 1.0 / double(s.sampled.size());
   g.covariance += cv::Matx33d::eye() * covariance_floor;
   return g;
 }
@@ -99,10 +98,9 @@ void reinhard_transfer(cv::Mat& image, const cv::Mat& reference, const cv::Mat& 
 
 // lct or mkl: the affine map that gives the image the reference's mean and covariance.
 void linear_transfer(ColourTransfer mode, cv::Mat& image, const cv::Mat& reference, const cv::Mat& mask) {
-  const auto pixels = pixels_of(image), reference_pixels = pixels_of(reference);
-  const auto sampled = sampled_pixels(mask, pixels.size()), reference_sampled = sampled_pixels(mask, reference_pixels.size());
-  if (sampled.size() < 2 || reference_sampled.size() < 2) return;
-  const Gaussian from = gaussian_of(pixels, sampled), to = gaussian_of(reference_pixels, reference_sampled);
+  const ColourSamples image_samples(image, mask), reference_samples(reference, mask);
+  if (!image_samples.enough() || !reference_samples.enough()) return;
+  const Gaussian from = gaussian_of(image_samples), to = gaussian_of(reference_samples);
   cv::Matx33d map;
   if (mode == ColourTransfer::lct) {
     map = symmetric_power(to.covariance, 0.5) * symmetric_power(from.covariance, -0.5);
@@ -134,31 +132,31 @@ class QuantileMap {
     // there, but pixels outside the mask may be) from the lowest at its start
     // to the highest at its end. So the map rises everywhere, and identical
     // histograms map edge to edge exactly.
-    std::vector<double> low_(bins + 1), high_(bins + 1);
+    std::vector<double> lowest(bins + 1), highest(bins + 1);
     int c = 0;
     for (int e = 0; e <= bins; ++e) {  // lowest: the first bin whose CDF reaches q
       const double q = from_.cdf[std::size_t(e)];
       while (c < bins - 1 && to_.cdf[std::size_t(c) + 1] < q) ++c;
-      low_[std::size_t(e)] = to_.value_at(c, q);
+      lowest[std::size_t(e)] = to_.value_at(c, q);
     }
     c = bins - 1;
     for (int e = bins; e >= 0; --e) {  // highest: the last bin whose CDF starts at or below q
       const double q = from_.cdf[std::size_t(e)];
       while (c > 0 && to_.cdf[std::size_t(c)] > q) --c;
-      high_[std::size_t(e)] = to_.value_at(c, q);
+      highest[std::size_t(e)] = to_.value_at(c, q);
     }
     start_.resize(bins);
     end_.resize(bins);
     for (int b = 0; b < bins;) {
       if (from_.cdf[std::size_t(b) + 1] > from_.cdf[std::size_t(b)]) {
-        start_[std::size_t(b)] = high_[std::size_t(b)];
-        end_[std::size_t(b)] = low_[std::size_t(b) + 1];
+        start_[std::size_t(b)] = highest[std::size_t(b)];
+        end_[std::size_t(b)] = lowest[std::size_t(b) + 1];
         ++b;
         continue;
       }
       int t = b;  // the run of empty bins b .. t - 1
       while (t < bins && from_.cdf[std::size_t(t) + 1] == from_.cdf[std::size_t(b)]) ++t;
-      const double first = low_[std::size_t(b)], last = high_[std::size_t(t)], width = t - b;
+      const double first = lowest[std::size_t(b)], last = highest[std::size_t(t)], width = t - b;
       for (int k = b; k < t; ++k) {
         start_[std::size_t(k)] = first + (last - first) * (k - b) / width;
         end_[std::size_t(k)] = first + (last - first) * (k + 1 - b) / width;
@@ -221,21 +219,12 @@ cv::Vec3d random_direction(const graft::Philox& random, std::uint64_t index) {
   return length > 1e-9 ? d / length : cv::Vec3d(1, 0, 0);
 }
 
-// Blurs the colour change; with a mask, weighted by it (a normalised
-// convolution), so that the face's change is not pulled towards the
-// extrapolated change of the background around it.
+// Blurs the colour change; with a mask, weighted by it, so that the face's
+// change is not pulled towards the extrapolated change of the background.
 void smooth_change(cv::Mat& change, const cv::Mat& mask, double sigma) {
-  if (mask.empty()) {
-    cv::GaussianBlur(change, change, {0, 0}, sigma, 0, cv::BORDER_REFLECT);
-    return;
-  }
-  cv::Mat weight;
-  mask.convertTo(weight, CV_32F, 1.0 / 255, 1e-3);  // a little weight everywhere: the background still gets a change
-  cv::Mat weight3, weighted, total;
-  cv::merge(std::vector<cv::Mat>{weight, weight, weight}, weight3);
-  cv::GaussianBlur(change.mul(weight3), weighted, {0, 0}, sigma, 0, cv::BORDER_REFLECT);
-  cv::GaussianBlur(weight3, total, {0, 0}, sigma, 0, cv::BORDER_REFLECT);
-  cv::divide(weighted, total, change);
+  cv::Mat weight(change.size(), CV_32F, cv::Scalar(1));
+  if (!mask.empty()) mask.convertTo(weight, CV_32F, 1.0 / 255, 1e-3);  // a little everywhere: the background changes too
+  change = weighted_blur(change, weight, sigma);
 }
 
 // idt or sot: 1-D distribution matching along random directions, repeated.
@@ -246,10 +235,10 @@ void distribution_transfer(ColourTransfer mode, cv::Mat& image, const cv::Mat& r
                            std::uint64_t seed) {
   const bool rotations = mode == ColourTransfer::idt;
   const int iterations = rotations ? 20 : 10, directions = rotations ? 3 : 5;
-  auto pixels = pixels_of(image);
-  const auto reference_pixels = pixels_of(reference);
-  const auto sampled = sampled_pixels(mask, pixels.size()), reference_sampled = sampled_pixels(mask, reference_pixels.size());
-  if (sampled.size() < 2 || reference_sampled.size() < 2) return;
+  ColourSamples moving(image, mask);
+  const ColourSamples reference_samples(reference, mask);
+  if (!moving.enough() || !reference_samples.enough()) return;
+  std::vector<cv::Vec3f>& pixels = moving.pixels;
   const auto original = pixels;
   const graft::Philox random(seed);
   std::vector<cv::Vec3d> moves(pixels.size());
@@ -265,7 +254,7 @@ void distribution_transfer(ColourTransfer mode, cv::Mat& image, const cv::Mat& r
       }
       axes.push_back(d);
       const auto from = projections(pixels, d);
-      const QuantileMap matched(from, sampled, projections(reference_pixels, d), reference_sampled);
+      const QuantileMap matched(from, moving.sampled, projections(reference_samples.pixels, d), reference_samples.sampled);
       for (std::size_t i = 0; i < pixels.size(); ++i) moves[i] += (matched(from[i]) - from[i]) * d;
     }
     const double share = rotations ? 1.0 : 1.0 / directions;

@@ -11,9 +11,11 @@
 // (PNG), a swap.json summary, and optionally a video.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "compositing.hpp"
@@ -29,6 +31,7 @@ namespace faceswap {
 // merger). Faces filled in across a gap
 // (--fill-gaps) have no landmarks of their own and keep the learned mask.
 enum class MaskSource { learned, hull, both };
+inline constexpr std::array<std::string_view, 3> mask_source_names{"learned", "hull", "both"};  // by MaskSource
 
 struct SwapOptions {
   std::filesystem::path model;  // the training output folder (its model.safetensors)

@@ -1,6 +1,5 @@
 #include "swapper.hpp"
 
-#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -261,7 +260,7 @@ SwapReport swap_faces(const SwapOptions& o, const int r, const DrawFaces& draw) 
                             {"model_seconds", report.model_seconds},
                             {"smooth", o.smooth},
                             {"colour_transfer", name_of(o.blend.colour_transfer)},
-                            {"mask", std::array{"learned", "hull", "both"}[std::size_t(o.mask)]},
+                            {"mask", mask_source_names[std::size_t(o.mask)]},
                             {"patches", o.patches},
                             {"erode", o.blend.erode},
                             {"blur", o.blend.blur},
